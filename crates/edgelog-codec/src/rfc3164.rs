@@ -1,0 +1,623 @@
+//! RFC 3164 ("BSD") syslog and the shapes real devices send under that name.
+//!
+//! ```text
+//! <PRI>TIMESTAMP SP HOSTNAME SP TAG[PID]: MSG          RFC 3164 §4.1
+//! <PRI>TIMESTAMP SP TAG[PID]: MSG                      /dev/log local form (glibc, logger)
+//! <PRI>SEQ: *TIMESTAMP TZ: %FAC-SEV-MNEMONIC: MSG      Cisco IOS (`*`/`.` = clock not synced)
+//! <PRI>Mmm dd yyyy hh:mm:ss: %ASA-6-302013: MSG        Cisco ASA, with a year
+//! <PRI>2024-05-01T12:00:00.123+02:00 HOST TAG: MSG     RFC 3339 in the 3164 position (rsyslog)
+//! TIMESTAMP HOST TAG: MSG                              no PRI (relayed from files)
+//! ```
+//!
+//! BSD syslog has no grammar a parser can rely on, only conventions; this parser is a sequence
+//! of recognisers, each optional: PRI, a Cisco sequence number, a timestamp in any of the shapes
+//! above, a hostname, a tag. What none of them claims is the message, so no byte is dropped.
+//!
+//! Timestamps without a year or zone are resolved with a [`Context`]: the year that puts the
+//! instant closest to the receiver's clock (so a `Dec 31 23:59:59` read on January 1st lands in
+//! the old year), in the zone the sender is known to use.
+//!
+//! Strict mode follows the RFC: PRI and a `Mmm dd hh:mm:ss` timestamp (day space-padded) are
+//! required; everything after them is read by the same conventions as in lenient mode.
+
+use std::borrow::Cow;
+
+use edgelog_core::{Civil, Timestamp};
+use jiff::tz::TimeZone;
+
+use crate::message::{DiagKind, Diagnostic, Format, Message, Mode, Pri};
+use crate::rfc5424::{PriParse, parse_pri, parse_rfc3339};
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// How to read times that lack a year or a zone.
+#[derive(Debug, Clone)]
+pub struct Context {
+    now: Timestamp,
+    zone: TimeZone,
+    /// The zone is UTC (or a zero fixed offset): no zone database work per message.
+    utc: bool,
+    /// `now`'s year in `zone`.
+    year: i32,
+}
+
+impl Context {
+    /// Times read relative to `now` in `zone`.
+    pub fn new(now: Timestamp, zone: TimeZone) -> Context {
+        let utc = zone
+            .to_fixed_offset()
+            .is_ok_and(|o| o == jiff::tz::Offset::UTC);
+        let year = if utc {
+            now.to_civil().year
+        } else {
+            i32::from(now.to_jiff().to_zoned(zone.clone()).year())
+        };
+        Context {
+            now,
+            zone,
+            utc,
+            year,
+        }
+    }
+
+    /// Times read as UTC, relative to `now`.
+    pub fn utc(now: Timestamp) -> Context {
+        Context::new(now, TimeZone::UTC)
+    }
+
+    /// The system's clock and zone.
+    pub fn system() -> Context {
+        Context::new(Timestamp::now(), TimeZone::system())
+    }
+
+    /// The clock the context reads yearless times against.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The zone the context reads zoneless times in.
+    pub fn zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
+    /// The instant of a local civil time in this context's zone.
+    fn local(&self, c: Civil) -> Option<Timestamp> {
+        if self.utc {
+            return Timestamp::from_civil(c);
+        }
+        // Validate with our own calendar first: jiff would reject the same dates, more slowly.
+        Timestamp::from_civil(c)?;
+        let dt = jiff::civil::DateTime::new(
+            c.year as i16,
+            c.month as i8,
+            c.day as i8,
+            c.hour as i8,
+            c.minute as i8,
+            c.second as i8,
+            c.nanosecond as i32,
+        )
+        .ok()?;
+        let ts = self.zone.to_ambiguous_timestamp(dt).compatible().ok()?;
+        Timestamp::from_jiff(ts)
+    }
+
+    /// The instant of a yearless local time: the latest of last, this and next year that is
+    /// not more than [`FUTURE_TOLERANCE_SECS`] ahead of `now`. Logs describe the past, so a
+    /// `Dec 31 23:59:59` read on January 1st is last year's, and a sender whose clock runs a
+    /// little ahead across New Year still lands in the new year.
+    fn infer_year(&self, mut c: Civil) -> Option<Timestamp> {
+        let limit = self.now.add_seconds(FUTURE_TOLERANCE_SECS);
+        let mut at = |year: i32| {
+            c.year = year;
+            self.local(c)
+        };
+        match at(self.year) {
+            // Far in the past: next year's date may be the one just behind us (Jan 1 read on
+            // Dec 31 by a receiver whose clock is slow).
+            Some(ts) if ts < limit.add_seconds(-366 * 86_400) => Some(
+                at(self.year + 1)
+                    .filter(|&next| next <= limit)
+                    .unwrap_or(ts),
+            ),
+            Some(ts) if ts <= limit => Some(ts),
+            // Ahead of now, or not a date this year (Feb 29): last year's.
+            _ => at(self.year - 1).or_else(|| at(self.year + 1).filter(|&next| next <= limit)),
+        }
+    }
+}
+
+/// How far ahead of the receiver's clock a yearless timestamp may be and still be read in the
+/// current year: 31 days.
+pub const FUTURE_TOLERANCE_SECS: i64 = 31 * 86_400;
+
+/// Parses one BSD syslog frame. Never fails; see the module documentation.
+pub fn parse<'a>(frame: &'a [u8], ctx: &Context, mode: Mode) -> Message<'a> {
+    let mut m = Message::new(Format::Rfc3164);
+    let _ = parse_into(&mut m, frame, ctx, mode == Mode::Strict);
+    if m.pri.is_none() && m.timestamp.is_none() && m.error.is_none() {
+        m.format = Format::Raw;
+    }
+    m
+}
+
+struct Stop;
+
+fn violation(m: &mut Message<'_>, strict: bool, kind: DiagKind, offset: usize) -> Result<(), Stop> {
+    if strict {
+        m.error = Some(Diagnostic { kind, offset });
+        Err(Stop)
+    } else {
+        m.diagnose(kind, offset);
+        Ok(())
+    }
+}
+
+fn parse_into<'a>(
+    m: &mut Message<'a>,
+    s: &'a [u8],
+    ctx: &Context,
+    strict: bool,
+) -> Result<(), Stop> {
+    if s.is_empty() {
+        violation(m, strict, DiagKind::EmptyFrame, 0)?;
+        m.message = Some(Cow::Borrowed(""));
+        return Ok(());
+    }
+    let mut i = 0;
+    match parse_pri(s) {
+        PriParse::Ok(pri, len) => {
+            m.pri = Some(pri);
+            i = len;
+        }
+        PriParse::Missing => violation(m, strict, DiagKind::MissingPri, 0)?,
+        PriParse::Invalid(at) => violation(m, strict, DiagKind::InvalidPri, at)?,
+    }
+    if !strict {
+        // Cisco IOS: `<189>123: ` sequence number before the timestamp, and with
+        // `logging origin-id hostname` the host name after it: `<189>123: r1: *Mar  1 …`.
+        if let Some((seq, len)) = cisco_sequence(&s[i..]) {
+            m.sequence = Some(seq);
+            i += len;
+            let (tok, end) = token(s, i);
+            if let Some(host) = tok.strip_suffix(b":").filter(|h| is_hostname(h)) {
+                if timestamp(s.get(end + 1..).unwrap_or_default(), ctx, false).is_some() {
+                    m.hostname = Some(ascii(host));
+                    i = end + 1;
+                }
+            }
+        }
+    }
+    match timestamp(&s[i..], ctx, strict) {
+        Some((ts, len)) => {
+            m.timestamp = ts;
+            if ts.is_none() {
+                violation(m, strict, DiagKind::InvalidTimestamp, i)?;
+            }
+            i += len;
+        }
+        None => {
+            let kind = if strict && s.len() > i && s[i] != b' ' {
+                DiagKind::InvalidTimestamp
+            } else {
+                DiagKind::MissingTimestamp
+            };
+            violation(m, strict, kind, i)?;
+        }
+    }
+    if m.pri.is_none() && m.timestamp.is_none() {
+        // Nothing syslog-shaped: the whole frame is the message, no guessing at hosts or tags.
+        body(m, s, 0);
+    } else {
+        header_and_message(m, s, i);
+    }
+    Ok(())
+}
+
+/// `nnn: ` — digits, a colon and a space, as Cisco's `service sequence-numbers` writes them.
+fn cisco_sequence(s: &[u8]) -> Option<(u64, usize)> {
+    let n = s.iter().take(20).take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 || s.get(n..n + 2) != Some(b": ") {
+        return None;
+    }
+    let seq = std::str::from_utf8(&s[..n]).ok()?.parse().ok()?;
+    Some((seq, n + 2))
+}
+
+/// Recognises a timestamp at the start of `s`, with the separator after it. `Some((None, len))`
+/// is a timestamp-shaped token that names no valid instant (e.g. `Feb 30`).
+fn timestamp(s: &[u8], ctx: &Context, strict: bool) -> Option<(Option<Timestamp>, usize)> {
+    if strict {
+        let (c, len) = bsd_time(s, true)?;
+        let len = expect_space(s, len)?;
+        return Some((ctx.infer_year(c), len));
+    }
+    // Cisco marks an unsynchronised clock with '*' and a once-synchronised one with '.'.
+    let marker = matches!(s.first(), Some(b'*' | b'.')) as usize;
+    let t = &s[marker..];
+    let (ts, mut len) = if let Some((c, len)) = bsd_time(t, false) {
+        let (c, len) = trailing_year(t, c, len);
+        resolve_bsd(t, c, len, ctx)
+    } else if let Some((c, len)) = year_first_bsd_time(t) {
+        resolve_bsd(t, c, len, ctx)
+    } else {
+        iso_time(t, ctx)?
+    };
+    // Cisco ends the timestamp with a colon.
+    if t.get(len) == Some(&b':') {
+        len += 1;
+    }
+    match t.get(len) {
+        Some(b' ') => len += 1,
+        None => {}
+        Some(_) => return None,
+    }
+    Some((ts, marker + len))
+}
+
+/// The instant of a BSD civil time (year 0 = unknown), reading a zone name after it if any
+/// (Cisco: `... 18:46:11.231 UTC:`).
+fn resolve_bsd(t: &[u8], c: Civil, mut len: usize, ctx: &Context) -> (Option<Timestamp>, usize) {
+    let mut utc = false;
+    if let Some((name_len, is_utc)) = zone_name(&t[len..]) {
+        len += name_len;
+        utc = is_utc;
+    }
+    let ts = match (c.year != 0, utc) {
+        (true, true) => Timestamp::from_civil(c),
+        (true, false) => ctx.local(c),
+        (false, true) => Context::utc(ctx.now).infer_year(c),
+        (false, false) => ctx.infer_year(c),
+    };
+    (ts, len)
+}
+
+fn expect_space(s: &[u8], len: usize) -> Option<usize> {
+    match s.get(len) {
+        Some(b' ') => Some(len + 1),
+        None => Some(len),
+        Some(_) => None,
+    }
+}
+
+fn month(s: &[u8]) -> Option<u8> {
+    let m = s.get(..3)?;
+    MONTHS
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(m))
+        .map(|i| i as u8 + 1)
+}
+
+fn two_digits(s: &[u8], at: usize) -> Option<u8> {
+    let d = s.get(at..at + 2)?;
+    if d[0].is_ascii_digit() && d[1].is_ascii_digit() {
+        Some((d[0] - b'0') * 10 + (d[1] - b'0'))
+    } else {
+        None
+    }
+}
+
+/// `hh:mm:ss[.frac]` at `s[at..]`: hour, minute, second, nanoseconds and the end offset.
+fn clock(s: &[u8], at: usize, fraction: bool) -> Option<(u8, u8, u8, u32, usize)> {
+    let h = two_digits(s, at)?;
+    let mi = (s.get(at + 2) == Some(&b':')).then(|| two_digits(s, at + 3))??;
+    let se = (s.get(at + 5) == Some(&b':')).then(|| two_digits(s, at + 6))??;
+    let mut end = at + 8;
+    let mut nanos = 0u32;
+    if fraction && s.get(end) == Some(&b'.') && s.get(end + 1).is_some_and(u8::is_ascii_digit) {
+        end += 1;
+        let mut n = 0;
+        while let Some(&b) = s.get(end).filter(|b| b.is_ascii_digit()) {
+            if n < 9 {
+                nanos = nanos * 10 + u32::from(b - b'0');
+                n += 1;
+            }
+            end += 1;
+        }
+        nanos *= 10u32.pow(9 - n);
+    }
+    Some((h, mi, se, nanos, end))
+}
+
+/// `Mmm dd hh:mm:ss[.frac]` (and in lenient mode `Mmm d`, `Mmm 0d`, `Mmm dd yyyy hh:mm:ss`).
+/// The year is left 0 when absent.
+fn bsd_time(s: &[u8], strict: bool) -> Option<(Civil, usize)> {
+    let month = month(s)?;
+    if s.get(3) != Some(&b' ') {
+        return None;
+    }
+    // Day: " 5" (RFC), "05" or "5" (lenient).
+    let (day, mut at) = match (s.get(4)?, s.get(5)?) {
+        (b' ', d) if d.is_ascii_digit() => (d - b'0', 6),
+        (a, b) if a.is_ascii_digit() && b.is_ascii_digit() => {
+            if strict && *a == b'0' {
+                return None;
+            }
+            ((a - b'0') * 10 + (b - b'0'), 6)
+        }
+        (a, b' ') if a.is_ascii_digit() && !strict => (a - b'0', 5),
+        _ => return None,
+    };
+    if s.get(at) != Some(&b' ') {
+        return None;
+    }
+    at += 1;
+    let mut year = 0i32;
+    if !strict && s.get(at + 4) == Some(&b' ') && s[at..at + 4].iter().all(u8::is_ascii_digit) {
+        year = std::str::from_utf8(&s[at..at + 4]).ok()?.parse().ok()?;
+        at += 5;
+    }
+    let (hour, minute, second, nanosecond, end) = clock(s, at, !strict)?;
+    Some((
+        Civil {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            nanosecond,
+        },
+        end,
+    ))
+}
+
+/// `... hh:mm:ss yyyy`: a year after the time (some embedded stacks).
+fn trailing_year(s: &[u8], mut c: Civil, len: usize) -> (Civil, usize) {
+    if c.year == 0
+        && s.get(len) == Some(&b' ')
+        && s.get(len + 1..len + 5)
+            .is_some_and(|y| y.iter().all(u8::is_ascii_digit))
+        && matches!(s.get(len + 5), None | Some(b' '))
+    {
+        let year = std::str::from_utf8(&s[len + 1..len + 5])
+            .ok()
+            .and_then(|y| y.parse().ok());
+        if let Some(year) = year {
+            c.year = year;
+            return (c, len + 5);
+        }
+    }
+    (c, len)
+}
+
+/// `yyyy Mmm dd hh:mm:ss` (RFC 3164 §5.4 example 4 shape).
+fn year_first_bsd_time(s: &[u8]) -> Option<(Civil, usize)> {
+    let y = s.get(..4)?;
+    if !y.iter().all(u8::is_ascii_digit) || s.get(4) != Some(&b' ') {
+        return None;
+    }
+    let (mut c, len) = bsd_time(&s[5..], false)?;
+    if c.year != 0 {
+        return None;
+    }
+    c.year = std::str::from_utf8(y).ok()?.parse().ok()?;
+    Some((c, 5 + len))
+}
+
+/// RFC 3339 / ISO 8601 in the timestamp position, with or without an offset (without one,
+/// the context's zone). Returns the instant and its length.
+fn iso_time(s: &[u8], ctx: &Context) -> Option<(Option<Timestamp>, usize)> {
+    if s.len() < 19 || s[4] != b'-' || !s[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let end = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+    let tok = &s[..end];
+    // Cisco-style trailing colon belongs to the separator, not the time.
+    let tok = tok.strip_suffix(b":").unwrap_or(tok);
+    if tok.len() < 19 {
+        return None;
+    }
+    if let Ok((ts, _)) = parse_rfc3339(tok) {
+        return Some((Some(ts), tok.len()));
+    }
+    // No offset: read as local time.
+    let year = std::str::from_utf8(&tok[..4]).ok()?.parse().ok()?;
+    let month = two_digits(tok, 5)?;
+    let day = two_digits(tok, 8)?;
+    if tok[7] != b'-' || !matches!(tok[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (hour, minute, second, nanosecond, len) = clock(tok, 11, true)?;
+    if len != tok.len() {
+        return None;
+    }
+    let c = Civil {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanosecond,
+    };
+    Some((ctx.local(c), len))
+}
+
+/// A zone abbreviation after the time: ` UTC`, ` GMT`, ` CEST`… (2–5 capitals) followed by
+/// `:`, a space or the end. Returns its length with the space and whether it names UTC.
+fn zone_name(s: &[u8]) -> Option<(usize, bool)> {
+    if s.first() != Some(&b' ') {
+        return None;
+    }
+    let n = s[1..]
+        .iter()
+        .take(6)
+        .take_while(|b| b.is_ascii_uppercase())
+        .count();
+    if !(2..=5).contains(&n) || !matches!(s.get(1 + n), None | Some(b':')) {
+        return None;
+    }
+    let name = &s[1..1 + n];
+    Some((1 + n, matches!(name, b"UTC" | b"GMT" | b"UT" | b"Z")))
+}
+
+/// After the timestamp: `[HOSTNAME SP] [TAG[PID]: ] MSG`.
+fn header_and_message<'a>(m: &mut Message<'a>, s: &'a [u8], mut i: usize) {
+    let (first, first_end) = token(s, i);
+    if let Some((app, pid)) = tag(first) {
+        m.app_name = Some(app);
+        m.proc_id = pid;
+        i = skip_one_space(s, first_end);
+    } else if m.hostname.is_none() && is_hostname(first) && first_end < s.len() {
+        m.hostname = Some(ascii(first));
+        i = first_end + 1;
+        let (second, second_end) = token(s, i);
+        if let Some((app, pid)) = tag(second) {
+            m.app_name = Some(app);
+            m.proc_id = pid;
+            i = skip_one_space(s, second_end);
+        }
+    }
+    body(m, s, i);
+}
+
+/// The message text from `i` on.
+fn body<'a>(m: &mut Message<'a>, s: &'a [u8], i: usize) {
+    let rest = &s[i.min(s.len())..];
+    let (text, valid) = crate::message::utf8_lossy(rest);
+    if !valid {
+        let bad = std::str::from_utf8(rest)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        m.diagnose(DiagKind::InvalidUtf8, i + bad);
+    }
+    m.message = Some(text);
+}
+
+fn token(s: &[u8], i: usize) -> (&[u8], usize) {
+    let rest = s.get(i..).unwrap_or_default();
+    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    (&rest[..end], i + end)
+}
+
+fn skip_one_space(s: &[u8], i: usize) -> usize {
+    if s.get(i) == Some(&b' ') { i + 1 } else { i }
+}
+
+/// A tag token: `name:`, `name[pid]:` or `name[pid]`. Names may hold slashes and dots
+/// (`postfix/smtpd`, `org.gnome.Shell.desktop`); Cisco mnemonics (`%SYS-5-CONFIG_I:`) are
+/// message text, not tags.
+fn tag(tok: &[u8]) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
+    if tok.len() < 2 || tok[0] == b'%' {
+        return None;
+    }
+    let body = tok.strip_suffix(b":").unwrap_or(tok);
+    let (name, pid) = match memchr::memchr(b'[', body) {
+        Some(open) => {
+            let close = body
+                .len()
+                .checked_sub(1)
+                .filter(|&c| body[c] == b']' && c > open)?;
+            (&body[..open], Some(&body[open + 1..close]))
+        }
+        None if body.len() < tok.len() => (body, None),
+        None => return None,
+    };
+    if name.is_empty() || name.len() > 64 || !name.iter().all(|&b| b > 32 && b != b':' && b != b']')
+    {
+        return None;
+    }
+    let name = std::str::from_utf8(name).ok()?;
+    let pid = match pid {
+        Some(p) if !p.is_empty() => Some(Cow::Borrowed(std::str::from_utf8(p).ok()?)),
+        _ => None,
+    };
+    Some((Cow::Borrowed(name), pid))
+}
+
+/// Host names and addresses: letters, digits, `.-_` and `:` (IPv6), not ending in `:`.
+fn is_hostname(tok: &[u8]) -> bool {
+    !tok.is_empty()
+        && tok.len() <= 255
+        && tok.last() != Some(&b':')
+        && tok
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+}
+
+fn ascii(tok: &[u8]) -> Cow<'_, str> {
+    // is_hostname admitted ASCII only.
+    Cow::Borrowed(std::str::from_utf8(tok).unwrap_or_default())
+}
+
+/// Options for [`format`].
+#[derive(Debug, Clone)]
+pub struct FormatOptions {
+    /// The zone timestamps are written in (receivers will assume their own).
+    pub zone: TimeZone,
+    /// Write the HOSTNAME field; off gives the `/dev/log` local form.
+    pub hostname: bool,
+}
+
+impl Default for FormatOptions {
+    fn default() -> FormatOptions {
+        FormatOptions {
+            zone: TimeZone::UTC,
+            hostname: true,
+        }
+    }
+}
+
+/// Writes `m` as one RFC 3164 message: `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`. Second
+/// precision; no year (the format has none). A missing timestamp is written as the epoch.
+pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: &FormatOptions) {
+    out.push(b'<');
+    let mut ibuf = itoa::Buffer::new();
+    out.extend_from_slice(ibuf.format(m.pri.map_or(13, Pri::as_u8)).as_bytes());
+    out.push(b'>');
+    let ts = m.timestamp.unwrap_or(Timestamp::EPOCH);
+    let zoned = ts.to_jiff().to_zoned(opts.zone.clone());
+    out.extend_from_slice(MONTHS[zoned.month() as usize - 1]);
+    let day = zoned.day() as u8;
+    out.extend_from_slice(&[
+        b' ',
+        if day < 10 { b' ' } else { b'0' + day / 10 },
+        b'0' + day % 10,
+        b' ',
+    ]);
+    for (k, v) in [zoned.hour(), zoned.minute(), zoned.second()]
+        .into_iter()
+        .enumerate()
+    {
+        if k > 0 {
+            out.push(b':');
+        }
+        out.extend_from_slice(&[b'0' + v as u8 / 10, b'0' + v as u8 % 10]);
+    }
+    if let Some(host) = m
+        .hostname
+        .as_deref()
+        .filter(|h| opts.hostname && !h.is_empty())
+    {
+        out.push(b' ');
+        out.extend(
+            host.bytes()
+                .map(|b| if b > 32 && b < 127 { b } else { b'_' }),
+        );
+    }
+    if let Some(app) = m.app_name.as_deref().filter(|a| !a.is_empty()) {
+        out.push(b' ');
+        out.extend(app.bytes().map(|b| {
+            if b <= 32 || matches!(b, b'[' | b']' | b':') {
+                b'_'
+            } else {
+                b
+            }
+        }));
+        if let Some(pid) = m.proc_id.as_deref().filter(|p| !p.is_empty()) {
+            out.push(b'[');
+            out.extend(
+                pid.bytes()
+                    .map(|b| if b <= 32 || b == b']' { b'_' } else { b }),
+            );
+            out.push(b']');
+        }
+        out.push(b':');
+    }
+    if let Some(msg) = m.message.as_deref() {
+        out.push(b' ');
+        out.extend_from_slice(msg.as_bytes());
+    }
+}

@@ -1,0 +1,643 @@
+//! RFC 5424 syslog: a strict and a lenient parser in one pass, and a formatter.
+//!
+//! ```text
+//! SYSLOG-MSG      = HEADER SP STRUCTURED-DATA [SP MSG]
+//! HEADER          = PRI VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID
+//! PRI             = "<" PRIVAL ">"            ; PRIVAL 0..191
+//! VERSION         = NONZERO-DIGIT 0*2DIGIT    ; this RFC defines 1
+//! TIMESTAMP       = NILVALUE / FULL-DATE "T" FULL-TIME     ; RFC 3339, <= 6 fraction digits
+//! HOSTNAME        = NILVALUE / 1*255PRINTUSASCII
+//! APP-NAME        = NILVALUE / 1*48PRINTUSASCII
+//! PROCID          = NILVALUE / 1*128PRINTUSASCII
+//! MSGID           = NILVALUE / 1*32PRINTUSASCII
+//! STRUCTURED-DATA = NILVALUE / 1*SD-ELEMENT
+//! SD-ELEMENT      = "[" SD-ID *(SP PARAM-NAME "=" %d34 PARAM-VALUE %d34) "]"
+//! SD-ID, PARAM-NAME = 1*32 PRINTUSASCII except '=', SP, ']', %d34
+//! PARAM-VALUE     = UTF-8-STRING with '"', '\' and ']' escaped by '\'
+//! MSG             = MSG-ANY / BOM MSG-UTF8    ; BOM = %xEF.BB.BF
+//! ```
+//!
+//! One cursor walks the frame once. Every grammar check calls [`Parser::violation`], which in
+//! strict mode records the error and stops (leaving later fields empty) and in lenient mode
+//! records a diagnostic and goes on with the most useful reading: an over-long field is kept,
+//! an invalid timestamp becomes `null`, structured data that does not parse is kept verbatim at
+//! the start of the message. Header fields are validated ASCII, so they borrow from the frame;
+//! only escaped SD values allocate.
+
+use std::borrow::Cow;
+
+use edgelog_core::{Civil, Timestamp};
+
+use crate::message::{DiagKind, Diagnostic, Format, Message, Mode, Pri, SdElement, utf8_lossy};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+const MAX_HOSTNAME: usize = 255;
+const MAX_APP_NAME: usize = 48;
+const MAX_PROC_ID: usize = 128;
+const MAX_MSG_ID: usize = 32;
+const MAX_SD_NAME: usize = 32;
+
+/// Parses one RFC 5424 frame. Never fails; see the module documentation.
+pub fn parse(frame: &[u8], mode: Mode) -> Message<'_> {
+    let mut p = Parser {
+        s: frame,
+        i: 0,
+        strict: mode == Mode::Strict,
+        m: Message::new(Format::Rfc5424),
+    };
+    let _ = p.run();
+    p.m
+}
+
+/// Parsing cannot go on (strict violation, or nothing more to read).
+struct Stop;
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    strict: bool,
+    m: Message<'a>,
+}
+
+impl<'a> Parser<'a> {
+    /// A grammar violation: fatal in strict mode, a diagnostic in lenient mode.
+    fn violation(&mut self, kind: DiagKind, offset: usize) -> Result<(), Stop> {
+        if self.strict {
+            self.m.error = Some(Diagnostic { kind, offset });
+            Err(Stop)
+        } else {
+            self.m.diagnose(kind, offset);
+            Ok(())
+        }
+    }
+
+    /// Lenient give-up: the rest of the frame from `from` becomes the message.
+    fn rest_as_message(&mut self, from: usize) -> Stop {
+        if from < self.s.len() {
+            self.message(from);
+        }
+        Stop
+    }
+
+    fn run(&mut self) -> Result<(), Stop> {
+        if self.s.is_empty() {
+            self.violation(DiagKind::EmptyFrame, 0)?;
+            return Err(Stop);
+        }
+        self.pri()?;
+        self.version()?;
+        self.sp()?;
+        self.timestamp()?;
+        self.sp()?;
+        self.m.hostname = self.field(MAX_HOSTNAME)?;
+        self.sp()?;
+        self.m.app_name = self.field(MAX_APP_NAME)?;
+        self.sp()?;
+        self.m.proc_id = self.field(MAX_PROC_ID)?;
+        self.sp()?;
+        self.m.msg_id = self.field(MAX_MSG_ID)?;
+        self.sp()?;
+        self.structured_data()?;
+        if self.i == self.s.len() {
+            return Ok(());
+        }
+        if self.s[self.i] == b' ' {
+            self.i += 1;
+        } else {
+            self.violation(DiagKind::MissingSpace, self.i)?;
+        }
+        self.message(self.i);
+        Ok(())
+    }
+
+    fn pri(&mut self) -> Result<(), Stop> {
+        match parse_pri(self.s) {
+            PriParse::Ok(pri, len) => {
+                self.m.pri = Some(pri);
+                self.i = len;
+            }
+            PriParse::Missing => self.violation(DiagKind::MissingPri, 0)?,
+            PriParse::Invalid(at) => {
+                self.violation(DiagKind::InvalidPri, at)?;
+                // Skip a bracketed value if there is one, so the header can still be read.
+                if let Some(close) = self.s.iter().take(6).position(|&b| b == b'>') {
+                    self.i = close + 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn version(&mut self) -> Result<(), Stop> {
+        let start = self.i;
+        let mut v: u16 = 0;
+        while self.i < self.s.len() && self.s[self.i].is_ascii_digit() && self.i - start < 3 {
+            v = v * 10 + u16::from(self.s[self.i] - b'0');
+            self.i += 1;
+        }
+        let bad = self.i == start
+            || self.s[start] == b'0'
+            || self.s.get(self.i).is_some_and(|&b| b != b' ');
+        if bad {
+            self.violation(DiagKind::InvalidVersion, start)?;
+            return Err(self.rest_as_message(start));
+        }
+        self.m.version = Some(v);
+        if v != 1 {
+            self.violation(DiagKind::UnsupportedVersion, start)?;
+        }
+        Ok(())
+    }
+
+    /// The SP between two header fields. A frame that ends here is truncated.
+    fn sp(&mut self) -> Result<(), Stop> {
+        match self.s.get(self.i) {
+            Some(b' ') => {
+                self.i += 1;
+                Ok(())
+            }
+            None => {
+                self.violation(DiagKind::Truncated, self.i)?;
+                Err(Stop)
+            }
+            Some(_) => {
+                self.violation(DiagKind::MissingSpace, self.i)?;
+                Err(self.rest_as_message(self.i))
+            }
+        }
+    }
+
+    /// The next token, up to a space or the end.
+    fn token(&mut self) -> (usize, usize) {
+        let start = self.i;
+        let end = memchr::memchr(b' ', &self.s[start..]).map_or(self.s.len(), |n| start + n);
+        self.i = end;
+        (start, end)
+    }
+
+    fn timestamp(&mut self) -> Result<(), Stop> {
+        let (start, end) = self.token();
+        let tok = &self.s[start..end];
+        if tok == b"-" {
+            return Ok(());
+        }
+        match parse_rfc3339(tok) {
+            Ok((ts, digits)) => {
+                self.m.timestamp = Some(ts);
+                if digits > 6 {
+                    self.violation(DiagKind::TimestampTooPrecise, start + 20)?;
+                }
+            }
+            Err(at) => self.violation(DiagKind::InvalidTimestamp, start + at)?,
+        }
+        Ok(())
+    }
+
+    /// A PRINTUSASCII header field of at most `max` bytes, or the NILVALUE.
+    fn field(&mut self, max: usize) -> Result<Option<Cow<'a, str>>, Stop> {
+        let (start, end) = self.token();
+        let tok = &self.s[start..end];
+        if tok.is_empty() {
+            self.violation(DiagKind::EmptyField, start)?;
+            return Ok(None);
+        }
+        if tok == b"-" {
+            return Ok(None);
+        }
+        if tok.len() > max {
+            self.violation(DiagKind::FieldTooLong, start + max)?;
+        }
+        if let Some(bad) = tok.iter().position(|&b| !(33..=126).contains(&b)) {
+            self.violation(DiagKind::InvalidCharacter, start + bad)?;
+            let (text, valid) = utf8_lossy(tok);
+            if !valid {
+                self.violation(DiagKind::InvalidUtf8, start + bad)?;
+            }
+            return Ok(Some(text));
+        }
+        // SAFETY: every byte was just checked to be in 33..=126, which is ASCII and so UTF-8.
+        Ok(Some(Cow::Borrowed(unsafe {
+            std::str::from_utf8_unchecked(tok)
+        })))
+    }
+
+    fn structured_data(&mut self) -> Result<(), Stop> {
+        let start = self.i;
+        match self.s.get(self.i) {
+            Some(b'-') => {
+                self.i += 1;
+                return Ok(());
+            }
+            Some(b'[') => {}
+            _ => {
+                self.violation(DiagKind::InvalidStructuredData, start)?;
+                return Err(self.rest_as_message(start));
+            }
+        }
+        let mut elements: Vec<SdElement<'a>> = Vec::new();
+        while self.s.get(self.i) == Some(&b'[') {
+            match self.sd_element() {
+                Ok(el) => {
+                    if elements.iter().any(|e| e.id == el.id) {
+                        self.violation(DiagKind::DuplicateSdId, self.i)?;
+                    }
+                    elements.push(el);
+                }
+                Err(at) => {
+                    self.violation(DiagKind::InvalidStructuredData, at)?;
+                    // Keep the unparsable structured data verbatim, with the message after it.
+                    return Err(self.rest_as_message(start));
+                }
+            }
+        }
+        self.m.structured_data = Some(elements);
+        Ok(())
+    }
+
+    /// One `[id name="value" …]`; on a grammar error, the offset of the offending byte.
+    /// Value-level problems that do not break the framing (invalid UTF-8, an unescaped `]`)
+    /// are reported as violations and the element is kept.
+    fn sd_element(&mut self) -> Result<SdElement<'a>, usize> {
+        self.i += 1; // '['
+        let id = self.sd_name()?;
+        let mut params = Vec::new();
+        loop {
+            match self.s.get(self.i) {
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(SdElement { id, params });
+                }
+                Some(b' ') => self.i += 1,
+                _ => return Err(self.i),
+            }
+            let name = self.sd_name()?;
+            if self.s.get(self.i) != Some(&b'=') {
+                return Err(self.i);
+            }
+            self.i += 1;
+            if self.s.get(self.i) != Some(&b'"') {
+                return Err(self.i);
+            }
+            self.i += 1;
+            let value = self.sd_value()?;
+            params.push((name, value));
+        }
+    }
+
+    fn sd_name(&mut self) -> Result<Cow<'a, str>, usize> {
+        let start = self.i;
+        while let Some(&b) = self.s.get(self.i) {
+            if !(33..=126).contains(&b) || matches!(b, b'=' | b']' | b'"') {
+                break;
+            }
+            self.i += 1;
+        }
+        let len = self.i - start;
+        if len == 0 || (self.strict && len > MAX_SD_NAME) {
+            return Err(if len == 0 { start } else { start + MAX_SD_NAME });
+        }
+        if len > MAX_SD_NAME {
+            self.m.diagnose(DiagKind::FieldTooLong, start + MAX_SD_NAME);
+        }
+        // SAFETY: the loop above admitted only bytes in 33..=126, which are ASCII.
+        Ok(Cow::Borrowed(unsafe {
+            std::str::from_utf8_unchecked(&self.s[start..self.i])
+        }))
+    }
+
+    /// A PARAM-VALUE after its opening quote, through its closing quote.
+    fn sd_value(&mut self) -> Result<Cow<'a, str>, usize> {
+        let start = self.i;
+        let mut owned: Option<Vec<u8>> = None;
+        let mut run = start;
+        loop {
+            let Some(n) = memchr::memchr3(b'"', b'\\', b']', &self.s[self.i..]) else {
+                return Err(self.s.len());
+            };
+            let at = self.i + n;
+            match self.s[at] {
+                b'"' => {
+                    self.i = at + 1;
+                    let bytes: Cow<'a, [u8]> = match owned {
+                        None => Cow::Borrowed(&self.s[start..at]),
+                        Some(mut buf) => {
+                            buf.extend_from_slice(&self.s[run..at]);
+                            Cow::Owned(buf)
+                        }
+                    };
+                    return self.sd_text(bytes, start);
+                }
+                b']' => {
+                    // RFC 5424 requires ']' escaped inside a value; a lone one is unambiguous
+                    // here (we are inside quotes), so lenient mode keeps it.
+                    if self.strict {
+                        self.m.error = Some(Diagnostic {
+                            kind: DiagKind::InvalidStructuredData,
+                            offset: at,
+                        });
+                        return Err(at);
+                    }
+                    self.m.diagnose(DiagKind::InvalidStructuredData, at);
+                    self.i = at + 1;
+                }
+                _ => {
+                    // A backslash escapes '"', '\' and ']'; before anything else it is literal.
+                    match self.s.get(at + 1) {
+                        Some(&c @ (b'"' | b'\\' | b']')) => {
+                            let buf = owned.get_or_insert_with(Vec::new);
+                            buf.extend_from_slice(&self.s[run..at]);
+                            buf.push(c);
+                            self.i = at + 2;
+                            run = self.i;
+                        }
+                        Some(_) => self.i = at + 1,
+                        None => return Err(self.s.len()),
+                    }
+                }
+            }
+        }
+    }
+
+    fn sd_text(&mut self, bytes: Cow<'a, [u8]>, start: usize) -> Result<Cow<'a, str>, usize> {
+        let text = match bytes {
+            Cow::Borrowed(b) => match std::str::from_utf8(b) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(e) => return self.sd_bad_utf8(b, start + e.valid_up_to()),
+            },
+            Cow::Owned(b) => match String::from_utf8(b) {
+                Ok(s) => Cow::Owned(s),
+                Err(e) => {
+                    let at = start + e.utf8_error().valid_up_to();
+                    return self
+                        .sd_bad_utf8(e.as_bytes(), at)
+                        .map(|s| Cow::Owned(s.into_owned()));
+                }
+            },
+        };
+        Ok(text)
+    }
+
+    fn sd_bad_utf8<'b>(&mut self, b: &'b [u8], at: usize) -> Result<Cow<'b, str>, usize> {
+        if self.strict {
+            self.m.error = Some(Diagnostic {
+                kind: DiagKind::InvalidUtf8,
+                offset: at,
+            });
+            return Err(at);
+        }
+        self.m.diagnose(DiagKind::InvalidUtf8, at);
+        Ok(String::from_utf8_lossy(b))
+    }
+
+    fn message(&mut self, from: usize) {
+        let mut body = &self.s[from..];
+        let bom = body.starts_with(BOM);
+        if bom {
+            body = &body[BOM.len()..];
+        }
+        let (text, valid) = utf8_lossy(body);
+        if !valid {
+            // MSG-UTF8 (after a BOM) must be UTF-8; MSG-ANY may be any octets, but we carry
+            // text, so lenient mode reports the replacement either way.
+            let body_at = from + if bom { BOM.len() } else { 0 };
+            let at = body_at
+                + std::str::from_utf8(body)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+            if self.strict && bom {
+                self.m.error = Some(Diagnostic {
+                    kind: DiagKind::InvalidUtf8,
+                    offset: at,
+                });
+            } else if !self.strict {
+                self.m.diagnose(DiagKind::InvalidUtf8, at);
+            }
+        }
+        self.m.message = Some(text);
+        self.i = self.s.len();
+    }
+}
+
+/// The result of reading a `<PRI>`.
+pub(crate) enum PriParse {
+    /// The priority and the length of `<…>`.
+    Ok(Pri, usize),
+    /// The frame does not start with `<`.
+    Missing,
+    /// A `<` without a valid PRIVAL; the offset of the problem.
+    Invalid(usize),
+}
+
+/// Reads `<PRIVAL>` (1–3 digits, 0–191) at the start of `s`.
+pub(crate) fn parse_pri(s: &[u8]) -> PriParse {
+    if s.first() != Some(&b'<') {
+        return PriParse::Missing;
+    }
+    let mut v: u32 = 0;
+    let mut i = 1;
+    while i < s.len() && i <= 3 && s[i].is_ascii_digit() {
+        v = v * 10 + u32::from(s[i] - b'0');
+        i += 1;
+    }
+    if i == 1 || s.get(i) != Some(&b'>') {
+        return PriParse::Invalid(i);
+    }
+    match u8::try_from(v).ok().and_then(Pri::from_u8) {
+        Some(pri) => PriParse::Ok(pri, i + 1),
+        None => PriParse::Invalid(1),
+    }
+}
+
+/// Reads `n` ASCII digits at `s[at..]`.
+#[inline]
+fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
+    let d = s.get(at..at + n)?;
+    let mut v = 0u32;
+    for &b in d {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(b - b'0');
+    }
+    Some(v)
+}
+
+/// Parses an RFC 3339 `date-time` filling all of `s`. Returns the instant and the number of
+/// fraction digits (up to 9 are used; more are read and ignored), or the offset of the first
+/// bad byte.
+pub(crate) fn parse_rfc3339(s: &[u8]) -> Result<(Timestamp, usize), usize> {
+    let year = digits(s, 0, 4).ok_or(0usize)?;
+    let sep = |at: usize, c: u8| {
+        if s.get(at) == Some(&c) {
+            Ok(())
+        } else {
+            Err(at)
+        }
+    };
+    sep(4, b'-')?;
+    let month = digits(s, 5, 2).ok_or(5usize)?;
+    sep(7, b'-')?;
+    let day = digits(s, 8, 2).ok_or(8usize)?;
+    if !matches!(s.get(10), Some(b'T' | b't')) {
+        return Err(10);
+    }
+    let hour = digits(s, 11, 2).ok_or(11usize)?;
+    sep(13, b':')?;
+    let minute = digits(s, 14, 2).ok_or(14usize)?;
+    sep(16, b':')?;
+    let second = digits(s, 17, 2).ok_or(17usize)?;
+    let mut i = 19;
+    let mut nanos = 0u32;
+    let mut frac_digits = 0;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&b) = s.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            if frac_digits < 9 {
+                nanos = nanos * 10 + u32::from(b - b'0');
+            }
+            frac_digits += 1;
+            i += 1;
+        }
+        if frac_digits == 0 {
+            return Err(i);
+        }
+        for _ in frac_digits..9 {
+            nanos *= 10;
+        }
+    }
+    let offset_secs: i64 = match s.get(i) {
+        Some(b'Z' | b'z') => {
+            i += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = digits(s, i + 1, 2).ok_or(i + 1)?;
+            sep(i + 3, b':')?;
+            let om = digits(s, i + 4, 2).ok_or(i + 4)?;
+            if oh > 23 || om > 59 {
+                return Err(i + 1);
+            }
+            i += 6;
+            let secs = i64::from(oh * 3600 + om * 60);
+            if sign == b'-' { -secs } else { secs }
+        }
+        _ => return Err(i),
+    };
+    if i != s.len() {
+        return Err(i);
+    }
+    let civil = Civil {
+        year: year as i32,
+        month: month as u8,
+        day: day as u8,
+        hour: hour as u8,
+        minute: minute as u8,
+        second: second as u8,
+        nanosecond: nanos,
+    };
+    let ts = Timestamp::from_civil(civil).ok_or(0usize)?;
+    Ok((ts.add_seconds(-offset_secs), frac_digits))
+}
+
+/// Options for [`format`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FormatOptions {
+    /// Start a non-empty MSG with the UTF-8 BOM, as RFC 5424 §6.4 recommends. Off by default:
+    /// most receivers show the BOM bytes instead of removing them.
+    pub bom: bool,
+}
+
+/// Writes `m` as one RFC 5424 message (no framing). Fields are made to fit the grammar:
+/// bytes outside PRINTUSASCII become `_`, over-long fields are cut, an empty field becomes `-`,
+/// SD names are sanitised the same way and SD values escaped. A missing PRI is written as 13
+/// (user.notice), a missing timestamp as `-`. Times are UTC with up to six fraction digits.
+pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: FormatOptions) {
+    out.push(b'<');
+    let mut ibuf = itoa::Buffer::new();
+    out.extend_from_slice(ibuf.format(m.pri.map_or(13, Pri::as_u8)).as_bytes());
+    out.extend_from_slice(b">1 ");
+    match m.timestamp {
+        Some(ts) => ts.write_rfc3339(out, ts.natural_fraction_digits().min(6)),
+        None => out.push(b'-'),
+    }
+    for (field, max) in [
+        (&m.hostname, MAX_HOSTNAME),
+        (&m.app_name, MAX_APP_NAME),
+        (&m.proc_id, MAX_PROC_ID),
+        (&m.msg_id, MAX_MSG_ID),
+    ] {
+        out.push(b' ');
+        write_token(out, field.as_deref().unwrap_or(""), max, b'-', |_| false);
+    }
+    out.push(b' ');
+    match m.structured_data.as_deref() {
+        None | Some([]) => out.push(b'-'),
+        Some(elements) => {
+            for el in elements {
+                out.push(b'[');
+                write_sd_name(out, &el.id);
+                for (name, value) in &el.params {
+                    out.push(b' ');
+                    write_sd_name(out, name);
+                    out.extend_from_slice(b"=\"");
+                    escape_sd_value(out, value);
+                    out.push(b'"');
+                }
+                out.push(b']');
+            }
+        }
+    }
+    if let Some(msg) = m.message.as_deref().filter(|s| !s.is_empty()) {
+        out.push(b' ');
+        if opts.bom {
+            out.extend_from_slice(BOM);
+        }
+        out.extend_from_slice(msg.as_bytes());
+    }
+}
+
+fn write_sd_name(out: &mut Vec<u8>, name: &str) {
+    write_token(out, name, MAX_SD_NAME, b'_', |b| {
+        matches!(b, b'=' | b']' | b'"')
+    });
+}
+
+/// Writes a header token: PRINTUSASCII only (others become `_`), at most `max` bytes, `empty`
+/// in place of an empty string. `also_bad` names further bytes to replace.
+fn write_token(out: &mut Vec<u8>, s: &str, max: usize, empty: u8, also_bad: impl Fn(u8) -> bool) {
+    if s.is_empty() {
+        out.push(empty);
+        return;
+    }
+    let bytes = &s.as_bytes()[..s.len().min(max)];
+    if bytes
+        .iter()
+        .all(|&b| (33..=126).contains(&b) && !also_bad(b))
+    {
+        out.extend_from_slice(bytes);
+    } else {
+        out.extend(bytes.iter().map(|&b| {
+            if (33..=126).contains(&b) && !also_bad(b) {
+                b
+            } else {
+                b'_'
+            }
+        }));
+    }
+}
+
+/// Escapes `"`, `\` and `]` with a backslash.
+pub(crate) fn escape_sd_value(out: &mut Vec<u8>, value: &str) {
+    let bytes = value.as_bytes();
+    let mut run = 0;
+    while let Some(n) = memchr::memchr3(b'"', b'\\', b']', &bytes[run..]) {
+        out.extend_from_slice(&bytes[run..run + n]);
+        out.push(b'\\');
+        out.push(bytes[run + n]);
+        run += n + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+}

@@ -1,0 +1,24 @@
+//! The record model every part of edgelog shares.
+//!
+//! The library, the daemon, the codecs and the CLI all speak about the same few things: a
+//! [`Level`] (the eight syslog severities), a [`LevelFilter`] (a level or `none`), a
+//! [`Facility`], a [`Timestamp`] with nanosecond precision, typed [`Value`]s and the [`Record`]
+//! that carries them. They live here, in a crate with no I/O, so that each of the others can
+//! depend on them without depending on each other.
+//!
+//! Levels and facilities are typed, never strings: parsing a name happens once, at the edge
+//! (config, CLI, wire), and is case-insensitive with an error that says what was expected.
+
+mod error;
+mod facility;
+mod level;
+mod record;
+mod time;
+mod value;
+
+pub use error::{Error, ErrorKind};
+pub use facility::Facility;
+pub use level::{Level, LevelFilter};
+pub use record::Record;
+pub use time::{Civil, Timestamp};
+pub use value::Value;
