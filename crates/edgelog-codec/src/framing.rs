@@ -171,13 +171,14 @@ impl Framer {
         }
         // Many senders end an octet-counted frame with a LF anyway (`len SP msg LF`); in auto
         // mode that LF belongs to the frame before, it is not an empty frame of its own.
-        if std::mem::take(&mut self.after_counted) && self.framing == Framing::Auto {
-            if let Some(lf) = rest.strip_prefix(b"\n") {
-                consumed += 1;
-                rest = lf;
-                if rest.is_empty() {
-                    return (consumed, None);
-                }
+        if std::mem::take(&mut self.after_counted)
+            && self.framing == Framing::Auto
+            && let Some(lf) = rest.strip_prefix(b"\n")
+        {
+            consumed += 1;
+            rest = lf;
+            if rest.is_empty() {
+                return (consumed, None);
             }
         }
         let (n, frame) = match self.framing {

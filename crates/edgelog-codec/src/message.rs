@@ -273,6 +273,11 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// The value of the first field named `key`.
+    pub fn field(&self, key: &str) -> Option<&Value<'a>> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
     /// Whether the frame decoded without any violation.
     pub fn is_clean(&self) -> bool {
         self.error.is_none() && self.diagnostics.is_empty()

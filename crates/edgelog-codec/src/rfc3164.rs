@@ -181,11 +181,11 @@ fn parse_into<'a>(
             m.sequence = Some(seq);
             i += len;
             let (tok, end) = token(s, i);
-            if let Some(host) = tok.strip_suffix(b":").filter(|h| is_hostname(h)) {
-                if timestamp(s.get(end + 1..).unwrap_or_default(), ctx, false).is_some() {
-                    m.hostname = Some(ascii(host));
-                    i = end + 1;
-                }
+            if let Some(host) = tok.strip_suffix(b":").filter(|h| is_hostname(h))
+                && timestamp(s.get(end + 1..).unwrap_or_default(), ctx, false).is_some()
+            {
+                m.hostname = Some(ascii(host));
+                i = end + 1;
             }
         }
     }

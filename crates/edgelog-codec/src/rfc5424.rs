@@ -63,7 +63,8 @@ impl<'a> Parser<'a> {
     /// A grammar violation: fatal in strict mode, a diagnostic in lenient mode.
     fn violation(&mut self, kind: DiagKind, offset: usize) -> Result<(), Stop> {
         if self.strict {
-            self.m.error = Some(Diagnostic { kind, offset });
+            // The first violation is the one reported; an inner check may have set it already.
+            self.m.error.get_or_insert(Diagnostic { kind, offset });
             Err(Stop)
         } else {
             self.m.diagnose(kind, offset);
@@ -185,7 +186,7 @@ impl<'a> Parser<'a> {
             Ok((ts, digits)) => {
                 self.m.timestamp = Some(ts);
                 if digits > 6 {
-                    self.violation(DiagKind::TimestampTooPrecise, start + 20)?;
+                    self.violation(DiagKind::TimestampTooPrecise, start + 26)?;
                 }
             }
             Err(at) => self.violation(DiagKind::InvalidTimestamp, start + at)?,
