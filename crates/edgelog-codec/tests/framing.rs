@@ -67,7 +67,13 @@ fn octet_counting_keeps_embedded_newlines() {
     write_octet_counted(&mut input, b"<13>1 - - - - - - next");
     for framing in [Framing::OctetCounting, Framing::Auto] {
         let (f, _) = split(framing, 100, &input, 3);
-        assert_eq!(data(&f), [&b"<13>1 - - - - - - two\nlines"[..], b"<13>1 - - - - - - next"]);
+        assert_eq!(
+            data(&f),
+            [
+                &b"<13>1 - - - - - - two\nlines"[..],
+                b"<13>1 - - - - - - next"
+            ]
+        );
         assert!(f.iter().all(|g| g.counted));
     }
 }
@@ -98,7 +104,10 @@ fn auto_mixes_counted_lf_garbage_oversize_and_empty_frames() {
         ]
     );
     let truncated: Vec<bool> = f.iter().map(|g| g.truncated).collect();
-    assert_eq!(truncated, [false, false, false, true, false, true, false, false]);
+    assert_eq!(
+        truncated,
+        [false, false, false, true, false, true, false, false]
+    );
     assert_eq!(discarded, 18 + 13);
 }
 
@@ -133,7 +142,15 @@ fn oversize_counted_frame_skips_exactly_its_length() {
 #[test]
 fn the_end_of_the_stream_ends_the_last_frame() {
     let (f, _) = split(Framing::OctetCounting, 100, b"20 <13>short", 1000);
-    assert_eq!(f, [Got { data: b"<13>short".to_vec(), counted: true, truncated: false, incomplete: true }]);
+    assert_eq!(
+        f,
+        [Got {
+            data: b"<13>short".to_vec(),
+            counted: true,
+            truncated: false,
+            incomplete: true
+        }]
+    );
     let (f, _) = split(Framing::Lf, 100, b"last\r", 1000);
     assert_eq!(data(&f), [&b"last"[..]]);
     let (f, _) = split(Framing::Auto, 100, b"", 1000);
@@ -152,4 +169,63 @@ fn delimited_writer_keeps_the_frame_whole() {
     write_delimited(&mut out, b"two\nlines", b'\n');
     write_delimited(&mut out, b"nul\0inside", 0);
     assert_eq!(out, b"two lines\nnulinside\0");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lf_safe() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            any::<u8>().prop_filter("no trailer", |b| *b != b'\n'),
+            0..40,
+        )
+        .prop_filter("a trailing CR belongs to CRLF", |v| {
+            v.last() != Some(&b'\r')
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn lf_frames_survive_any_read_boundaries(msgs in proptest::collection::vec(lf_safe(), 0..20), step in 1usize..64) {
+            let mut input = Vec::new();
+            for m in &msgs {
+                write_delimited(&mut input, m, b'\n');
+            }
+            let (frames, discarded) = split(Framing::Lf, 1024, &input, step);
+            prop_assert_eq!(data(&frames), msgs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            prop_assert_eq!(discarded, 0);
+        }
+
+        #[test]
+        fn counted_frames_carry_any_bytes(msgs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..60), 0..20), step in 1usize..64) {
+            let mut input = Vec::new();
+            for m in &msgs {
+                write_octet_counted(&mut input, m);
+            }
+            let (frames, _) = split(Framing::OctetCounting, 1024, &input, step);
+            prop_assert_eq!(data(&frames), msgs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn auto_splits_mixed_streams_frame_by_frame(
+            msgs in proptest::collection::vec((any::<bool>(), proptest::collection::vec(b' '..=b'~', 0..40)), 0..20),
+            step in 1usize..64,
+        ) {
+            let mut input = Vec::new();
+            let mut want = Vec::new();
+            for (counted, body) in msgs {
+                let mut m = b"<13>".to_vec();
+                m.extend_from_slice(&body);
+                if counted {
+                    write_octet_counted(&mut input, &m);
+                } else {
+                    write_delimited(&mut input, &m, b'\n');
+                }
+                want.push(m);
+            }
+            let (frames, _) = split(Framing::Auto, 1024, &input, step);
+            prop_assert_eq!(data(&frames), want.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        }
+    }
 }

@@ -15,15 +15,32 @@ fn record_with_dictionary_and_escapes() {
     assert_eq!((pri.facility.name(), pri.severity.name()), ("kern", "info"));
     assert_eq!(m.sequence, Some(1234));
     assert_eq!(m.monotonic_usec, Some(5_678_901));
-    assert_eq!(m.timestamp.unwrap().to_string(), "2024-06-15T00:00:05.678901Z");
+    assert_eq!(
+        m.timestamp.unwrap().to_string(),
+        "2024-06-15T00:00:05.678901Z"
+    );
     assert_eq!(m.message.as_deref(), Some("usb 1-1: new device \"x\""));
-    let fields: Vec<(String, String)> = m.fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    assert_eq!(fields, [("SUBSYSTEM".into(), "usb".into()), ("DEVICE".into(), "c189:1".into())]);
+    let fields: Vec<(String, String)> = m
+        .fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("SUBSYSTEM".into(), "usb".into()),
+            ("DEVICE".into(), "c189:1".into())
+        ]
+    );
 }
 
 #[test]
 fn userspace_facility_continuation_flag_and_caller_field() {
-    let m = kmsg::parse(b"14,7,100,c,caller=T42;hello from userspace", None, Mode::Strict);
+    let m = kmsg::parse(
+        b"14,7,100,c,caller=T42;hello from userspace",
+        None,
+        Mode::Strict,
+    );
     let pri = m.pri.unwrap();
     assert_eq!((pri.facility.name(), pri.severity.name()), ("user", "info"));
     assert_eq!(m.timestamp, None);

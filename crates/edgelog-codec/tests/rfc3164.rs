@@ -23,7 +23,10 @@ fn rfc_example_1_is_valid_in_strict_mode() {
     assert_eq!(ts(&m).as_deref(), Some("2003-10-11T22:14:15Z"));
     assert_eq!(m.hostname.as_deref(), Some("mymachine"));
     assert_eq!(m.app_name.as_deref(), Some("su"));
-    assert_eq!(m.message.as_deref(), Some("'su root' failed for lonvick on /dev/pts/8"));
+    assert_eq!(
+        m.message.as_deref(),
+        Some("'su root' failed for lonvick on /dev/pts/8")
+    );
 }
 
 #[test]
@@ -32,7 +35,10 @@ fn rfc_example_2_without_pri_is_raw_text() {
     assert_eq!(m.format, Format::Raw);
     assert_eq!(m.message.as_deref(), Some("Use the BFG!"));
     let m = rfc3164::parse(b"Use the BFG!", &at("2003-10-12T00:00:00Z"), Mode::Strict);
-    assert_eq!(m.error.map(|e| (e.kind.name(), e.offset)), Some(("missing_pri", 0)));
+    assert_eq!(
+        m.error.map(|e| (e.kind.name(), e.offset)),
+        Some(("missing_pri", 0))
+    );
 }
 
 #[test]
@@ -41,8 +47,15 @@ fn rfc_example_3_with_a_bad_timestamp_keeps_every_byte() {
     let m = rfc3164::parse(line, &at("2003-08-25T00:00:00Z"), Mode::Lenient);
     assert_eq!(m.pri.unwrap().as_u8(), 165);
     assert_eq!(ts(&m).as_deref(), Some("2003-08-24T05:34:00Z"));
-    let rest = format!("{} {}", m.hostname.as_deref().unwrap(), m.message.as_deref().unwrap());
-    assert!(rest.starts_with("CST 1987 mymachine myproc[10]: %% It's time"), "{rest}");
+    let rest = format!(
+        "{} {}",
+        m.hostname.as_deref().unwrap(),
+        m.message.as_deref().unwrap()
+    );
+    assert!(
+        rest.starts_with("CST 1987 mymachine myproc[10]: %% It's time"),
+        "{rest}"
+    );
     assert!(rest.ends_with("Conveyer2=OK # %%"));
 }
 
@@ -66,7 +79,12 @@ fn strict_requires_pri_and_the_rfc_timestamp() {
     ];
     for (line, kind, offset) in cases {
         let m = rfc3164::parse(line, &ctx, Mode::Strict);
-        assert_eq!(m.error.map(|e| (e.kind.name(), e.offset)), Some((kind, offset)), "{:?}", String::from_utf8_lossy(line));
+        assert_eq!(
+            m.error.map(|e| (e.kind.name(), e.offset)),
+            Some((kind, offset)),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
     }
     let m = rfc3164::parse(b"<13>Jun  5 11:00:00 h t: m", &ctx, Mode::Strict);
     assert_eq!(m.error, None);
@@ -76,16 +94,40 @@ fn strict_requires_pri_and_the_rfc_timestamp() {
 fn yearless_timestamps_take_the_latest_plausible_year() {
     let cases = [
         // Dec 31 read just after New Year: last year.
-        ("2025-01-01T00:00:10Z", "Dec 31 23:59:59", "2024-12-31T23:59:59Z"),
+        (
+            "2025-01-01T00:00:10Z",
+            "Dec 31 23:59:59",
+            "2024-12-31T23:59:59Z",
+        ),
         // Jan 1 from a sender a few seconds ahead, read on Dec 31: next year.
-        ("2024-12-31T23:59:59Z", "Jan  1 00:00:05", "2025-01-01T00:00:05Z"),
+        (
+            "2024-12-31T23:59:59Z",
+            "Jan  1 00:00:05",
+            "2025-01-01T00:00:05Z",
+        ),
         // A little ahead (clock skew, < 31 days): this year.
-        ("2024-06-15T12:00:00Z", "Jul 10 00:00:00", "2024-07-10T00:00:00Z"),
+        (
+            "2024-06-15T12:00:00Z",
+            "Jul 10 00:00:00",
+            "2024-07-10T00:00:00Z",
+        ),
         // Far ahead: it must be last year's.
-        ("2024-06-15T12:00:00Z", "Aug 10 00:00:00", "2023-08-10T00:00:00Z"),
+        (
+            "2024-06-15T12:00:00Z",
+            "Aug 10 00:00:00",
+            "2023-08-10T00:00:00Z",
+        ),
         // Feb 29 in a year without one: the leap year before.
-        ("2025-03-01T00:00:00Z", "Feb 29 12:00:00", "2024-02-29T12:00:00Z"),
-        ("2024-03-01T00:00:00Z", "Feb 29 12:00:00", "2024-02-29T12:00:00Z"),
+        (
+            "2025-03-01T00:00:00Z",
+            "Feb 29 12:00:00",
+            "2024-02-29T12:00:00Z",
+        ),
+        (
+            "2024-03-01T00:00:00Z",
+            "Feb 29 12:00:00",
+            "2024-02-29T12:00:00Z",
+        ),
     ];
     for (now, stamp, want) in cases {
         let line = format!("<13>{stamp} host app: x");
@@ -102,10 +144,22 @@ fn zoneless_times_are_read_in_the_supplied_zone() {
     let cases = [
         ("<13>Jun 15 11:58:00 h a: summer", "2024-06-15T09:58:00Z"),
         ("<13>Jan 15 11:58:00 h a: winter", "2024-01-15T10:58:00Z"),
-        ("<13>2024-06-15T11:58:00 h a: iso without offset", "2024-06-15T09:58:00Z"),
-        ("<13>2024-06-15T11:58:00+00:00 h a: iso with offset", "2024-06-15T11:58:00Z"),
-        ("<189>Jun 15 10:30:01 UTC: %LINK-3-UPDOWN: named UTC", "2024-06-15T10:30:01Z"),
-        ("<189>Jun 15 10:30:01 CEST: %LINK-3-UPDOWN: other names use the zone", "2024-06-15T08:30:01Z"),
+        (
+            "<13>2024-06-15T11:58:00 h a: iso without offset",
+            "2024-06-15T09:58:00Z",
+        ),
+        (
+            "<13>2024-06-15T11:58:00+00:00 h a: iso with offset",
+            "2024-06-15T11:58:00Z",
+        ),
+        (
+            "<189>Jun 15 10:30:01 UTC: %LINK-3-UPDOWN: named UTC",
+            "2024-06-15T10:30:01Z",
+        ),
+        (
+            "<189>Jun 15 10:30:01 CEST: %LINK-3-UPDOWN: other names use the zone",
+            "2024-06-15T08:30:01Z",
+        ),
     ];
     for (line, want) in cases {
         let m = rfc3164::parse(line.as_bytes(), &ctx, Mode::Lenient);
@@ -124,10 +178,16 @@ fn formatter_writes_the_rfc_shape_in_a_zone() {
     m.message = Some("'su root' failed".into());
     let mut out = Vec::new();
     rfc3164::format(&mut out, &m, &FormatOptions::default());
-    assert_eq!(out, b"<34>Oct 11 22:14:15 mymachine su[42]: 'su root' failed");
+    assert_eq!(
+        out,
+        b"<34>Oct 11 22:14:15 mymachine su[42]: 'su root' failed"
+    );
 
     out.clear();
-    let opts = FormatOptions { zone: TimeZone::fixed(Offset::from_hours(-7).unwrap()), hostname: false };
+    let opts = FormatOptions {
+        zone: TimeZone::fixed(Offset::from_hours(-7).unwrap()),
+        hostname: false,
+    };
     m.timestamp = Some("2003-10-05T02:00:00Z".parse::<Timestamp>().unwrap());
     rfc3164::format(&mut out, &m, &opts);
     assert_eq!(out, b"<34>Oct  4 19:00:00 su[42]: 'su root' failed");

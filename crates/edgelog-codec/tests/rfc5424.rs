@@ -16,7 +16,11 @@ fn sd(m: &Message<'_>) -> Vec<(String, Vec<(String, String)>)> {
         .iter()
         .flatten()
         .map(|e| {
-            let params = e.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let params = e
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             (e.id.to_string(), params)
         })
         .collect()
@@ -27,7 +31,10 @@ fn rfc_example_1_su_with_bom() {
     let m = strict(b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \xEF\xBB\xBF'su root' failed for lonvick on /dev/pts/8");
     assert_eq!(m.error, None);
     let pri = m.pri.unwrap();
-    assert_eq!((pri.facility.name(), pri.severity.name()), ("auth", "critical"));
+    assert_eq!(
+        (pri.facility.name(), pri.severity.name()),
+        ("auth", "critical")
+    );
     assert_eq!(m.version, Some(1));
     assert_eq!(m.timestamp.unwrap().to_string(), "2003-10-11T22:14:15.003Z");
     assert_eq!(m.hostname.as_deref(), Some("mymachine.example.com"));
@@ -35,7 +42,10 @@ fn rfc_example_1_su_with_bom() {
     assert_eq!(m.proc_id, None);
     assert_eq!(m.msg_id.as_deref(), Some("ID47"));
     assert_eq!(m.structured_data, None);
-    assert_eq!(m.message.as_deref(), Some("'su root' failed for lonvick on /dev/pts/8"));
+    assert_eq!(
+        m.message.as_deref(),
+        Some("'su root' failed for lonvick on /dev/pts/8")
+    );
 }
 
 #[test]
@@ -43,11 +53,17 @@ fn rfc_example_2_offset_and_microseconds() {
     let m = strict(b"<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.");
     assert_eq!(m.error, None);
     assert_eq!(m.pri.unwrap().as_u8(), 165);
-    assert_eq!(m.timestamp.unwrap().to_string(), "2003-08-24T12:14:15.000003Z");
+    assert_eq!(
+        m.timestamp.unwrap().to_string(),
+        "2003-08-24T12:14:15.000003Z"
+    );
     assert_eq!(m.hostname.as_deref(), Some("192.0.2.1"));
     assert_eq!(m.proc_id.as_deref(), Some("8710"));
     assert_eq!(m.msg_id, None);
-    assert_eq!(m.message.as_deref(), Some("%% It's time to make the do-nuts."));
+    assert_eq!(
+        m.message.as_deref(),
+        Some("%% It's time to make the do-nuts.")
+    );
 }
 
 #[test]
@@ -65,7 +81,10 @@ fn rfc_example_3_structured_data_and_message() {
             ]
         )]
     );
-    assert_eq!(m.message.as_deref(), Some("An application event log entry..."));
+    assert_eq!(
+        m.message.as_deref(),
+        Some("An application event log entry...")
+    );
 }
 
 #[test]
@@ -83,7 +102,10 @@ fn rfc_timestamp_examples() {
         ("1985-04-12T23:20:50.52Z", "1985-04-12T23:20:50.520Z"),
         ("1985-04-12T19:20:50.52-04:00", "1985-04-12T23:20:50.520Z"),
         ("2003-10-11T22:14:15.003Z", "2003-10-11T22:14:15.003Z"),
-        ("2003-08-24T05:14:15.000003-07:00", "2003-08-24T12:14:15.000003Z"),
+        (
+            "2003-08-24T05:14:15.000003-07:00",
+            "2003-08-24T12:14:15.000003Z",
+        ),
         ("2003-10-11t22:14:15z", "2003-10-11T22:14:15Z"),
     ];
     for (ts, want) in valid {
@@ -94,28 +116,48 @@ fn rfc_timestamp_examples() {
     }
     // Nanoseconds are not allowed (RFC 5424 §6.2.3.1 example 5).
     let m = strict(b"<13>1 2003-08-24T05:14:15.000000003-07:00 h a p m -");
-    assert_eq!(m.error.map(|e| (e.kind.name(), e.offset)), Some(("timestamp_too_precise", 32)));
+    assert_eq!(
+        m.error.map(|e| (e.kind.name(), e.offset)),
+        Some(("timestamp_too_precise", 32))
+    );
     let m = lenient(b"<13>1 2003-08-24T05:14:15.000000003-07:00 h a p m -");
-    assert_eq!(m.timestamp.unwrap().to_string(), "2003-08-24T12:14:15.000000003Z");
+    assert_eq!(
+        m.timestamp.unwrap().to_string(),
+        "2003-08-24T12:14:15.000000003Z"
+    );
 }
 
 #[test]
 fn rfc_structured_data_examples() {
     // A space between elements ends the structured data: the rest is the message.
-    let m = strict(b"<13>1 - h a p m [exampleSDID@32473 iut=\"3\"] [examplePriority@32473 class=\"high\"]");
+    let m = strict(
+        b"<13>1 - h a p m [exampleSDID@32473 iut=\"3\"] [examplePriority@32473 class=\"high\"]",
+    );
     assert_eq!(m.error, None);
     assert_eq!(sd(&m).len(), 1);
-    assert_eq!(m.message.as_deref(), Some("[examplePriority@32473 class=\"high\"]"));
+    assert_eq!(
+        m.message.as_deref(),
+        Some("[examplePriority@32473 class=\"high\"]")
+    );
     // A space after '[' is not an SD-ID.
     let m = strict(b"<13>1 - h a p m [ exampleSDID@32473 iut=\"3\"]");
-    assert_eq!(m.error.map(|e| (e.kind.name(), e.offset)), Some(("invalid_structured_data", 17)));
+    assert_eq!(
+        m.error.map(|e| (e.kind.name(), e.offset)),
+        Some(("invalid_structured_data", 17))
+    );
 }
 
 #[test]
 fn param_value_escapes_are_undone_and_unknown_escapes_kept() {
     let m = strict(br#"<13>1 - h a p m [id p="a\"b\\c\]d\x" q="plain"] msg"#);
     assert_eq!(m.error, None);
-    assert_eq!(sd(&m)[0].1, [("p".to_string(), r#"a"b\c]d\x"#.to_string()), ("q".into(), "plain".into())]);
+    assert_eq!(
+        sd(&m)[0].1,
+        [
+            ("p".to_string(), r#"a"b\c]d\x"#.to_string()),
+            ("q".into(), "plain".into())
+        ]
+    );
     assert_eq!(m.message.as_deref(), Some("msg"));
 }
 
@@ -133,34 +175,99 @@ fn strict_reports_the_first_violation_and_its_offset() {
         (b"<13>2 - - - - - -".to_vec(), "unsupported_version", 4),
         (b"<13>01 - - - - - -".to_vec(), "invalid_version", 4),
         (b"<13>1- - - - - -".to_vec(), "invalid_version", 4),
-        (b"<13>1 2003-02-30T00:00:00Z h a p m -".to_vec(), "invalid_timestamp", 6),
-        (b"<13>1 2003-10-11T24:00:00Z h a p m -".to_vec(), "invalid_timestamp", 6),
-        (b"<13>1 2003-10-11T23:59:60Z h a p m -".to_vec(), "invalid_timestamp", 6),
-        (b"<13>1 2003-10-11 22:14:15Z h a p m -".to_vec(), "invalid_timestamp", 16),
-        (b"<13>1 2003-10-11T22:14:15 h a p m -".to_vec(), "invalid_timestamp", 25),
-        (b"<13>1 2003-10-11T22:14:15+0200 h a p m -".to_vec(), "invalid_timestamp", 28),
-        (b"<13>1 2003-10-11T22:14:15. h a p m -".to_vec(), "invalid_timestamp", 26),
+        (
+            b"<13>1 2003-02-30T00:00:00Z h a p m -".to_vec(),
+            "invalid_timestamp",
+            6,
+        ),
+        (
+            b"<13>1 2003-10-11T24:00:00Z h a p m -".to_vec(),
+            "invalid_timestamp",
+            6,
+        ),
+        (
+            b"<13>1 2003-10-11T23:59:60Z h a p m -".to_vec(),
+            "invalid_timestamp",
+            6,
+        ),
+        (
+            b"<13>1 2003-10-11 22:14:15Z h a p m -".to_vec(),
+            "invalid_timestamp",
+            16,
+        ),
+        (
+            b"<13>1 2003-10-11T22:14:15 h a p m -".to_vec(),
+            "invalid_timestamp",
+            25,
+        ),
+        (
+            b"<13>1 2003-10-11T22:14:15+0200 h a p m -".to_vec(),
+            "invalid_timestamp",
+            28,
+        ),
+        (
+            b"<13>1 2003-10-11T22:14:15. h a p m -".to_vec(),
+            "invalid_timestamp",
+            26,
+        ),
         (long_host.into_bytes(), "field_too_long", 263),
         (long_app.into_bytes(), "field_too_long", 58),
         (long_msgid.into_bytes(), "field_too_long", 46),
-        ("<13>1 - h \u{e9}pp p m -".as_bytes().to_vec(), "invalid_character", 10),
+        (
+            "<13>1 - h \u{e9}pp p m -".as_bytes().to_vec(),
+            "invalid_character",
+            10,
+        ),
         (b"<13>1 - h  p m -".to_vec(), "empty_field", 10),
         (b"<13>1 - h a p m".to_vec(), "truncated", 15),
         (b"<13>1 - h a".to_vec(), "truncated", 11),
         (b"<13>1 - h a p m -msg".to_vec(), "missing_space", 17),
         (b"<13>1 - h a p m x".to_vec(), "invalid_structured_data", 16),
-        (br#"<13>1 - h a p m [id p="x]y"]"#.to_vec(), "invalid_structured_data", 24),
-        (br#"<13>1 - h a p m [id p="x"#.to_vec(), "invalid_structured_data", 24),
-        (br#"<13>1 - h a p m [id p=x]"#.to_vec(), "invalid_structured_data", 22),
-        (br#"<13>1 - h a p m [id p="1"][id q="2"]"#.to_vec(), "duplicate_sd_id", 36),
-        (format!("<13>1 - h a p m [{} p=\"1\"]", "i".repeat(33)).into_bytes(), "invalid_structured_data", 49),
-        (b"<13>1 - h a p m [id p=\"\xff\"]".to_vec(), "invalid_utf8", 23),
-        (b"<13>1 - h a p m - \xEF\xBB\xBFcaf\xe9".to_vec(), "invalid_utf8", 24),
+        (
+            br#"<13>1 - h a p m [id p="x]y"]"#.to_vec(),
+            "invalid_structured_data",
+            24,
+        ),
+        (
+            br#"<13>1 - h a p m [id p="x"#.to_vec(),
+            "invalid_structured_data",
+            24,
+        ),
+        (
+            br#"<13>1 - h a p m [id p=x]"#.to_vec(),
+            "invalid_structured_data",
+            22,
+        ),
+        (
+            br#"<13>1 - h a p m [id p="1"][id q="2"]"#.to_vec(),
+            "duplicate_sd_id",
+            36,
+        ),
+        (
+            format!("<13>1 - h a p m [{} p=\"1\"]", "i".repeat(33)).into_bytes(),
+            "invalid_structured_data",
+            49,
+        ),
+        (
+            b"<13>1 - h a p m [id p=\"\xff\"]".to_vec(),
+            "invalid_utf8",
+            23,
+        ),
+        (
+            b"<13>1 - h a p m - \xEF\xBB\xBFcaf\xe9".to_vec(),
+            "invalid_utf8",
+            24,
+        ),
     ];
     for (input, kind, offset) in &cases {
         let m = strict(input);
         let got = m.error.map(|e| (e.kind.name(), e.offset));
-        assert_eq!(got, Some((*kind, *offset)), "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            got,
+            Some((*kind, *offset)),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
         assert!(m.diagnostics.is_empty());
     }
 }
@@ -216,7 +323,10 @@ fn lenient_recovers_and_lists_what_it_recovered_from() {
     // Invalid UTF-8 is replaced and reported, never dropped.
     let m = lenient(b"<13>1 - h a p m - caf\xe9 au lait");
     assert_eq!(m.message.as_deref(), Some("caf\u{FFFD} au lait"));
-    assert_eq!((m.diagnostics[0].kind.name(), m.diagnostics[0].offset), ("invalid_utf8", 21));
+    assert_eq!(
+        (m.diagnostics[0].kind.name(), m.diagnostics[0].offset),
+        ("invalid_utf8", 21)
+    );
 
     // No version at all: the rest is the message.
     let m = lenient(b"<13>hello");
@@ -233,7 +343,10 @@ fn diagnostics_are_bounded() {
     }
     let m = lenient(&line);
     assert_eq!(m.diagnostics.len(), edgelog_codec::MAX_DIAGNOSTICS);
-    assert_eq!(m.diagnostics.last().unwrap().kind.name(), "too_many_diagnostics");
+    assert_eq!(
+        m.diagnostics.last().unwrap().kind.name(),
+        "too_many_diagnostics"
+    );
 }
 
 #[test]
