@@ -435,22 +435,21 @@ fn iso_time(s: &[u8], ctx: &Context) -> Option<(Option<Timestamp>, usize)> {
     Some((ctx.local(c), len))
 }
 
-/// A zone abbreviation after the time: ` UTC`, ` GMT`, ` CEST`… (2–5 capitals) followed by
-/// `:`, a space or the end. Returns its length with the space and whether it names UTC.
+/// A zone abbreviation after the time, as Cisco writes it: ` UTC:`, ` CEST: %LINK-…`. Any 2–5
+/// capitals could also be a tag (`AA: msg`), so a name other than UTC/GMT counts as a zone
+/// only when a Cisco `%` mnemonic follows. Returns its length with the space and whether it
+/// names UTC.
 fn zone_name(s: &[u8]) -> Option<(usize, bool)> {
     if s.first() != Some(&b' ') {
         return None;
     }
-    let n = s[1..]
-        .iter()
-        .take(6)
-        .take_while(|b| b.is_ascii_uppercase())
-        .count();
+    let n = s[1..].iter().take(6).take_while(|b| b.is_ascii_uppercase()).count();
     if !(2..=5).contains(&n) || !matches!(s.get(1 + n), None | Some(b':')) {
         return None;
     }
-    let name = &s[1..1 + n];
-    Some((1 + n, matches!(name, b"UTC" | b"GMT" | b"UT" | b"Z")))
+    let is_utc = matches!(&s[1..1 + n], b"UTC" | b"GMT" | b"UT");
+    let mnemonic = s.get(2 + n..4 + n) == Some(b" %");
+    (is_utc || mnemonic).then_some((1 + n, is_utc))
 }
 
 /// After the timestamp: `[HOSTNAME SP] [TAG[PID]: ] MSG`.
