@@ -158,8 +158,8 @@ fn encode_gelf(c: &mut Criterion) {
             obj.insert("_app_name".into(), m.app_name.as_deref().into());
             obj.insert("_proc_id".into(), m.proc_id.as_deref().into());
             obj.insert("_msg_id".into(), m.msg_id.as_deref().into());
-            for el in m.structured_data.iter().flatten() {
-                for (k, v) in &el.params {
+            for el in m.structured_data.iter().flat_map(|sd| sd.elements()) {
+                for (k, v) in el.params() {
                     obj.insert(format!("_{}_{}", el.id, k), v.as_ref().into());
                 }
             }

@@ -12,12 +12,15 @@
 //! on a violation and `diagnostics` only when lenient mode recovered from something.
 //! A structured-data parameter that repeats within its element becomes an array of its values.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use edgelog_core::Value;
 
-use crate::message::{Diagnostic, Message, SdElement};
+use crate::message::{Diagnostic, Message};
+use crate::sd::StructuredData;
 
 /// Serializes as the contract's JSON object.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +40,7 @@ impl Serialize for DecodeJson<'_, '_> {
         map.serialize_entry("app_name", &m.app_name)?;
         map.serialize_entry("proc_id", &m.proc_id)?;
         map.serialize_entry("msg_id", &m.msg_id)?;
-        map.serialize_entry("structured_data", &m.structured_data.as_deref().map(Sd))?;
+        map.serialize_entry("structured_data", &m.structured_data.as_ref().map(Sd))?;
         map.serialize_entry("message", &m.message)?;
         map.serialize_entry("fields", &Fields(&m.fields))?;
         if let Some(seq) = m.sequence {
@@ -94,37 +97,38 @@ impl Serialize for JsonValue<'_, '_> {
     }
 }
 
-struct Sd<'s, 'a>(&'s [SdElement<'a>]);
+struct Sd<'s, 'a>(&'s StructuredData<'a>);
 
 impl Serialize for Sd<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Elements with the same id (lenient mode lets them through) are merged.
         let mut ids: Vec<&str> = Vec::new();
-        for el in self.0 {
-            if !ids.contains(&el.id.as_ref()) {
-                ids.push(&el.id);
+        for el in self.0.elements() {
+            if !ids.contains(&el.id) {
+                ids.push(el.id);
             }
         }
         let mut map = s.serialize_map(Some(ids.len()))?;
         for id in ids {
-            let params = self
+            let params: Vec<(&str, Cow<'_, str>)> = self
                 .0
-                .iter()
+                .elements()
                 .filter(|e| e.id == id)
-                .flat_map(|e| e.params.iter());
-            map.serialize_entry(id, &Params(params.collect()))?;
+                .flat_map(|e| e.params())
+                .collect();
+            map.serialize_entry(id, &Params(params))?;
         }
         map.end()
     }
 }
 
-struct Params<'p, 'a>(Vec<&'p (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>);
+struct Params<'p>(Vec<(&'p str, Cow<'p, str>)>);
 
-impl Serialize for Params<'_, '_> {
+impl Serialize for Params<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut names: Vec<&str> = Vec::new();
         for (k, _) in &self.0 {
-            if !names.contains(&k.as_ref()) {
+            if !names.contains(k) {
                 names.push(k);
             }
         }
@@ -133,7 +137,7 @@ impl Serialize for Params<'_, '_> {
             let values: Vec<&str> = self
                 .0
                 .iter()
-                .filter(|(k, _)| k == name)
+                .filter(|(k, _)| *k == name)
                 .map(|(_, v)| v.as_ref())
                 .collect();
             if let [one] = values[..] {

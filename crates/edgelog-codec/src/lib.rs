@@ -23,7 +23,9 @@ pub mod kmsg;
 mod message;
 pub mod rfc3164;
 pub mod rfc5424;
+mod sd;
 
 pub use decode::{Decoder, FormatHint};
 pub use framing::{Frame, Framer, Framing};
-pub use message::{DiagKind, Diagnostic, Format, MAX_DIAGNOSTICS, Message, Mode, Pri, SdElement};
+pub use message::{DiagKind, Diagnostic, Format, MAX_DIAGNOSTICS, Message, Mode, Pri};
+pub use sd::{Elements, Params, SdElement, StructuredData};

@@ -28,6 +28,25 @@ use jiff::tz::TimeZone;
 use crate::message::{DiagKind, Diagnostic, Format, Message, Mode, Pri};
 use crate::rfc5424::{PriParse, parse_pri, parse_rfc3339};
 
+/// Byte classes for the header recognisers: one table load per byte.
+const HOST: u8 = 1; // letters, digits, `.-_:`
+const TAG: u8 = 2; // anything but controls, SP, `:`, `[`, `]`
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 33;
+    while b < 256 {
+        if b != b':' as usize && b != b'[' as usize && b != b']' as usize && b != 127 {
+            t[b] = TAG;
+        }
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_' || c == b':' {
+            t[b] |= HOST;
+        }
+        b += 1;
+    }
+    t
+};
+
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -206,11 +225,13 @@ fn parse_into<'a>(
             violation(m, strict, kind, i)?;
         }
     }
+    // One validation for the frame: every piece cut at ASCII delimiters can then borrow.
+    let utf8 = crate::message::is_utf8(s);
     if m.pri.is_none() && m.timestamp.is_none() {
         // Nothing syslog-shaped: the whole frame is the message, no guessing at hosts or tags.
-        body(m, s, 0);
+        body(m, s, 0, utf8);
     } else {
-        header_and_message(m, s, i);
+        header_and_message(m, s, i, utf8);
     }
     Ok(())
 }
@@ -283,10 +304,24 @@ fn expect_space(s: &[u8], len: usize) -> Option<usize> {
 
 fn month(s: &[u8]) -> Option<u8> {
     let m = s.get(..3)?;
-    MONTHS
-        .iter()
-        .position(|name| name.eq_ignore_ascii_case(m))
-        .map(|i| i as u8 + 1)
+    // Lower-case the three letters at once and match them as one number.
+    let key = u32::from_le_bytes([m[0], m[1], m[2], 0]) | 0x0020_2020;
+    let n = match &key.to_le_bytes()[..3] {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    };
+    Some(n)
 }
 
 fn two_digits(s: &[u8], at: usize) -> Option<u8> {
@@ -443,7 +478,11 @@ fn zone_name(s: &[u8]) -> Option<(usize, bool)> {
     if s.first() != Some(&b' ') {
         return None;
     }
-    let n = s[1..].iter().take(6).take_while(|b| b.is_ascii_uppercase()).count();
+    let n = s[1..]
+        .iter()
+        .take(6)
+        .take_while(|b| b.is_ascii_uppercase())
+        .count();
     if !(2..=5).contains(&n) || !matches!(s.get(1 + n), None | Some(b':')) {
         return None;
     }
@@ -453,9 +492,9 @@ fn zone_name(s: &[u8]) -> Option<(usize, bool)> {
 }
 
 /// After the timestamp: `[HOSTNAME SP] [TAG[PID]: ] MSG`.
-fn header_and_message<'a>(m: &mut Message<'a>, s: &'a [u8], mut i: usize) {
+fn header_and_message<'a>(m: &mut Message<'a>, s: &'a [u8], mut i: usize, utf8: bool) {
     let (first, first_end) = token(s, i);
-    if let Some((app, pid)) = tag(first) {
+    if let Some((app, pid)) = tag(first, utf8) {
         m.app_name = Some(app);
         m.proc_id = pid;
         i = skip_one_space(s, first_end);
@@ -463,18 +502,34 @@ fn header_and_message<'a>(m: &mut Message<'a>, s: &'a [u8], mut i: usize) {
         m.hostname = Some(ascii(first));
         i = first_end + 1;
         let (second, second_end) = token(s, i);
-        if let Some((app, pid)) = tag(second) {
+        if let Some((app, pid)) = tag(second, utf8) {
             m.app_name = Some(app);
             m.proc_id = pid;
             i = skip_one_space(s, second_end);
         }
     }
-    body(m, s, i);
+    body(m, s, i, utf8);
+}
+
+/// `bytes` as text. `bytes` is cut from the frame at ASCII delimiters (or its ends), so when
+/// the whole frame is UTF-8 (`utf8`), `bytes` is too.
+fn text(bytes: &[u8], utf8: bool) -> Option<&str> {
+    if utf8 {
+        // SAFETY: see above: a slice of valid UTF-8 starting and ending next to ASCII bytes
+        // (or at the ends) is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
 }
 
 /// The message text from `i` on.
-fn body<'a>(m: &mut Message<'a>, s: &'a [u8], i: usize) {
+fn body<'a>(m: &mut Message<'a>, s: &'a [u8], i: usize, utf8: bool) {
     let rest = &s[i.min(s.len())..];
+    if let Some(t) = text(rest, utf8).filter(|_| utf8) {
+        m.message = Some(Cow::Borrowed(t));
+        return;
+    }
     let (text, valid) = crate::message::utf8_lossy(rest);
     if !valid {
         let bad = std::str::from_utf8(rest)
@@ -487,7 +542,13 @@ fn body<'a>(m: &mut Message<'a>, s: &'a [u8], i: usize) {
 
 fn token(s: &[u8], i: usize) -> (&[u8], usize) {
     let rest = s.get(i..).unwrap_or_default();
-    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    // Host names and tags are short and nearly always PRINTUSASCII, which the word-at-a-time
+    // scan crosses fastest; anything else it stopped at is walked byte by byte.
+    let mut end = crate::message::printusascii_len(rest);
+    end += rest[end..]
+        .iter()
+        .position(|&b| b == b' ')
+        .unwrap_or(rest.len() - end);
     (&rest[..end], i + end)
 }
 
@@ -498,12 +559,16 @@ fn skip_one_space(s: &[u8], i: usize) -> usize {
 /// A tag token: `name:`, `name[pid]:` or `name[pid]`. Names may hold slashes and dots
 /// (`postfix/smtpd`, `org.gnome.Shell.desktop`); Cisco mnemonics (`%SYS-5-CONFIG_I:`) are
 /// message text, not tags.
-fn tag(tok: &[u8]) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
+fn tag(tok: &[u8], utf8: bool) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
     if tok.len() < 2 || tok[0] == b'%' {
         return None;
     }
     let body = tok.strip_suffix(b":").unwrap_or(tok);
-    let (name, pid) = match memchr::memchr(b'[', body) {
+    let name_end = body
+        .iter()
+        .position(|&b| CLASS[b as usize] & TAG == 0)
+        .unwrap_or(body.len());
+    let (name, pid) = match body.get(name_end).filter(|&&b| b == b'[').map(|_| name_end) {
         Some(open) => {
             let close = body
                 .len()
@@ -514,13 +579,12 @@ fn tag(tok: &[u8]) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
         None if body.len() < tok.len() => (body, None),
         None => return None,
     };
-    if name.is_empty() || name.len() > 64 || !name.iter().all(|&b| b > 32 && b != b':' && b != b']')
-    {
+    if name.is_empty() || name.len() > 64 || name.len() != name_end {
         return None;
     }
-    let name = std::str::from_utf8(name).ok()?;
+    let name = text(name, utf8)?;
     let pid = match pid {
-        Some(p) if !p.is_empty() => Some(Cow::Borrowed(std::str::from_utf8(p).ok()?)),
+        Some(p) if !p.is_empty() => Some(Cow::Borrowed(text(p, utf8)?)),
         _ => None,
     };
     Some((Cow::Borrowed(name), pid))
@@ -531,9 +595,7 @@ fn is_hostname(tok: &[u8]) -> bool {
     !tok.is_empty()
         && tok.len() <= 255
         && tok.last() != Some(&b':')
-        && tok
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+        && tok.iter().all(|&b| CLASS[b as usize] & HOST != 0)
 }
 
 fn ascii(tok: &[u8]) -> Cow<'_, str> {

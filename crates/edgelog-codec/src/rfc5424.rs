@@ -28,14 +28,16 @@ use std::borrow::Cow;
 
 use edgelog_core::{Civil, Timestamp};
 
-use crate::message::{DiagKind, Diagnostic, Format, Message, Mode, Pri, SdElement, utf8_lossy};
+use crate::message::{
+    DiagKind, Diagnostic, Format, Message, Mode, Pri, printusascii_len, utf8_lossy,
+};
+use crate::sd::{MAX_SD_NAME, StructuredData};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const MAX_HOSTNAME: usize = 255;
 const MAX_APP_NAME: usize = 48;
 const MAX_PROC_ID: usize = 128;
 const MAX_MSG_ID: usize = 32;
-const MAX_SD_NAME: usize = 32;
 
 /// Byte classes, so each byte of a token costs one table load and one test.
 const PRINT: u8 = 1; // PRINTUSASCII, %d33-126
@@ -211,14 +213,15 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    /// The next token, up to a space or the end. Header tokens are a few bytes long, where a
-    /// plain loop beats memchr's setup.
+    /// The next token, up to a space or the end. Header tokens are short and nearly always
+    /// PRINTUSASCII, which the word-at-a-time scan crosses fastest.
     fn token(&mut self) -> (usize, usize) {
         let start = self.i;
-        let end = self.s[start..]
+        let mut end = start + printusascii_len(&self.s[start..]);
+        end += self.s[end..]
             .iter()
             .position(|&b| b == b' ')
-            .map_or(self.s.len(), |n| start + n);
+            .unwrap_or(self.s.len() - end);
         self.i = end;
         (start, end)
     }
@@ -244,10 +247,7 @@ impl<'a> Parser<'a, '_> {
     /// A PRINTUSASCII header field of at most `max` bytes, or the NILVALUE.
     fn field(&mut self, max: usize) -> Result<Option<Cow<'a, str>>, Stop> {
         let start = self.i;
-        let mut end = start;
-        while end < self.s.len() && CLASS[self.s[end] as usize] & PRINT != 0 {
-            end += 1;
-        }
+        let end = start + printusascii_len(&self.s[start..]);
         if end < self.s.len() && self.s[end] != b' ' {
             // A byte outside PRINTUSASCII: the slow path finds the token's real end.
             return self.dirty_field(max);
@@ -304,15 +304,25 @@ impl<'a> Parser<'a, '_> {
                 return Err(self.rest_as_message(start));
             }
         }
-        self.tail_utf8 = std::str::from_utf8(&self.s[start..]).is_ok();
-        let mut elements: Vec<SdElement<'a>> = Vec::new();
+        self.tail_utf8 = crate::message::is_utf8(&self.s[start..]);
+        // SD-IDs seen so far, for the uniqueness rule; spills to the heap past eight elements.
+        let mut ids: [&[u8]; 8] = [&[]; 8];
+        let mut more_ids: Vec<&[u8]> = Vec::new();
+        let mut n = 0;
         while self.s.get(self.i) == Some(&b'[') {
+            let at = self.i;
             match self.sd_element() {
-                Ok(el) => {
-                    if elements.iter().any(|e| e.id == el.id) {
-                        self.violation(DiagKind::DuplicateSdId, self.i)?;
+                Ok(id) => {
+                    let seen = ids[..n.min(8)].contains(&id) || more_ids.contains(&id);
+                    if seen {
+                        self.violation(DiagKind::DuplicateSdId, at + 1)?;
                     }
-                    elements.push(el);
+                    if n < 8 {
+                        ids[n] = id;
+                    } else {
+                        more_ids.push(id);
+                    }
+                    n += 1;
                 }
                 Err(at) => {
                     self.violation(DiagKind::InvalidStructuredData, at)?;
@@ -321,27 +331,34 @@ impl<'a> Parser<'a, '_> {
                 }
             }
         }
-        self.m.structured_data = Some(elements);
+        let span = &self.s[start..self.i];
+        let raw = if self.tail_utf8 {
+            // SAFETY: `span` is a prefix of the tail validated above, ending after an ASCII ']'.
+            Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(span) })
+        } else {
+            // Lenient mode admitted invalid UTF-8 in a value (and said so): replace it.
+            String::from_utf8_lossy(span)
+        };
+        self.m.structured_data = Some(StructuredData::from_checked(raw));
         Ok(())
     }
 
-    /// One `[id name="value" …]`; on a grammar error, the offset of the offending byte.
-    /// Value-level problems that do not break the framing (invalid UTF-8, an unescaped `]`)
-    /// are reported as violations and the element is kept.
-    fn sd_element(&mut self) -> Result<SdElement<'a>, usize> {
+    /// Checks one `[id name="value" …]` and returns its id; on a grammar error, the offset of
+    /// the offending byte. Value-level problems that do not break the framing (invalid UTF-8,
+    /// an unescaped `]`) are violations, and in lenient mode the element is kept.
+    fn sd_element(&mut self) -> Result<&'a [u8], usize> {
         self.i += 1; // '['
         let id = self.sd_name()?;
-        let mut params = Vec::new();
         loop {
             match self.s.get(self.i) {
                 Some(b']') => {
                     self.i += 1;
-                    return Ok(SdElement { id, params });
+                    return Ok(id);
                 }
                 Some(b' ') => self.i += 1,
                 _ => return Err(self.i),
             }
-            let name = self.sd_name()?;
+            self.sd_name()?;
             if self.s.get(self.i) != Some(&b'=') {
                 return Err(self.i);
             }
@@ -350,34 +367,33 @@ impl<'a> Parser<'a, '_> {
                 return Err(self.i);
             }
             self.i += 1;
-            let value = self.sd_value()?;
-            params.push((name, value));
+            self.sd_value()?;
         }
     }
 
-    fn sd_name(&mut self) -> Result<Cow<'a, str>, usize> {
+    fn sd_name(&mut self) -> Result<&'a [u8], usize> {
         let start = self.i;
-        while self.i < self.s.len() && CLASS[self.s[self.i] as usize] & SD_NAME != 0 {
-            self.i += 1;
-        }
+        let rest = &self.s[start..];
+        self.i += rest
+            .iter()
+            .position(|&b| CLASS[b as usize] & SD_NAME == 0)
+            .unwrap_or(rest.len());
         let len = self.i - start;
-        if len == 0 || (self.strict && len > MAX_SD_NAME) {
-            return Err(if len == 0 { start } else { start + MAX_SD_NAME });
+        if len == 0 {
+            return Err(start);
         }
         if len > MAX_SD_NAME {
+            if self.strict {
+                return Err(start + MAX_SD_NAME);
+            }
             self.m.diagnose(DiagKind::FieldTooLong, start + MAX_SD_NAME);
         }
-        // SAFETY: the loop above admitted only bytes in 33..=126, which are ASCII.
-        Ok(Cow::Borrowed(unsafe {
-            std::str::from_utf8_unchecked(&self.s[start..self.i])
-        }))
+        Ok(&self.s[start..self.i])
     }
 
-    /// A PARAM-VALUE after its opening quote, through its closing quote.
-    fn sd_value(&mut self) -> Result<Cow<'a, str>, usize> {
+    /// Checks a PARAM-VALUE after its opening quote, through its closing quote.
+    fn sd_value(&mut self) -> Result<(), usize> {
         let start = self.i;
-        let mut owned: Option<Vec<u8>> = None;
-        let mut run = start;
         loop {
             // Values are short: a table scan beats memchr3's setup.
             let Some(n) = self.s[self.i..]
@@ -390,80 +406,39 @@ impl<'a> Parser<'a, '_> {
             match self.s[at] {
                 b'"' => {
                     self.i = at + 1;
-                    let bytes: Cow<'a, [u8]> = match owned {
-                        None => Cow::Borrowed(&self.s[start..at]),
-                        Some(mut buf) => {
-                            buf.extend_from_slice(&self.s[run..at]);
-                            Cow::Owned(buf)
-                        }
-                    };
-                    return self.sd_text(bytes, start);
-                }
-                b']' => {
-                    // RFC 5424 requires ']' escaped inside a value; a lone one is unambiguous
-                    // here (we are inside quotes), so lenient mode keeps it.
-                    if self.strict {
-                        self.m.error = Some(Diagnostic {
-                            kind: DiagKind::InvalidStructuredData,
-                            offset: at,
-                        });
-                        return Err(at);
+                    if !self.tail_utf8
+                        && let Err(e) = std::str::from_utf8(&self.s[start..at])
+                    {
+                        self.value_violation(DiagKind::InvalidUtf8, start + e.valid_up_to())?;
                     }
-                    self.m.diagnose(DiagKind::InvalidStructuredData, at);
+                    return Ok(());
+                }
+                // RFC 5424 requires ']' escaped inside a value; a lone one is unambiguous
+                // here (we are inside quotes), so lenient mode keeps it.
+                b']' => {
+                    self.value_violation(DiagKind::InvalidStructuredData, at)?;
                     self.i = at + 1;
                 }
+                // A backslash escapes '"', '\' and ']'; before anything else it is literal,
+                // and either way the byte after it cannot end the value.
                 _ => {
-                    // A backslash escapes '"', '\' and ']'; before anything else it is literal.
-                    match self.s.get(at + 1) {
-                        Some(&c @ (b'"' | b'\\' | b']')) => {
-                            let buf = owned.get_or_insert_with(Vec::new);
-                            buf.extend_from_slice(&self.s[run..at]);
-                            buf.push(c);
-                            self.i = at + 2;
-                            run = self.i;
-                        }
-                        Some(_) => self.i = at + 1,
-                        None => return Err(self.s.len()),
+                    if at + 1 >= self.s.len() {
+                        return Err(self.s.len());
                     }
+                    self.i = at + 2;
                 }
             }
         }
     }
 
-    fn sd_text(&mut self, bytes: Cow<'a, [u8]>, start: usize) -> Result<Cow<'a, str>, usize> {
-        let text = match bytes {
-            // SAFETY: `tail_utf8` says the frame from the structured data on is UTF-8, and `b`
-            // lies between two ASCII quotes inside it, so it starts and ends on char boundaries.
-            Cow::Borrowed(b) if self.tail_utf8 => {
-                Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) })
-            }
-            Cow::Borrowed(b) => match std::str::from_utf8(b) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(e) => return self.sd_bad_utf8(b, start + e.valid_up_to()),
-            },
-            Cow::Owned(b) => match String::from_utf8(b) {
-                Ok(s) => Cow::Owned(s),
-                Err(e) => {
-                    let at = start + e.utf8_error().valid_up_to();
-                    return self
-                        .sd_bad_utf8(e.as_bytes(), at)
-                        .map(|s| Cow::Owned(s.into_owned()));
-                }
-            },
-        };
-        Ok(text)
-    }
-
-    fn sd_bad_utf8<'b>(&mut self, b: &'b [u8], at: usize) -> Result<Cow<'b, str>, usize> {
+    /// A violation inside a value: in strict mode it is the error and ends the element.
+    fn value_violation(&mut self, kind: DiagKind, offset: usize) -> Result<(), usize> {
         if self.strict {
-            self.m.error = Some(Diagnostic {
-                kind: DiagKind::InvalidUtf8,
-                offset: at,
-            });
-            return Err(at);
+            self.m.error.get_or_insert(Diagnostic { kind, offset });
+            return Err(offset);
         }
-        self.m.diagnose(DiagKind::InvalidUtf8, at);
-        Ok(String::from_utf8_lossy(b))
+        self.m.diagnose(kind, offset);
+        Ok(())
     }
 
     fn message(&mut self, from: usize) {
@@ -709,7 +684,7 @@ pub struct FormatOptions {
 
 /// Writes `m` as one RFC 5424 message (no framing). Fields are made to fit the grammar:
 /// bytes outside PRINTUSASCII become `_`, over-long fields are cut, an empty field becomes `-`,
-/// SD names are sanitised the same way and SD values escaped. A missing PRI is written as 13
+/// structured data is written as it is held (always grammatical). A missing PRI is written as 13
 /// (user.notice), a missing timestamp as `-`. Times are UTC with up to six fraction digits.
 pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: FormatOptions) {
     out.push(b'<');
@@ -727,25 +702,12 @@ pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: FormatOptions) {
         (&m.msg_id, MAX_MSG_ID),
     ] {
         out.push(b' ');
-        write_token(out, field.as_deref().unwrap_or(""), max, b'-', |_| false);
+        write_token(out, field.as_deref().unwrap_or(""), max);
     }
     out.push(b' ');
-    match m.structured_data.as_deref() {
-        None | Some([]) => out.push(b'-'),
-        Some(elements) => {
-            for el in elements {
-                out.push(b'[');
-                write_sd_name(out, &el.id);
-                for (name, value) in &el.params {
-                    out.push(b' ');
-                    write_sd_name(out, name);
-                    out.extend_from_slice(b"=\"");
-                    escape_sd_value(out, value);
-                    out.push(b'"');
-                }
-                out.push(b']');
-            }
-        }
+    match &m.structured_data {
+        Some(sd) => out.extend_from_slice(sd.as_wire().as_bytes()),
+        None => out.push(b'-'),
     }
     if let Some(msg) = m.message.as_deref().filter(|s| !s.is_empty()) {
         out.push(b' ');
@@ -756,45 +718,23 @@ pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: FormatOptions) {
     }
 }
 
-fn write_sd_name(out: &mut Vec<u8>, name: &str) {
-    write_token(out, name, MAX_SD_NAME, b'_', |b| {
-        matches!(b, b'=' | b']' | b'"')
-    });
-}
-
-/// Writes a header token: PRINTUSASCII only (others become `_`), at most `max` bytes, `empty`
-/// in place of an empty string. `also_bad` names further bytes to replace.
-fn write_token(out: &mut Vec<u8>, s: &str, max: usize, empty: u8, also_bad: impl Fn(u8) -> bool) {
+/// Writes a header token: PRINTUSASCII only (others become `_`), at most `max` bytes, `-` in
+/// place of an empty string.
+fn write_token(out: &mut Vec<u8>, s: &str, max: usize) {
     if s.is_empty() {
-        out.push(empty);
+        out.push(b'-');
         return;
     }
     let bytes = &s.as_bytes()[..s.len().min(max)];
-    if bytes
-        .iter()
-        .all(|&b| (33..=126).contains(&b) && !also_bad(b))
-    {
+    if bytes.iter().all(|&b| CLASS[b as usize] & PRINT != 0) {
         out.extend_from_slice(bytes);
     } else {
         out.extend(bytes.iter().map(|&b| {
-            if (33..=126).contains(&b) && !also_bad(b) {
+            if CLASS[b as usize] & PRINT != 0 {
                 b
             } else {
                 b'_'
             }
         }));
     }
-}
-
-/// Escapes `"`, `\` and `]` with a backslash.
-pub(crate) fn escape_sd_value(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    let mut run = 0;
-    while let Some(n) = memchr::memchr3(b'"', b'\\', b']', &bytes[run..]) {
-        out.extend_from_slice(&bytes[run..run + n]);
-        out.push(b'\\');
-        out.push(bytes[run + n]);
-        run += n + 1;
-    }
-    out.extend_from_slice(&bytes[run..]);
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use edgelog_codec::gelf::chunk::{self, Limits, Push, Reassembler};
 use edgelog_codec::gelf::compress::{self, Compression};
 use edgelog_codec::rfc3164::Context;
-use edgelog_codec::{Decoder, Format, FormatHint, Message, Mode, gelf};
+use edgelog_codec::{Decoder, Format, FormatHint, Message, Mode, StructuredData, gelf};
 use edgelog_core::{Timestamp, Value};
 
 const SPEC_EXAMPLE: &str = r#"{
@@ -145,10 +145,7 @@ fn encoding_adds_header_fields_and_sanitises_names() {
     m.app_name = Some("bgpd".into());
     m.proc_id = Some("77".into());
     m.message = Some("peer \"10.0.0.2\" down\n".into());
-    m.structured_data = Some(vec![edgelog_codec::SdElement {
-        id: "origin@32473".into(),
-        params: vec![("ip".into(), "10.0.0.1".into())],
-    }]);
+    m.structured_data = StructuredData::from_elements([("origin@32473", [("ip", "10.0.0.1")])]);
     m.fields.push(("asn".into(), Value::I64(65001)));
     m.fields.push(("id".into(), Value::from("reserved")));
     m.fields.push(("bad name!".into(), Value::F64(0.5)));

@@ -14,11 +14,10 @@ fn lenient(input: &[u8]) -> Message<'_> {
 fn sd(m: &Message<'_>) -> Vec<(String, Vec<(String, String)>)> {
     m.structured_data
         .iter()
-        .flatten()
+        .flat_map(|sd| sd.elements())
         .map(|e| {
             let params = e
-                .params
-                .iter()
+                .params()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             (e.id.to_string(), params)
@@ -241,7 +240,7 @@ fn strict_reports_the_first_violation_and_its_offset() {
         (
             br#"<13>1 - h a p m [id p="1"][id q="2"]"#.to_vec(),
             "duplicate_sd_id",
-            36,
+            27,
         ),
         (
             format!("<13>1 - h a p m [{} p=\"1\"]", "i".repeat(33)).into_bytes(),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use edgelog_codec::rfc3164::{self, Context};
-use edgelog_codec::{Format, Message, Mode, Pri, SdElement, gelf, rfc5424};
+use edgelog_codec::{Format, Message, Mode, Pri, StructuredData, gelf, rfc5424};
 use edgelog_core::{Timestamp, Value};
 use jiff::tz::{Offset, TimeZone};
 use proptest::prelude::*;
@@ -35,29 +35,29 @@ fn header(max: usize) -> impl Strategy<Value = Option<Cow<'static, str>>> {
     )
 }
 
-fn sd_name() -> impl Strategy<Value = Cow<'static, str>> {
-    proptest::string::string_regex(r"[!#-<>-\x5c^-~]{1,32}")
-        .unwrap()
-        .prop_map(cow)
+fn sd_name() -> impl Strategy<Value = String> {
+    proptest::string::string_regex(r"[!#-<>-\x5c^-~]{1,32}").unwrap()
 }
 
-fn structured_data() -> impl Strategy<Value = Option<Vec<SdElement<'static>>>> {
+fn structured_data() -> impl Strategy<Value = Option<StructuredData<'static>>> {
     let element = (
         sd_name(),
-        proptest::collection::vec((sd_name(), text(12).prop_map(cow)), 0..4),
-    )
-        .prop_map(|(id, params)| SdElement { id, params });
-    proptest::option::of(proptest::collection::vec(element, 1..4)).prop_map(|sd| {
+        proptest::collection::vec((sd_name(), text(12)), 0..4),
+    );
+    proptest::collection::vec(element, 0..4).prop_map(|mut els| {
         // SD-IDs are unique within a message (RFC 5424 §6.3.2).
-        sd.map(|mut els| {
-            let mut seen = Vec::new();
-            els.retain(|e| {
-                let new = !seen.contains(&e.id);
-                seen.push(e.id.clone());
-                new
-            });
-            els
-        })
+        let mut seen = Vec::new();
+        els.retain(|(id, _)| {
+            let new = !seen.contains(id);
+            seen.push(id.clone());
+            new
+        });
+        StructuredData::from_elements(els.iter().map(|(id, params)| {
+            (
+                id.as_str(),
+                params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+        }))
     })
 }
 
@@ -190,6 +190,21 @@ proptest! {
         rfc3164::format(&mut out, &m, &rfc3164::FormatOptions { zone: zone.clone(), hostname: true });
         let back = rfc3164::parse(&out, &Context::new(now(), zone), Mode::Lenient);
         prop_assert_eq!(back, m, "wire: {:?}", String::from_utf8_lossy(&out));
+    }
+
+    #[test]
+    fn structured_data_elements_read_back_what_was_built(
+        els in proptest::collection::vec((sd_name(), proptest::collection::vec((sd_name(), text(12)), 0..4)), 1..4)
+    ) {
+        let sd = StructuredData::from_elements(els.iter().map(|(id, params)| {
+            (id.as_str(), params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        }))
+        .unwrap();
+        let back: Vec<(String, Vec<(String, String)>)> = sd
+            .elements()
+            .map(|e| (e.id.to_string(), e.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect()))
+            .collect();
+        prop_assert_eq!(back, els);
     }
 
     #[test]

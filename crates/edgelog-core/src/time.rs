@@ -82,9 +82,10 @@ impl Timestamp {
     /// The instant of a UTC civil time, if the date and time are valid and in range.
     /// Leap seconds (`:60`) are refused, as RFC 5424 requires.
     pub fn from_civil(c: Civil) -> Option<Timestamp> {
-        if !(1..=12).contains(&c.month)
-            || c.day == 0
-            || c.day > days_in_month(c.year, c.month)
+        // Parsers call this per message: each check is one compare, and February is the only
+        // month that needs the leap-year rule.
+        if c.month.wrapping_sub(1) >= 12
+            || c.day.wrapping_sub(1) >= days_in_month(c.year, c.month)
             || c.hour > 23
             || c.minute > 59
             || c.second > 59
@@ -204,23 +205,28 @@ pub(crate) const fn is_leap(year: i32) -> bool {
 
 /// Days in `month` (1–12) of `year`.
 pub(crate) const fn days_in_month(year: i32, month: u8) -> u8 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+    const DAYS: [u8; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if month == 2 && is_leap(year) {
+        29
+    } else {
+        DAYS[(month - 1) as usize % 12]
     }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    // March-based year, so the leap day is the last day of the year.
     let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = (y - era * 400) as u64;
-    let mp = ((m + 9) % 12) as u64;
-    let doy = (153 * mp + 2) / 5 + d as u64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe as i64 - 719_468
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    if y >= 0 {
+        // Every year a syslog sender writes: unsigned divisions by constants are multiplies.
+        let u = y as u64;
+        return (365 * u + u / 4 - u / 100 + u / 400) as i64 + doy - 719_468;
+    }
+    let era = (y - 399) / 400;
+    let yoe = y - era * 400;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
 /// The date of a day number (inverse of [`days_from_civil`]).

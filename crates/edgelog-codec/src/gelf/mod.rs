@@ -365,14 +365,14 @@ pub fn encode(out: &mut Vec<u8>, m: &Message<'_>, extra: ExtraFields<'_>) {
             write_field_str(out, name, v);
         }
     }
-    for el in m.structured_data.iter().flatten() {
-        for (param, value) in &el.params {
+    for el in m.structured_data.iter().flat_map(|sd| sd.elements()) {
+        for (param, value) in el.params() {
             out.extend_from_slice(b",\"_");
-            write_field_name(out, &el.id);
+            write_field_name(out, el.id);
             out.push(b'_');
             write_field_name(out, param);
             out.extend_from_slice(b"\":");
-            write_json_str(out, value);
+            write_json_str(out, &value);
         }
     }
     for (k, v) in &m.fields {
