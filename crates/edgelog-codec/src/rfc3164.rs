@@ -60,6 +60,11 @@ pub struct Context {
     utc: bool,
     /// `now`'s year in `zone`.
     year: i32,
+    /// For UTC, the first second of last, this and next year and whether each is a leap year:
+    /// a yearless time then costs a table lookup and a few multiplications.
+    year_starts: [(i64, bool); 3],
+    /// `now` plus [`FUTURE_TOLERANCE_SECS`]: the latest instant a yearless time may name.
+    limit: Timestamp,
 }
 
 impl Context {
@@ -73,11 +78,26 @@ impl Context {
         } else {
             i32::from(now.to_jiff().to_zoned(zone.clone()).year())
         };
+        let year_starts = [year - 1, year, year + 1].map(|y| {
+            let jan1 = Civil {
+                year: y,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                nanosecond: 0,
+            };
+            let start = Timestamp::from_civil(jan1).map_or(i64::MIN, Timestamp::unix_seconds);
+            (start, Civil::is_leap_year(y))
+        });
         Context {
             now,
             zone,
             utc,
             year,
+            year_starts,
+            limit: now.add_seconds(FUTURE_TOLERANCE_SECS),
         }
     }
 
@@ -104,7 +124,10 @@ impl Context {
     /// The instant of a local civil time in this context's zone.
     fn local(&self, c: Civil) -> Option<Timestamp> {
         if self.utc {
-            return Timestamp::from_civil(c);
+            return match usize::try_from(c.year - (self.year - 1)) {
+                Ok(k) if k < 3 => self.utc_in_year(k, c),
+                _ => Timestamp::from_civil(c),
+            };
         }
         // Validate with our own calendar first: jiff would reject the same dates, more slowly.
         Timestamp::from_civil(c)?;
@@ -122,12 +145,36 @@ impl Context {
         Timestamp::from_jiff(ts)
     }
 
+    /// [`Timestamp::from_civil`] for a UTC time in one of the three cached years.
+    fn utc_in_year(&self, k: usize, c: Civil) -> Option<Timestamp> {
+        const DAYS_BEFORE: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+        let (start, leap) = self.year_starts[k];
+        if c.month.wrapping_sub(1) >= 12
+            || c.day.wrapping_sub(1) >= Civil::days_in_month(c.year, c.month)
+            || c.hour > 23
+            || c.minute > 59
+            || c.second > 59
+            || start == i64::MIN
+        {
+            return None;
+        }
+        let doy = i64::from(DAYS_BEFORE[usize::from(c.month - 1)])
+            + i64::from(leap && c.month > 2)
+            + i64::from(c.day - 1);
+        let secs = start
+            + doy * 86_400
+            + i64::from(c.hour) * 3600
+            + i64::from(c.minute) * 60
+            + i64::from(c.second);
+        Timestamp::from_unix(secs, c.nanosecond)
+    }
+
     /// The instant of a yearless local time: the latest of last, this and next year that is
     /// not more than [`FUTURE_TOLERANCE_SECS`] ahead of `now`. Logs describe the past, so a
     /// `Dec 31 23:59:59` read on January 1st is last year's, and a sender whose clock runs a
     /// little ahead across New Year still lands in the new year.
     fn infer_year(&self, mut c: Civil) -> Option<Timestamp> {
-        let limit = self.now.add_seconds(FUTURE_TOLERANCE_SECS);
+        let limit = self.limit;
         let mut at = |year: i32| {
             c.year = year;
             self.local(c)
@@ -152,6 +199,10 @@ impl Context {
 pub const FUTURE_TOLERANCE_SECS: i64 = 31 * 86_400;
 
 /// Parses one BSD syslog frame. Never fails; see the module documentation.
+///
+/// Inlined so that the message is built in the caller's frame: returned from an outlined
+/// call it was copied (a few hundred bytes) on every frame.
+#[inline]
 pub fn parse<'a>(frame: &'a [u8], ctx: &Context, mode: Mode) -> Message<'a> {
     let mut m = Message::new(Format::Rfc3164);
     let _ = parse_into(&mut m, frame, ctx, mode == Mode::Strict);
@@ -560,7 +611,8 @@ fn skip_one_space(s: &[u8], i: usize) -> usize {
 /// (`postfix/smtpd`, `org.gnome.Shell.desktop`); Cisco mnemonics (`%SYS-5-CONFIG_I:`) are
 /// message text, not tags.
 fn tag(tok: &[u8], utf8: bool) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
-    if tok.len() < 2 || tok[0] == b'%' {
+    // A tag ends in ':' or ']'; most host names are turned away here, unscanned.
+    if tok.len() < 2 || tok[0] == b'%' || !matches!(tok[tok.len() - 1], b':' | b']') {
         return None;
     }
     let body = tok.strip_suffix(b":").unwrap_or(tok);
@@ -598,9 +650,14 @@ fn is_hostname(tok: &[u8]) -> bool {
         && tok.iter().all(|&b| CLASS[b as usize] & HOST != 0)
 }
 
+/// A host name token as text (`is_hostname` admits ASCII only).
 fn ascii(tok: &[u8]) -> Cow<'_, str> {
-    // is_hostname admitted ASCII only.
-    Cow::Borrowed(std::str::from_utf8(tok).unwrap_or_default())
+    if tok.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(tok) })
+    } else {
+        String::from_utf8_lossy(tok)
+    }
 }
 
 /// Options for [`format`].

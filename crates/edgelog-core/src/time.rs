@@ -36,6 +36,18 @@ pub struct Civil {
     pub nanosecond: u32,
 }
 
+impl Civil {
+    /// Days in `month` (1–12) of `year` (proleptic Gregorian).
+    pub const fn days_in_month(year: i32, month: u8) -> u8 {
+        days_in_month(year, month)
+    }
+
+    /// Whether `year` is a leap year.
+    pub const fn is_leap_year(year: i32) -> bool {
+        is_leap(year)
+    }
+}
+
 impl Timestamp {
     /// The Unix epoch.
     pub const EPOCH: Timestamp = Timestamp(0);
