@@ -312,12 +312,25 @@ impl<'a> Message<'a> {
 /// check costs a fraction of full validation on short strings.
 #[inline]
 pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
-    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+    is_ascii(bytes) || std::str::from_utf8(bytes).is_ok()
+}
+
+/// `<[u8]>::is_ascii`, eight bytes per step. (The standard one compiled to a byte loop here,
+/// and it runs over every message body.)
+#[inline]
+pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut acc = 0u64;
+    for w in &mut words {
+        acc |= u64::from_le_bytes(w.try_into().unwrap_or_default());
+    }
+    let tail = words.remainder().iter().fold(0u8, |a, &b| a | b);
+    acc & 0x8080_8080_8080_8080 == 0 && tail < 0x80
 }
 
 /// Text from wire bytes: borrowed when valid UTF-8, else lossily replaced (and reported).
 pub(crate) fn utf8_lossy(bytes: &[u8]) -> (Cow<'_, str>, bool) {
-    if bytes.is_ascii() {
+    if is_ascii(bytes) {
         // SAFETY: ASCII is UTF-8.
         return (
             Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) }),

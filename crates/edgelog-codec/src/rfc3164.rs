@@ -300,6 +300,9 @@ fn cisco_sequence(s: &[u8]) -> Option<(u64, usize)> {
 /// Recognises a timestamp at the start of `s`, with the separator after it. `Some((None, len))`
 /// is a timestamp-shaped token that names no valid instant (e.g. `Feb 30`).
 fn timestamp(s: &[u8], ctx: &Context, strict: bool) -> Option<(Option<Timestamp>, usize)> {
+    if let Some(found) = plain_bsd_time(s, ctx, strict) {
+        return Some(found);
+    }
     if strict {
         let (c, len) = bsd_time(s, true)?;
         let len = expect_space(s, len)?;
@@ -343,6 +346,44 @@ fn resolve_bsd(t: &[u8], c: Civil, mut len: usize, ctx: &Context) -> (Option<Tim
         (false, false) => ctx.infer_year(c),
     };
     (ts, len)
+}
+
+/// The common case in one straight-line pass: `Mmm dd hh:mm:ss ` (16 bytes, day space- or
+/// zero-padded) followed by something that is neither a year nor a zone name. Anything else —
+/// markers, fractions, years, zones, the frame ending at the time — goes to the general path,
+/// so both read every input the same way.
+#[inline]
+fn plain_bsd_time(s: &[u8], ctx: &Context, strict: bool) -> Option<(Option<Timestamp>, usize)> {
+    let h: &[u8; 16] = s.get(..16)?.try_into().ok()?;
+    if h[3] != b' ' || h[6] != b' ' || h[9] != b':' || h[12] != b':' || h[15] != b' ' {
+        return None;
+    }
+    let month = month(h)?;
+    let day = match (h[4], h[5]) {
+        (b' ', d) if d.is_ascii_digit() => d - b'0',
+        (b'0', _) if strict => return None,
+        _ => two_digits(h, 4)?,
+    };
+    let (hour, minute, second) = (two_digits(h, 7)?, two_digits(h, 10)?, two_digits(h, 13)?);
+    let rest = &s[16..];
+    let year_follows = rest.len() >= 4
+        && rest[..4].iter().all(u8::is_ascii_digit)
+        && matches!(rest.get(4), None | Some(b' '));
+    let zone_follows =
+        rest.first().is_some_and(u8::is_ascii_uppercase) && zone_name(&s[15..]).is_some();
+    if !strict && (year_follows || zone_follows) {
+        return None;
+    }
+    let c = Civil {
+        year: 0,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanosecond: 0,
+    };
+    Some((ctx.infer_year(c), 16))
 }
 
 fn expect_space(s: &[u8], len: usize) -> Option<usize> {
@@ -652,7 +693,7 @@ fn is_hostname(tok: &[u8]) -> bool {
 
 /// A host name token as text (`is_hostname` admits ASCII only).
 fn ascii(tok: &[u8]) -> Cow<'_, str> {
-    if tok.is_ascii() {
+    if crate::message::is_ascii(tok) {
         // SAFETY: ASCII is UTF-8.
         Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(tok) })
     } else {

@@ -200,6 +200,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// The SP between two header fields. A frame that ends here is truncated.
+    #[inline(always)]
     fn sp(&mut self) -> Result<(), Stop> {
         match self.s.get(self.i) {
             Some(b' ') => {
@@ -249,6 +250,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// A PRINTUSASCII header field of at most `max` bytes, or the NILVALUE.
+    #[inline(always)]
     fn field(&mut self, max: usize) -> Result<Option<Cow<'a, str>>, Stop> {
         let start = self.i;
         let end = start + printusascii_len(&self.s[start..]);
