@@ -11,7 +11,8 @@
 //! keep one growable buffer and no frame is ever copied. In [`Framing::Auto`] each frame is
 //! classified on its own: digits, a space and then `<` (syslog) or `{` (GELF) mean octet counting;
 //! anything else runs to the next LF or NUL. This lets one listener accept both, frame by frame,
-//! as rsyslog does.
+//! as rsyslog does. Many senders end an octet-counted frame with a LF anyway; in auto mode a LF
+//! right after a counted frame is taken as its trailer, not as an empty frame.
 //!
 //! Frames are bounded by `max_frame`. An oversize frame is cut at the limit and flagged
 //! [`Frame::truncated`]; the framer then discards the rest of it (the counted length, or up to

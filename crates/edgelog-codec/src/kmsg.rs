@@ -56,8 +56,13 @@ pub fn parse(record: &[u8], boot_time: Option<Timestamp>, mode: Mode) -> Message
     }
     m.sequence = Some(seq);
     m.monotonic_usec = Some(ts_usec);
-    m.timestamp = boot_time.map(|b| {
-        Timestamp::from_unix_nanos(b.as_unix_nanos().saturating_add(ts_usec as i64 * 1000))
+    // A TS_USEC beyond the representable range (only a forged record has one) leaves the
+    // timestamp empty rather than wrapping.
+    m.timestamp = boot_time.and_then(|b| {
+        let nanos = i64::try_from(ts_usec).ok()?.checked_mul(1000)?;
+        Some(Timestamp::from_unix_nanos(
+            b.as_unix_nanos().checked_add(nanos)?,
+        ))
     });
     if flags != b"-" {
         m.fields

@@ -591,6 +591,16 @@ fn parse_rfc3339_fast(s: &[u8]) -> Option<(Timestamp, usize)> {
         }
         _ => return None,
     };
+    Some((
+        instant([year, month, day, hour, minute, second], nanos, offset)?,
+        digits,
+    ))
+}
+
+/// The instant of an RFC 3339 date and time (`[year, month, day, hour, minute, second]`) that
+/// is `offset` seconds east of UTC; `None` for an impossible date or time.
+fn instant(ymdhms: [u32; 6], nanosecond: u32, offset: i64) -> Option<Timestamp> {
+    let [year, month, day, hour, minute, second] = ymdhms;
     let civil = Civil {
         year: year as i32,
         month: month as u8,
@@ -598,9 +608,9 @@ fn parse_rfc3339_fast(s: &[u8]) -> Option<(Timestamp, usize)> {
         hour: hour as u8,
         minute: minute as u8,
         second: second as u8,
-        nanosecond: nanos,
+        nanosecond,
     };
-    Some((Timestamp::from_civil(civil)?.add_seconds(-offset), digits))
+    Some(Timestamp::from_civil(civil)?.add_seconds(-offset))
 }
 
 fn parse_rfc3339_exact(s: &[u8]) -> Result<(Timestamp, usize), usize> {
@@ -667,17 +677,8 @@ fn parse_rfc3339_exact(s: &[u8]) -> Result<(Timestamp, usize), usize> {
     if i != s.len() {
         return Err(i);
     }
-    let civil = Civil {
-        year: year as i32,
-        month: month as u8,
-        day: day as u8,
-        hour: hour as u8,
-        minute: minute as u8,
-        second: second as u8,
-        nanosecond: nanos,
-    };
-    let ts = Timestamp::from_civil(civil).ok_or(0usize)?;
-    Ok((ts.add_seconds(-offset_secs), frac_digits))
+    let ts = instant([year, month, day, hour, minute, second], nanos, offset_secs).ok_or(0usize)?;
+    Ok((ts, frac_digits))
 }
 
 /// Options for [`format`].

@@ -73,3 +73,20 @@ fn sequence_gaps_are_counted_as_lost_records() {
     assert_eq!(t.observe(5), 2);
     assert_eq!(t.lost(), 5);
 }
+
+#[test]
+fn an_absurd_ts_usec_leaves_the_timestamp_empty_instead_of_overflowing() {
+    // Found by the kmsg fuzz target: TS_USEC * 1000 overflowed an i64.
+    let rec = b"6,481,28888888888888888888,-;message";
+    let m = kmsg::parse(rec, Some(Timestamp::EPOCH), Mode::Lenient);
+    assert_eq!(m.timestamp, None);
+    assert_eq!(m.monotonic_usec, None);
+    let m = kmsg::parse(
+        b"6,481,18446744073709551,-;message",
+        Some(Timestamp::EPOCH),
+        Mode::Lenient,
+    );
+    assert_eq!(m.timestamp, None);
+    assert_eq!(m.monotonic_usec, Some(18_446_744_073_709_551));
+    assert_eq!(m.message.as_deref(), Some("message"));
+}
