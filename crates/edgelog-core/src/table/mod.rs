@@ -1,0 +1,730 @@
+//! Log tables: fixed rings of entries in memory-mapped files that outlive their writer.
+//!
+//! ```text
+//! file = header (4096 bytes) | slot 0 | slot 1 | … | slot capacity-1
+//!
+//! header, little-endian u64 words:
+//!   0  magic "EDGLTAB\0"          4  created (ns since epoch)
+//!   1  format major | minor<<32   5  clock kind (0 = UTC nanoseconds)
+//!   2  capacity (slots)           8  head: next sequence number to hand out   (own cache line)
+//!   3  slot size (bytes)         16  bd name (64 bytes)   24  module name (64 bytes)
+//!                                32  counters: lost_busy, lost_lapped, truncated, torn (own line)
+//!
+//! slot (slot size bytes, a multiple of 8):
+//!   word 0  stamp = seq << 2 | TORN << 1 | BUSY      seq 0 = never written
+//!   word 1  time (clock kind units)
+//!   word 2  log id (u32) | level (u8) << 32 | flags (u8) << 40 | payload length (u16) << 48
+//!   word 3… payload: encoded arguments (see `args`), packed into words
+//! ```
+//!
+//! Sequence numbers start at 1 and entry `seq` lives in slot `seq % capacity`, so the newest
+//! `capacity` entries are kept and older ones are overwritten.
+//!
+//! **Writing** (any number of threads of the owning process): take a sequence number with one
+//! `fetch_add` on `head`; claim the slot by a compare-and-swap of its stamp from an older,
+//! idle stamp to `seq|BUSY`; store the words; publish with a release store of `seq`. A writer
+//! that finds its slot busy (a writer one lap ahead has not finished) or already holding a newer
+//! entry (it was lapped while preempted) drops its entry and counts it — it never waits and
+//! never mixes its words with another writer's.
+//!
+//! **Reading** (any process, read-only mapping): a seqlock per slot. Load the stamp (acquire),
+//! copy the words, load the stamp again; the copy is an entry only if both stamps are the same
+//! idle `seq`. A busy stamp is an entry being written — or one whose writer died mid-write,
+//! which the next writer to open the table marks `TORN`, so readers can say so.
+//!
+//! Every word is accessed through `AtomicU64` (relaxed for the payload): processes share the
+//! memory, and atomics are what makes concurrent access to it defined. On x86-64 and AArch64
+//! relaxed loads and stores are plain moves.
+
+pub mod args;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+use crate::{Level, Timestamp};
+
+/// The format major version this build reads and writes; a file with another major is refused.
+pub const FORMAT_MAJOR: u32 = 1;
+/// The format minor version (additions readers of the same major may ignore).
+pub const FORMAT_MINOR: u32 = 0;
+/// Default entries per table (RBFS keeps the newest 10,000).
+pub const DEFAULT_CAPACITY: u64 = 10_000;
+/// Default slot size in bytes.
+pub const DEFAULT_SLOT_SIZE: u32 = 256;
+/// Bytes before the first slot.
+pub const HEADER_SIZE: usize = 4096;
+/// Bytes of a slot taken by its stamp, time and info words.
+pub const SLOT_OVERHEAD: usize = 24;
+
+const MAGIC: u64 = u64::from_le_bytes(*b"EDGLTAB\0");
+const BUSY: u64 = 1;
+const TORN: u64 = 2;
+const NAME_BYTES: usize = 64;
+
+// Header word indexes.
+const W_MAGIC: usize = 0;
+const W_VERSION: usize = 1;
+const W_CAPACITY: usize = 2;
+const W_SLOT_SIZE: usize = 3;
+const W_CREATED: usize = 4;
+const W_CLOCK: usize = 5;
+const W_HEAD: usize = 8;
+const W_BD: usize = 16;
+const W_MODULE: usize = 24;
+const W_LOST_BUSY: usize = 32;
+const W_LOST_LAPPED: usize = 33;
+const W_TRUNCATED: usize = 34;
+const W_TORN: usize = 35;
+
+/// Entry flags.
+pub mod flags {
+    /// Arguments were cut to fit the slot.
+    pub const TRUNCATED: u8 = 1;
+    /// The payload is one string argument: a dynamic-text event with no log map template.
+    pub const DYNAMIC: u8 = 2;
+    /// A rate-limit summary ("suppressed K events of group G").
+    pub const SUMMARY: u8 = 4;
+}
+
+/// What went wrong with a table file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TableErrorKind {
+    /// The file could not be created, opened, sized or mapped.
+    Io,
+    /// The file is not an edgelog table.
+    NotATable,
+    /// The file is a table of another format major version.
+    IncompatibleVersion,
+    /// The header disagrees with the file (size) or with the requested configuration.
+    Corrupt,
+    /// The requested capacity or slot size is out of range.
+    InvalidConfig,
+}
+
+/// An error opening or creating a table, naming the file.
+#[derive(Debug)]
+pub struct TableError {
+    kind: TableErrorKind,
+    path: PathBuf,
+    detail: String,
+}
+
+impl TableError {
+    fn new(kind: TableErrorKind, path: &Path, detail: impl Into<String>) -> TableError {
+        TableError {
+            kind,
+            path: path.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
+    fn io(path: &Path, what: &str, e: io::Error) -> TableError {
+        TableError::new(TableErrorKind::Io, path, format!("{what}: {e}"))
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> TableErrorKind {
+        self.kind
+    }
+
+    /// The table file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "table {}: {}", self.path.display(), self.detail)
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// How to create a table.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// The brick daemon (application) that owns the table.
+    pub bd: String,
+    /// The module the table logs.
+    pub module: String,
+    /// Entries kept (1 to 2^32).
+    pub capacity: u64,
+    /// Bytes per entry, a multiple of 8 from 64 to 65,536 (the payload is 24 bytes less).
+    pub slot_size: u32,
+}
+
+impl TableConfig {
+    /// The default capacity and slot size for `module` of `bd`.
+    pub fn new(bd: &str, module: &str) -> TableConfig {
+        TableConfig {
+            bd: bd.to_owned(),
+            module: module.to_owned(),
+            capacity: DEFAULT_CAPACITY,
+            slot_size: DEFAULT_SLOT_SIZE,
+        }
+    }
+
+    /// The table's file name, `<module>.<bd>.log`.
+    pub fn file_name(&self) -> String {
+        format!("{}.{}.log", self.module, self.bd)
+    }
+}
+
+/// The mapped words of a table file, shared by the writer and the reader.
+#[derive(Debug)]
+struct Words {
+    ptr: NonNull<AtomicU64>,
+    len: usize,
+    // Keeps the mapping alive; all access goes through `ptr` as atomics.
+    _map: memmap2::MmapRaw,
+}
+
+// SAFETY: the mapping is only ever accessed through `AtomicU64` operations, which are safe to
+// perform from any thread (and any process) concurrently; `MmapRaw` itself is Send + Sync.
+unsafe impl Send for Words {}
+// SAFETY: as above.
+unsafe impl Sync for Words {}
+
+impl Words {
+    fn map(file: &File, path: &Path, writable: bool) -> Result<Words, TableError> {
+        let opts = memmap2::MmapOptions::new();
+        let map = if writable {
+            opts.map_raw(file)
+        } else {
+            opts.map_raw_read_only(file)
+        }
+        .map_err(|e| TableError::io(path, "mapping", e))?;
+        let len = map.len() / 8;
+        let ptr = NonNull::new(map.as_mut_ptr().cast::<AtomicU64>())
+            .ok_or_else(|| TableError::new(TableErrorKind::Io, path, "mapping returned null"))?;
+        Ok(Words {
+            ptr,
+            len,
+            _map: map,
+        })
+    }
+
+    #[inline(always)]
+    fn at(&self, i: usize) -> &AtomicU64 {
+        assert!(i < self.len, "table word {i} out of {}", self.len);
+        // SAFETY: `i` is in bounds of the mapping (checked above), the mapping is page-aligned so
+        // every word is 8-aligned, it lives as long as `self`, and it is only accessed atomically.
+        unsafe { &*self.ptr.as_ptr().add(i) }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        self.at(i).load(Ordering::Relaxed)
+    }
+
+    fn name(&self, first: usize) -> String {
+        let mut bytes = Vec::with_capacity(NAME_BYTES);
+        for w in first..first + NAME_BYTES / 8 {
+            bytes.extend_from_slice(&self.get(w).to_le_bytes());
+        }
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        String::from_utf8_lossy(&bytes[..end]).into_owned()
+    }
+}
+
+/// The fixed facts of a table, read from its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub bd: String,
+    pub module: String,
+    pub capacity: u64,
+    pub slot_size: u32,
+    pub format_minor: u32,
+    pub created: Timestamp,
+}
+
+/// Counters of entries a table could not keep, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounters {
+    /// Dropped because a writer a lap ahead was still writing the slot.
+    pub lost_busy: u64,
+    /// Dropped because the writer was lapped before it could claim its slot.
+    pub lost_lapped: u64,
+    /// Kept with arguments cut to fit.
+    pub truncated: u64,
+    /// Slots found half-written by a writer that died, marked torn on reopen.
+    pub torn: u64,
+}
+
+/// Shared by the writer and the reader: the header, checked.
+#[derive(Debug)]
+struct Table {
+    words: Words,
+    info: TableInfo,
+    slot_words: usize,
+}
+
+impl Table {
+    fn check(words: Words, path: &Path, file_len: u64) -> Result<Table, TableError> {
+        let corrupt = |d: String| TableError::new(TableErrorKind::Corrupt, path, d);
+        if words.len < HEADER_SIZE / 8 || words.get(W_MAGIC) != MAGIC {
+            return Err(TableError::new(
+                TableErrorKind::NotATable,
+                path,
+                "not an edgelog table (bad magic)",
+            ));
+        }
+        let version = words.get(W_VERSION);
+        let (major, minor) = (version as u32, (version >> 32) as u32);
+        if major != FORMAT_MAJOR {
+            return Err(TableError::new(
+                TableErrorKind::IncompatibleVersion,
+                path,
+                format!(
+                    "table format version {major}.{minor}, this build reads version {FORMAT_MAJOR}"
+                ),
+            ));
+        }
+        let capacity = words.get(W_CAPACITY);
+        let slot_size = words.get(W_SLOT_SIZE);
+        if !valid_slot_size(slot_size) || capacity == 0 || capacity > u64::from(u32::MAX) {
+            return Err(corrupt(format!(
+                "capacity {capacity} / slot size {slot_size}"
+            )));
+        }
+        let want = HEADER_SIZE as u64 + capacity * slot_size;
+        if file_len != want {
+            return Err(corrupt(format!(
+                "file is {file_len} bytes, its header says {want} ({capacity} slots of \
+                 {slot_size} bytes)"
+            )));
+        }
+        let info = TableInfo {
+            bd: words.name(W_BD),
+            module: words.name(W_MODULE),
+            capacity,
+            slot_size: slot_size as u32,
+            format_minor: minor,
+            created: Timestamp::from_unix_nanos(words.get(W_CREATED) as i64),
+        };
+        Ok(Table {
+            words,
+            info,
+            slot_words: slot_size as usize / 8,
+        })
+    }
+
+    fn head(&self) -> u64 {
+        self.words.at(W_HEAD).load(Ordering::Acquire)
+    }
+
+    fn counters(&self) -> TableCounters {
+        TableCounters {
+            lost_busy: self.words.get(W_LOST_BUSY),
+            lost_lapped: self.words.get(W_LOST_LAPPED),
+            truncated: self.words.get(W_TRUNCATED),
+            torn: self.words.get(W_TORN),
+        }
+    }
+
+    #[inline(always)]
+    fn slot_base(&self, seq: u64) -> usize {
+        HEADER_SIZE / 8 + (seq % self.info.capacity) as usize * self.slot_words
+    }
+
+    fn bump(&self, counter: usize) {
+        self.words.at(counter).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn valid_slot_size(s: u64) -> bool {
+    (64..=65_536).contains(&s) && s.is_multiple_of(8)
+}
+
+/// The appending side of a table. One process owns a table; any number of its threads may
+/// append at once (`&self`).
+#[derive(Debug)]
+pub struct TableWriter {
+    table: Table,
+}
+
+impl TableWriter {
+    /// Opens the table at `path`, creating it with `config` if it does not exist. An existing
+    /// table keeps its history and its own capacity and slot size, and its sequence numbers
+    /// continue; slots left half-written by a writer that died are marked torn.
+    pub fn open(path: &Path, config: &TableConfig) -> Result<TableWriter, TableError> {
+        if config.capacity == 0
+            || config.capacity > u64::from(u32::MAX)
+            || !valid_slot_size(u64::from(config.slot_size))
+        {
+            return Err(TableError::new(
+                TableErrorKind::InvalidConfig,
+                path,
+                format!(
+                    "capacity {} (1 to 4294967295) / slot size {} (a multiple of 8, 64 to 65536)",
+                    config.capacity, config.slot_size
+                ),
+            ));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| TableError::io(path, "opening", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| TableError::io(path, "reading size", e))?
+            .len();
+        let fresh = len == 0;
+        let len = if fresh {
+            let size = HEADER_SIZE as u64 + config.capacity * u64::from(config.slot_size);
+            file.set_len(size)
+                .map_err(|e| TableError::io(path, "sizing", e))?;
+            size
+        } else {
+            len
+        };
+        let words = Words::map(&file, path, true)?;
+        if fresh {
+            init_header(&words, config);
+        }
+        let table = Table::check(words, path, len)?;
+        let writer = TableWriter { table };
+        if !fresh {
+            writer.mark_torn();
+        }
+        Ok(writer)
+    }
+
+    /// The table's fixed facts.
+    pub fn info(&self) -> &TableInfo {
+        &self.table.info
+    }
+
+    /// Bytes available for arguments in one entry.
+    pub fn payload_capacity(&self) -> usize {
+        self.table.info.slot_size as usize - SLOT_OVERHEAD
+    }
+
+    /// The counters of entries lost or cut.
+    pub fn counters(&self) -> TableCounters {
+        self.table.counters()
+    }
+
+    /// The next sequence number to be handed out.
+    pub fn head(&self) -> u64 {
+        self.table.head()
+    }
+
+    /// A busy slot found at open belonged to a writer that died (one process owns a table).
+    fn mark_torn(&self) {
+        let t = &self.table;
+        for slot in 0..t.info.capacity {
+            let stamp = t.words.at(HEADER_SIZE / 8 + slot as usize * t.slot_words);
+            let s = stamp.load(Ordering::Acquire);
+            if s & BUSY != 0
+                && stamp
+                    .compare_exchange(s, (s & !BUSY) | TORN, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                t.bump(W_TORN);
+            }
+        }
+        // A head that ran ahead of the highest sequence claimed is harmless: those sequence
+        // numbers read as never written.
+    }
+
+    /// Appends an entry; returns its sequence number, or `None` if it was dropped (and
+    /// counted) because its slot was contended. `args` longer than the payload capacity are
+    /// cut at a word boundary and flagged; they never reach the next slot.
+    ///
+    /// No allocation, lock or system call: one `fetch_add`, one compare-and-swap, relaxed
+    /// stores and one release store.
+    #[inline]
+    pub fn append(
+        &self,
+        time: i64,
+        log_id: u32,
+        level: Level,
+        mut flags: u8,
+        args: &[u8],
+    ) -> Option<u64> {
+        let t = &self.table;
+        let seq = t.words.at(W_HEAD).fetch_add(1, Ordering::Relaxed);
+        let base = t.slot_base(seq);
+        let stamp = t.words.at(base);
+        let cur = stamp.load(Ordering::Relaxed);
+        if cur >> 2 >= seq {
+            t.bump(W_LOST_LAPPED);
+            return None;
+        }
+        if cur & BUSY != 0
+            || stamp
+                .compare_exchange(cur, seq << 2 | BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            t.bump(W_LOST_BUSY);
+            return None;
+        }
+        // The busy stamp must be visible before any payload word (seqlock writer side).
+        fence(Ordering::Release);
+        let room = (t.slot_words - 3) * 8;
+        let args = if args.len() > room {
+            flags |= flags::TRUNCATED;
+            &args[..room]
+        } else {
+            args
+        };
+        if flags & flags::TRUNCATED != 0 {
+            t.bump(W_TRUNCATED);
+        }
+        let info = u64::from(log_id)
+            | u64::from(level.as_u8()) << 32
+            | u64::from(flags) << 40
+            | (args.len() as u64) << 48;
+        t.words.at(base + 1).store(time as u64, Ordering::Relaxed);
+        t.words.at(base + 2).store(info, Ordering::Relaxed);
+        for (k, chunk) in args.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            t.words
+                .at(base + 3 + k)
+                .store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        stamp.store(seq << 2, Ordering::Release);
+        Some(seq)
+    }
+}
+
+fn init_header(words: &Words, config: &TableConfig) {
+    let put = |w: usize, v: u64| words.at(w).store(v, Ordering::Relaxed);
+    put(
+        W_VERSION,
+        u64::from(FORMAT_MAJOR) | u64::from(FORMAT_MINOR) << 32,
+    );
+    put(W_CAPACITY, config.capacity);
+    put(W_SLOT_SIZE, u64::from(config.slot_size));
+    put(W_CREATED, Timestamp::now().as_unix_nanos() as u64);
+    put(W_CLOCK, 0);
+    put(W_HEAD, 1);
+    for (first, name) in [(W_BD, &config.bd), (W_MODULE, &config.module)] {
+        let mut bytes = [0u8; NAME_BYTES];
+        let n = name.len().min(NAME_BYTES - 1);
+        bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+        for (k, chunk) in bytes.chunks(8).enumerate() {
+            put(
+                first + k,
+                u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+            );
+        }
+    }
+    // The magic goes last: a reader never sees a half-initialised header as a table.
+    words.at(W_MAGIC).store(MAGIC, Ordering::Release);
+}
+
+/// One entry, copied out of its slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub seq: u64,
+    /// Nanoseconds since the epoch (clock kind 0).
+    pub time: Timestamp,
+    pub log_id: u32,
+    pub level: Level,
+    pub flags: u8,
+    /// Encoded arguments; see [`args::decode`].
+    pub args: Vec<u8>,
+}
+
+impl Entry {
+    /// Whether the arguments were cut to fit.
+    pub fn truncated(&self) -> bool {
+        self.flags & flags::TRUNCATED != 0
+    }
+}
+
+/// What a slot holds for a sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Slot {
+    /// The entry, whole.
+    Entry(Entry),
+    /// Being written right now.
+    Busy,
+    /// Left half-written by a writer that died.
+    Torn,
+    /// Overwritten by a newer entry: the reader fell a lap behind.
+    Overwritten,
+    /// Never written: not yet, or the writer died between taking the number and the slot.
+    Missing,
+}
+
+/// The reading side of a table: any process, read-only.
+#[derive(Debug)]
+pub struct TableReader {
+    table: Table,
+}
+
+impl TableReader {
+    /// Opens an existing table read-only.
+    pub fn open(path: &Path) -> Result<TableReader, TableError> {
+        let file = File::open(path).map_err(|e| TableError::io(path, "opening", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| TableError::io(path, "reading size", e))?
+            .len();
+        if len < HEADER_SIZE as u64 {
+            return Err(TableError::new(
+                TableErrorKind::NotATable,
+                path,
+                format!("{len} bytes is too short for a table"),
+            ));
+        }
+        let words = Words::map(&file, path, false)?;
+        Ok(TableReader {
+            table: Table::check(words, path, len)?,
+        })
+    }
+
+    /// The table's fixed facts.
+    pub fn info(&self) -> &TableInfo {
+        &self.table.info
+    }
+
+    /// The counters of entries lost or cut.
+    pub fn counters(&self) -> TableCounters {
+        self.table.counters()
+    }
+
+    /// The next sequence number the writer will hand out; entries are `oldest()..head()`.
+    pub fn head(&self) -> u64 {
+        self.table.head()
+    }
+
+    /// The oldest sequence number still in the ring.
+    pub fn oldest(&self) -> u64 {
+        self.head().saturating_sub(self.table.info.capacity).max(1)
+    }
+
+    /// Reads the slot of `seq`.
+    pub fn read(&self, seq: u64) -> Slot {
+        let t = &self.table;
+        let base = t.slot_base(seq);
+        let stamp = t.words.at(base);
+        for _ in 0..4 {
+            let before = stamp.load(Ordering::Acquire);
+            match before >> 2 {
+                s if s < seq => return Slot::Missing,
+                s if s > seq => return Slot::Overwritten,
+                _ if before & TORN != 0 => return Slot::Torn,
+                _ if before & BUSY != 0 => return Slot::Busy,
+                _ => {}
+            }
+            let time = t.words.get(base + 1);
+            let info = t.words.get(base + 2);
+            let len = ((info >> 48) as usize).min((t.slot_words - 3) * 8);
+            let mut args = Vec::with_capacity(len);
+            for k in 0..len.div_ceil(8) {
+                args.extend_from_slice(&t.words.get(base + 3 + k).to_le_bytes());
+            }
+            args.truncate(len);
+            // Order the copies above before the second stamp load (the seqlock check).
+            fence(Ordering::Acquire);
+            if stamp.load(Ordering::Relaxed) == before {
+                return Slot::Entry(Entry {
+                    seq,
+                    time: Timestamp::from_unix_nanos(time as i64),
+                    log_id: info as u32,
+                    level: Level::from_u8((info >> 32) as u8 & 7).unwrap_or(Level::Debug),
+                    flags: (info >> 40) as u8,
+                    args,
+                });
+            }
+        }
+        // Rewritten under us four times in a row: the writer is a lap ahead.
+        Slot::Overwritten
+    }
+}
+
+/// A position in a table for following it (`tail -f`): it reads each entry once, in order,
+/// and when writers lap it, it says how many entries it missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    next: u64,
+    /// Polls in a row that found the next slot busy or unwritten.
+    stalled: u32,
+}
+
+/// Polls a cursor waits on a slot that stays busy or unwritten before it gives the slot up as
+/// torn (its writer died mid-entry).
+pub const STALL_POLLS: u32 = 100;
+
+/// What one [`Cursor::poll`] found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Poll {
+    pub entries: Vec<Entry>,
+    /// Entries overwritten before the cursor reached them.
+    pub lapped: u64,
+    /// Sequence numbers found torn or never written.
+    pub torn: u64,
+}
+
+impl Cursor {
+    /// A cursor at the oldest entry still in the table.
+    pub fn at_oldest(reader: &TableReader) -> Cursor {
+        Cursor {
+            next: reader.oldest(),
+            stalled: 0,
+        }
+    }
+
+    /// A cursor that will see only entries written from now on.
+    pub fn at_head(reader: &TableReader) -> Cursor {
+        Cursor {
+            next: reader.head(),
+            stalled: 0,
+        }
+    }
+
+    /// A cursor at a saved position (checkpoint).
+    pub fn at(seq: u64) -> Cursor {
+        Cursor {
+            next: seq.max(1),
+            stalled: 0,
+        }
+    }
+
+    /// The next sequence number this cursor will read.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Reads up to `max` new entries. Stops before a slot that is still being written, so
+    /// the next poll picks it up; a slot that stays busy or unwritten for [`STALL_POLLS`] polls,
+    /// and a slot marked torn, is skipped and counted.
+    pub fn poll(&mut self, reader: &TableReader, max: usize) -> Poll {
+        let mut out = Poll::default();
+        let head = reader.head();
+        let oldest = reader.oldest();
+        if self.next < oldest {
+            out.lapped += oldest - self.next;
+            self.next = oldest;
+        }
+        while self.next < head && out.entries.len() < max {
+            match reader.read(self.next) {
+                Slot::Entry(e) => out.entries.push(e),
+                Slot::Busy | Slot::Missing if self.stalled < STALL_POLLS => {
+                    self.stalled += 1;
+                    break;
+                }
+                Slot::Busy | Slot::Missing | Slot::Torn => out.torn += 1,
+                Slot::Overwritten => out.lapped += 1,
+            }
+            self.stalled = 0;
+            self.next += 1;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

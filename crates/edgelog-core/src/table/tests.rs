@@ -1,0 +1,338 @@
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
+
+use super::args::{Arg, ArgWriter, decode};
+use super::*;
+
+fn config(capacity: u64, slot_size: u32) -> TableConfig {
+    TableConfig {
+        capacity,
+        slot_size,
+        ..TableConfig::new("bgpd", "bgp")
+    }
+}
+
+fn table(dir: &tempfile::TempDir, capacity: u64, slot_size: u32) -> (PathBuf, TableWriter) {
+    let path = dir.path().join("bgp.bgpd.log");
+    let w = TableWriter::open(&path, &config(capacity, slot_size)).unwrap();
+    (path, w)
+}
+
+/// Three u64 arguments that check each other: (writer, index, writer * 1_000_003 ^ index).
+fn tagged(writer: u64, i: u64) -> Vec<u8> {
+    let mut buf = [0u8; 64];
+    let mut a = ArgWriter::new(&mut buf);
+    a.u64(writer);
+    a.u64(i);
+    a.u64(writer.wrapping_mul(1_000_003) ^ i);
+    a.as_bytes().to_vec()
+}
+
+fn untag(e: &Entry) -> (u64, u64) {
+    let args: Vec<Arg<'_>> = decode(&e.args).collect();
+    let [Arg::U64(w), Arg::U64(i), Arg::U64(check)] = args[..] else {
+        panic!("entry {} has mixed or missing arguments: {args:?}", e.seq);
+    };
+    assert_eq!(
+        check,
+        w.wrapping_mul(1_000_003) ^ i,
+        "entry {} mixes two writers",
+        e.seq
+    );
+    assert_eq!(
+        e.log_id as u64,
+        w * 10 + i % 10,
+        "entry {} header from another entry",
+        e.seq
+    );
+    (w, i)
+}
+
+fn append_tagged(t: &TableWriter, w: u64, i: u64) -> Option<u64> {
+    t.append(
+        i as i64,
+        (w * 10 + i % 10) as u32,
+        Level::Info,
+        0,
+        &tagged(w, i),
+    )
+}
+
+#[test]
+fn entries_read_back_with_their_sequence_and_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 100, 256);
+    assert_eq!(append_tagged(&w, 1, 7), Some(1));
+    assert_eq!(append_tagged(&w, 1, 8), Some(2));
+    let r = TableReader::open(&path).unwrap();
+    assert_eq!(r.info().bd, "bgpd");
+    assert_eq!(r.info().module, "bgp");
+    assert_eq!((r.oldest(), r.head()), (1, 3));
+    let Slot::Entry(e) = r.read(2) else {
+        panic!("{:?}", r.read(2))
+    };
+    assert_eq!(
+        (e.seq, e.time.as_unix_nanos(), e.level),
+        (2, 8, Level::Info)
+    );
+    assert_eq!(untag(&e), (1, 8));
+    assert_eq!(r.read(3), Slot::Missing);
+}
+
+#[test]
+fn the_oldest_entries_are_overwritten_at_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 8, 64);
+    for i in 0..20 {
+        append_tagged(&w, 0, i).unwrap();
+    }
+    let r = TableReader::open(&path).unwrap();
+    assert_eq!((r.oldest(), r.head()), (13, 21));
+    assert_eq!(r.read(12), Slot::Overwritten);
+    let kept: Vec<u64> = (r.oldest()..r.head())
+        .map(|s| match r.read(s) {
+            Slot::Entry(e) => untag(&e).1,
+            other => panic!("{s}: {other:?}"),
+        })
+        .collect();
+    assert_eq!(kept, (12..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_lapped_cursor_reports_the_gap_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 8, 64);
+    let r = TableReader::open(&path).unwrap();
+    let mut c = Cursor::at_oldest(&r);
+    for i in 0..3 {
+        append_tagged(&w, 0, i).unwrap();
+    }
+    let p = c.poll(&r, 100);
+    assert_eq!((p.entries.len(), p.lapped), (3, 0));
+    for i in 3..30 {
+        append_tagged(&w, 0, i).unwrap();
+    }
+    let p = c.poll(&r, 100);
+    // 27 new entries, only the newest 8 still in the ring.
+    assert_eq!(p.lapped, 19);
+    let seen: Vec<u64> = p.entries.iter().map(|e| untag(e).1).collect();
+    assert_eq!(seen, (22..30).collect::<Vec<_>>());
+    assert_eq!(c.position(), 31);
+}
+
+#[test]
+fn arguments_that_do_not_fit_are_cut_and_flagged_never_spilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 4, 64);
+    assert_eq!(w.payload_capacity(), 40);
+    // An encoder sized to the slot cuts the string at a character boundary.
+    let mut buf = vec![0u8; w.payload_capacity()];
+    let mut a = ArgWriter::new(&mut buf);
+    a.str(&"é".repeat(100));
+    assert!(a.truncated());
+    let f = if a.truncated() { flags::TRUNCATED } else { 0 };
+    w.append(1, 1, Level::Error, f, a.as_bytes()).unwrap();
+    // Raw bytes longer than the slot are cut by the table itself.
+    w.append(2, 2, Level::Error, 0, &[0x55; 300]).unwrap();
+    append_tagged(&w, 3, 3).unwrap();
+    let r = TableReader::open(&path).unwrap();
+    let Slot::Entry(e1) = r.read(1) else { panic!() };
+    assert!(e1.truncated());
+    let Some(Arg::Str(s)) = decode(&e1.args).next() else {
+        panic!("{:?}", e1.args)
+    };
+    assert_eq!(s, "é".repeat(18));
+    let Slot::Entry(e2) = r.read(2) else { panic!() };
+    assert!(e2.truncated());
+    assert_eq!(e2.args, vec![0x55; 40]);
+    let Slot::Entry(e3) = r.read(3) else { panic!() };
+    assert_eq!(untag(&e3), (3, 3), "the neighbour slot is intact");
+    assert_eq!(r.counters().truncated, 2);
+}
+
+#[test]
+fn reopening_keeps_history_and_continues_the_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 100, 128);
+    for i in 0..5 {
+        append_tagged(&w, 0, i).unwrap();
+    }
+    drop(w);
+    // A different requested size does not resize an existing table.
+    let w = TableWriter::open(&path, &config(5000, 512)).unwrap();
+    assert_eq!((w.info().capacity, w.info().slot_size), (100, 128));
+    for i in 5..10 {
+        assert_eq!(append_tagged(&w, 0, i), Some(i + 1));
+    }
+    let r = TableReader::open(&path).unwrap();
+    let all: Vec<u64> = (1..r.head())
+        .map(|s| match r.read(s) {
+            Slot::Entry(e) => untag(&e).1,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(all, (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn busy_slots_left_by_a_dead_writer_are_marked_torn_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 16, 64);
+    append_tagged(&w, 0, 0).unwrap();
+    // Simulate a writer that died after claiming sequence 2: its slot stays busy.
+    let seq = w.table.words.at(W_HEAD).fetch_add(1, Ordering::Relaxed);
+    w.table
+        .words
+        .at(w.table.slot_base(seq))
+        .store(seq << 2 | BUSY, Ordering::Release);
+    append_tagged(&w, 0, 2).unwrap();
+    let r = TableReader::open(&path).unwrap();
+    assert_eq!(r.read(2), Slot::Busy);
+    drop(w);
+    let w = TableWriter::open(&path, &config(16, 64)).unwrap();
+    assert_eq!(r.read(2), Slot::Torn);
+    assert_eq!(w.counters().torn, 1);
+    assert!(matches!(r.read(1), Slot::Entry(_)) && matches!(r.read(3), Slot::Entry(_)));
+    // A cursor skips and counts it.
+    let p = Cursor::at_oldest(&r).poll(&r, 10);
+    assert_eq!((p.entries.len(), p.torn), (2, 1));
+    // The writer laps the torn slot normally.
+    for i in 0..16 {
+        append_tagged(&w, 1, i).unwrap();
+    }
+    assert_eq!(w.counters().lost_busy, 0);
+}
+
+#[test]
+fn a_cursor_waits_for_a_slow_writer_then_gives_up_on_a_dead_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 16, 64);
+    // A writer that took sequence 1 and has not claimed its slot yet.
+    w.table.words.at(W_HEAD).fetch_add(1, Ordering::Relaxed);
+    append_tagged(&w, 0, 2).unwrap();
+    let r = TableReader::open(&path).unwrap();
+    let mut c = Cursor::at_oldest(&r);
+    for _ in 0..STALL_POLLS {
+        assert_eq!(c.poll(&r, 10), Poll::default());
+    }
+    let p = c.poll(&r, 10);
+    assert_eq!((p.entries.len(), p.torn), (1, 1));
+}
+
+#[test]
+fn other_format_versions_and_other_files_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 16, 64);
+    w.table
+        .words
+        .at(W_VERSION)
+        .store(2 | 3 << 32, Ordering::Relaxed);
+    drop(w);
+    let err = TableReader::open(&path).unwrap_err();
+    assert_eq!(err.kind(), TableErrorKind::IncompatibleVersion);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("bgp.bgpd.log") && msg.contains("version 2.3"),
+        "{msg}"
+    );
+    let err = TableWriter::open(&path, &config(16, 64)).unwrap_err();
+    assert_eq!(err.kind(), TableErrorKind::IncompatibleVersion);
+
+    let other = dir.path().join("notes.txt");
+    std::fs::write(&other, vec![b'x'; 8192]).unwrap();
+    assert_eq!(
+        TableReader::open(&other).unwrap_err().kind(),
+        TableErrorKind::NotATable
+    );
+    std::fs::write(&other, b"short").unwrap();
+    assert_eq!(
+        TableReader::open(&other).unwrap_err().kind(),
+        TableErrorKind::NotATable
+    );
+    let bad = TableWriter::open(&dir.path().join("x.log"), &config(16, 60)).unwrap_err();
+    assert_eq!(bad.kind(), TableErrorKind::InvalidConfig);
+}
+
+#[test]
+fn concurrent_writers_lose_nothing_and_never_mix_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 100_000, 64);
+    let w = Arc::new(w);
+    let (threads, per) = (4u64, 20_000u64);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let w = Arc::clone(&w);
+            std::thread::spawn(move || {
+                (0..per)
+                    .filter(|&i| append_tagged(&w, t, i).is_some())
+                    .count()
+            })
+        })
+        .collect();
+    let written: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(written as u64, threads * per);
+    let r = TableReader::open(&path).unwrap();
+    let mut seen = vec![vec![false; per as usize]; threads as usize];
+    for s in r.oldest()..r.head() {
+        let Slot::Entry(e) = r.read(s) else {
+            panic!("{s}: {:?}", r.read(s))
+        };
+        let (t, i) = untag(&e);
+        assert!(
+            !std::mem::replace(&mut seen[t as usize][i as usize], true),
+            "({t},{i}) twice"
+        );
+    }
+    assert!(seen.iter().flatten().all(|&b| b), "an entry is missing");
+    assert_eq!(r.counters(), TableCounters::default());
+}
+
+#[test]
+fn readers_racing_writers_on_a_tiny_ring_never_see_a_mixed_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 4, 64);
+    let w = Arc::new(w);
+    let start = Arc::new(Barrier::new(4));
+    let writers: Vec<_> = (0..3u64)
+        .map(|t| {
+            let (w, start) = (Arc::clone(&w), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..100_000 {
+                    append_tagged(&w, t, i);
+                }
+            })
+        })
+        .collect();
+    let r = TableReader::open(&path).unwrap();
+    start.wait();
+    let mut entries = 0u64;
+    while !writers.iter().all(|h| h.is_finished()) {
+        let head = r.head();
+        for s in head.saturating_sub(4).max(1)..head {
+            if let Slot::Entry(e) = r.read(s) {
+                untag(&e);
+                entries += 1;
+            }
+        }
+    }
+    for h in writers {
+        h.join().unwrap();
+    }
+    let c = w.counters();
+    // Whatever was dropped under contention was counted, and every sequence is accounted for.
+    let window: Vec<Slot> = (r.oldest()..r.head()).map(|s| r.read(s)).collect();
+    let kept = window
+        .iter()
+        .filter(|s| matches!(s, Slot::Entry(_)))
+        .count() as u64;
+    let missing = window.iter().filter(|s| matches!(s, Slot::Missing)).count() as u64;
+    assert_eq!(kept + missing, 4, "{window:?}");
+    assert!(missing <= c.lost_busy + c.lost_lapped);
+    assert_eq!(r.head() - 1, 300_000);
+    assert!(entries > 0);
+    eprintln!(
+        "lost under contention: busy {} lapped {}",
+        c.lost_busy, c.lost_lapped
+    );
+}
