@@ -13,6 +13,7 @@ mod error;
 mod facility;
 mod level;
 mod record;
+mod shm;
 pub mod table;
 mod time;
 mod value;

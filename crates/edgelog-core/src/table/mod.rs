@@ -41,9 +41,9 @@ pub mod args;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{Ordering, fence};
 
+use crate::shm::Words;
 use crate::{Level, Timestamp};
 
 /// The format major version this build reads and writes; a file with another major is refused.
@@ -175,62 +175,6 @@ impl TableConfig {
     }
 }
 
-/// The mapped words of a table file, shared by the writer and the reader.
-#[derive(Debug)]
-struct Words {
-    ptr: NonNull<AtomicU64>,
-    len: usize,
-    // Keeps the mapping alive; all access goes through `ptr` as atomics.
-    _map: memmap2::MmapRaw,
-}
-
-// SAFETY: the mapping is only ever accessed through `AtomicU64` operations, which are safe to
-// perform from any thread (and any process) concurrently; `MmapRaw` itself is Send + Sync.
-unsafe impl Send for Words {}
-// SAFETY: as above.
-unsafe impl Sync for Words {}
-
-impl Words {
-    fn map(file: &File, path: &Path, writable: bool) -> Result<Words, TableError> {
-        let opts = memmap2::MmapOptions::new();
-        let map = if writable {
-            opts.map_raw(file)
-        } else {
-            opts.map_raw_read_only(file)
-        }
-        .map_err(|e| TableError::io(path, "mapping", e))?;
-        let len = map.len() / 8;
-        let ptr = NonNull::new(map.as_mut_ptr().cast::<AtomicU64>())
-            .ok_or_else(|| TableError::new(TableErrorKind::Io, path, "mapping returned null"))?;
-        Ok(Words {
-            ptr,
-            len,
-            _map: map,
-        })
-    }
-
-    #[inline(always)]
-    fn at(&self, i: usize) -> &AtomicU64 {
-        assert!(i < self.len, "table word {i} out of {}", self.len);
-        // SAFETY: `i` is in bounds of the mapping (checked above), the mapping is page-aligned so
-        // every word is 8-aligned, it lives as long as `self`, and it is only accessed atomically.
-        unsafe { &*self.ptr.as_ptr().add(i) }
-    }
-
-    fn get(&self, i: usize) -> u64 {
-        self.at(i).load(Ordering::Relaxed)
-    }
-
-    fn name(&self, first: usize) -> String {
-        let mut bytes = Vec::with_capacity(NAME_BYTES);
-        for w in first..first + NAME_BYTES / 8 {
-            bytes.extend_from_slice(&self.get(w).to_le_bytes());
-        }
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        String::from_utf8_lossy(&bytes[..end]).into_owned()
-    }
-}
-
 /// The fixed facts of a table, read from its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {
@@ -266,7 +210,7 @@ struct Table {
 impl Table {
     fn check(words: Words, path: &Path, file_len: u64) -> Result<Table, TableError> {
         let corrupt = |d: String| TableError::new(TableErrorKind::Corrupt, path, d);
-        if words.len < HEADER_SIZE / 8 || words.get(W_MAGIC) != MAGIC {
+        if words.len() < HEADER_SIZE / 8 || words.get(W_MAGIC) != MAGIC {
             return Err(TableError::new(
                 TableErrorKind::NotATable,
                 path,
@@ -299,8 +243,8 @@ impl Table {
             )));
         }
         let info = TableInfo {
-            bd: words.name(W_BD),
-            module: words.name(W_MODULE),
+            bd: words.name(W_BD, NAME_BYTES),
+            module: words.name(W_MODULE, NAME_BYTES),
             capacity,
             slot_size: slot_size as u32,
             format_minor: minor,
@@ -385,7 +329,7 @@ impl TableWriter {
         } else {
             len
         };
-        let words = Words::map(&file, path, true)?;
+        let words = Words::map(&file, true).map_err(|e| TableError::io(path, "mapping", e))?;
         if fresh {
             init_header(&words, config);
         }
@@ -508,17 +452,8 @@ fn init_header(words: &Words, config: &TableConfig) {
     put(W_CREATED, Timestamp::now().as_unix_nanos() as u64);
     put(W_CLOCK, 0);
     put(W_HEAD, 1);
-    for (first, name) in [(W_BD, &config.bd), (W_MODULE, &config.module)] {
-        let mut bytes = [0u8; NAME_BYTES];
-        let n = name.len().min(NAME_BYTES - 1);
-        bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
-        for (k, chunk) in bytes.chunks(8).enumerate() {
-            put(
-                first + k,
-                u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
-            );
-        }
-    }
+    words.set_name(W_BD, NAME_BYTES, &config.bd);
+    words.set_name(W_MODULE, NAME_BYTES, &config.module);
     // The magic goes last: a reader never sees a half-initialised header as a table.
     words.at(W_MAGIC).store(MAGIC, Ordering::Release);
 }
@@ -579,7 +514,7 @@ impl TableReader {
                 format!("{len} bytes is too short for a table"),
             ));
         }
-        let words = Words::map(&file, path, false)?;
+        let words = Words::map(&file, false).map_err(|e| TableError::io(path, "mapping", e))?;
         Ok(TableReader {
             table: Table::check(words, path, len)?,
         })
