@@ -9,9 +9,11 @@
 //! Levels and facilities are typed, never strings: parsing a name happens once, at the edge
 //! (config, CLI, wire), and is case-insensitive with an error that says what was expected.
 
+pub mod control;
 mod error;
 mod facility;
 mod level;
+pub mod paths;
 mod record;
 mod shm;
 pub mod table;

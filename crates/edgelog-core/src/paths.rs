@@ -1,0 +1,63 @@
+//! Where edgelog keeps its files (CONTRACT.md, "Directories").
+//!
+//! The run directory holds tables, control blocks and sockets (tmpfs in production); the state
+//! directory holds what must survive a reboot (disk queues, checkpoints, persisted levels).
+//! Both the library and the CLI find everything through these alone: no daemon is needed to
+//! show a table or set a level.
+
+use std::path::PathBuf;
+
+/// The effective user id, read without libc: `/proc/self` is owned by it.
+fn uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+fn env_dir(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The run directory when neither a flag nor a config names one: `EDGELOG_RUN_DIR`, else
+/// `/run/edgelog` for root, else `$XDG_RUNTIME_DIR/edgelog`, else `/tmp/edgelog-$UID`.
+pub fn default_run_dir() -> PathBuf {
+    if let Some(dir) = env_dir("EDGELOG_RUN_DIR") {
+        return dir;
+    }
+    match uid() {
+        Some(0) => PathBuf::from("/run/edgelog"),
+        uid => env_dir("XDG_RUNTIME_DIR")
+            .map(|d| d.join("edgelog"))
+            .unwrap_or_else(|| PathBuf::from(format!("/tmp/edgelog-{}", uid.unwrap_or(u32::MAX)))),
+    }
+}
+
+/// The state directory when neither a flag nor a config names one: `EDGELOG_STATE_DIR`, else
+/// `/var/lib/edgelog` for root, else `$XDG_STATE_HOME/edgelog`, else
+/// `~/.local/state/edgelog`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = env_dir("EDGELOG_STATE_DIR") {
+        return dir;
+    }
+    if uid() == Some(0) {
+        return PathBuf::from("/var/lib/edgelog");
+    }
+    if let Some(dir) = env_dir("XDG_STATE_HOME") {
+        return dir.join("edgelog");
+    }
+    env_dir("HOME")
+        .map(|h| h.join(".local/state/edgelog"))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/edgelog-state-{}", uid().unwrap_or(0))))
+}
+
+/// Whether `name` is usable as a BD, module or group name: 1–31 bytes of letters, digits,
+/// `_`, `-`, `.`. Names become file names and fixed-size fields in shared memory.
+pub fn valid_name(name: &str) -> bool {
+    (1..=31).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && name != "."
+        && name != ".."
+}
