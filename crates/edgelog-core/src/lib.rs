@@ -13,6 +13,7 @@ pub mod control;
 mod error;
 mod facility;
 mod level;
+pub mod maps;
 pub mod paths;
 mod record;
 mod shm;
