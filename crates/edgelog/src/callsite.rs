@@ -1,0 +1,177 @@
+//! Call sites: the per-`event!` cache of "am I enabled?" and the hot path that writes an entry.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use edgelog_core::Timestamp;
+use edgelog_core::table::args::ArgWriter;
+use edgelog_core::table::{TableWriter, flags};
+
+use crate::{Event, runtime};
+
+/// The stack buffer an event encodes its arguments into; an entry's arguments are cut (and
+/// flagged) beyond this, or beyond its table's payload capacity if that is smaller.
+pub const MAX_INLINE_PAYLOAD: usize = 256;
+
+/// A state no generation matches: resolve on first use.
+const UNRESOLVED: u64 = u64::MAX;
+
+/// One `event!` or `text!` in the source. Created by the macros as a `static`.
+#[derive(Debug)]
+pub struct Callsite {
+    event: &'static Event,
+    names: &'static [&'static str],
+    /// `generation << 1 | enabled`, as last resolved.
+    state: AtomicU64,
+    /// The module's table, set when the site is first resolved enabled; tables live as long as
+    /// the process.
+    table: AtomicPtr<TableWriter>,
+}
+
+impl Callsite {
+    #[doc(hidden)]
+    pub const fn new(event: &'static Event, names: &'static [&'static str]) -> Callsite {
+        Callsite {
+            event,
+            names,
+            state: AtomicU64::new(UNRESOLVED),
+            table: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Whether the event is enabled. The hottest path: two relaxed loads and a compare.
+    #[inline(always)]
+    pub fn enabled(&'static self) -> bool {
+        let generation = runtime::generation();
+        let state = self.state.load(Ordering::Relaxed);
+        if state >> 1 == generation {
+            state & 1 == 1
+        } else {
+            self.resolve(generation)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&'static self, generation: u64) -> bool {
+        let table = runtime::resolve(self.event, self.names);
+        if let Some(t) = table {
+            self.table
+                .store(ptr::from_ref(t).cast_mut(), Ordering::Release);
+        }
+        let enabled = table.is_some();
+        self.state
+            .store(generation << 1 | u64::from(enabled), Ordering::Relaxed);
+        enabled
+    }
+
+    #[inline(always)]
+    fn table(&self) -> Option<&'static TableWriter> {
+        let t = self.table.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer was stored from a `&'static TableWriter` (tables are
+        // leaked by the runtime and never freed).
+        (!t.is_null()).then(|| unsafe { &*t })
+    }
+
+    /// The part of `buf` the event's arguments may fill.
+    #[inline]
+    pub fn payload<'b>(&self, buf: &'b mut [u8; MAX_INLINE_PAYLOAD]) -> &'b mut [u8] {
+        let room = self.table().map_or(0, TableWriter::payload_capacity);
+        &mut buf[..room.min(MAX_INLINE_PAYLOAD)]
+    }
+
+    /// Appends the encoded arguments as an entry of this event.
+    #[inline]
+    pub fn emit(&self, args: &ArgWriter<'_>, mut entry_flags: u8) {
+        let Some(table) = self.table() else { return };
+        if args.truncated() {
+            entry_flags |= flags::TRUNCATED;
+        }
+        let now = Timestamp::now().as_unix_nanos();
+        // A dropped entry (slot contention) is counted by the table.
+        let _ = table.append(
+            now,
+            self.event.id(),
+            self.event.level,
+            entry_flags,
+            args.as_bytes(),
+        );
+    }
+
+    /// Appends free text as a dynamic entry.
+    pub fn emit_text(&self, text: &str) {
+        let mut buf = [0u8; MAX_INLINE_PAYLOAD];
+        let mut w = ArgWriter::new(self.payload(&mut buf));
+        w.str(text);
+        self.emit(&w, flags::DYNAMIC);
+    }
+}
+
+/// A value an event can carry. Numbers stay numbers; addresses stay addresses.
+pub trait Arg {
+    fn encode(&self, w: &mut ArgWriter<'_>);
+}
+
+impl<T: Arg + ?Sized> Arg for &T {
+    #[inline]
+    fn encode(&self, w: &mut ArgWriter<'_>) {
+        (**self).encode(w);
+    }
+}
+
+macro_rules! int_arg {
+    ($method:ident: $($t:ty),*) => {$(
+        impl Arg for $t {
+            #[inline]
+            fn encode(&self, w: &mut ArgWriter<'_>) {
+                w.$method(*self as _);
+            }
+        }
+    )*};
+}
+int_arg!(i64: i8, i16, i32, i64, isize);
+int_arg!(u64: u8, u16, u32, u64, usize);
+int_arg!(f64: f32, f64);
+
+impl Arg for bool {
+    #[inline]
+    fn encode(&self, w: &mut ArgWriter<'_>) {
+        w.bool(*self);
+    }
+}
+
+impl Arg for str {
+    #[inline]
+    fn encode(&self, w: &mut ArgWriter<'_>) {
+        w.str(self);
+    }
+}
+
+impl Arg for String {
+    #[inline]
+    fn encode(&self, w: &mut ArgWriter<'_>) {
+        w.str(self);
+    }
+}
+
+impl Arg for IpAddr {
+    #[inline]
+    fn encode(&self, w: &mut ArgWriter<'_>) {
+        w.ip(*self);
+    }
+}
+
+impl Arg for Ipv4Addr {
+    #[inline]
+    fn encode(&self, w: &mut ArgWriter<'_>) {
+        w.ip(IpAddr::V4(*self));
+    }
+}
+
+impl Arg for Ipv6Addr {
+    #[inline]
+    fn encode(&self, w: &mut ArgWriter<'_>) {
+        w.ip(IpAddr::V6(*self));
+    }
+}

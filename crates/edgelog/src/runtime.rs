@@ -1,0 +1,311 @@
+//! The process-wide runtime: which BD this is, its directory of tables, the shared level
+//! control block and the published log maps. Everything here runs off the hot path — at
+//! `init`, and when a call site resolves after a level change.
+//!
+//! ```text
+//! <run_dir>/levels.ctl                 level rules for every BD (edgelog_core::control)
+//! <run_dir>/<bd>/<module>.<bd>.log     one table per module (edgelog_core::table)
+//! <run_dir>/<bd>/logmaps               what each log ID means (edgelog_core::maps)
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use edgelog_core::LevelFilter;
+use edgelog_core::control::{self, Control};
+use edgelog_core::maps::{self, LogMap};
+use edgelog_core::paths;
+use edgelog_core::table::{DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, TableConfig, TableWriter};
+
+use crate::Event;
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// The generation before `init`: call sites resolve once to "disabled" and stay so.
+static NO_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The level generation call sites compare with: the control block's word after `init`.
+static GENERATION: AtomicPtr<AtomicU64> = AtomicPtr::new(ptr::from_ref(&NO_GENERATION).cast_mut());
+
+/// The current level generation. One relaxed load of a pointer and one through it.
+#[inline(always)]
+pub(crate) fn generation() -> u64 {
+    // SAFETY: the pointer is either to a static or to the generation word of the control
+    // block owned by the runtime, which lives in a `static OnceLock` and is never dropped.
+    unsafe { (*GENERATION.load(Ordering::Relaxed)).load(Ordering::Relaxed) }
+}
+
+/// How to set the library up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    run_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    capacity: u64,
+    slot_size: u32,
+    module_defaults: Vec<(String, LevelFilter)>,
+    events: Vec<&'static Event>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options::new()
+    }
+}
+
+impl Options {
+    /// Default directories (CONTRACT.md), 10,000 entries of 256 bytes per table.
+    pub fn new() -> Options {
+        Options {
+            run_dir: None,
+            state_dir: None,
+            capacity: DEFAULT_CAPACITY,
+            slot_size: DEFAULT_SLOT_SIZE,
+            module_defaults: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The run directory (tables, control block); default `EDGELOG_RUN_DIR` or per user.
+    pub fn run_dir(mut self, dir: impl Into<PathBuf>) -> Options {
+        self.run_dir = Some(dir.into());
+        self
+    }
+
+    /// The state directory (persisted levels); default `EDGELOG_STATE_DIR` or per user.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Options {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Entries per table (for tables this process creates).
+    pub fn capacity(mut self, entries: u64) -> Options {
+        self.capacity = entries;
+        self
+    }
+
+    /// Bytes per entry (a multiple of 8, 64 to 65,536).
+    pub fn slot_size(mut self, bytes: u32) -> Options {
+        self.slot_size = bytes;
+        self
+    }
+
+    /// The level of `module` when no rule names it — e.g. `none` for a noisy module that
+    /// should stay off unless an operator turns it on.
+    pub fn module_default(mut self, module: &str, level: LevelFilter) -> Options {
+        self.module_defaults.push((module.to_owned(), level));
+        self
+    }
+
+    /// Events published in the log maps at `init` (others are published when first used);
+    /// their IDs are checked for collisions up front.
+    pub fn events(mut self, events: &[&'static Event]) -> Options {
+        self.events.extend_from_slice(events);
+        self
+    }
+}
+
+/// Why `init` failed.
+#[derive(Debug)]
+pub struct InitError(String);
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InitError {}
+
+#[derive(Debug)]
+struct Runtime {
+    bd: String,
+    dir: PathBuf,
+    control: Control,
+    options: Options,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tables: HashMap<&'static str, &'static TableWriter>,
+    maps: BTreeMap<u32, LogMap>,
+}
+
+/// Sets the library up for brick daemon `bd`: creates `<run_dir>/<bd>/`, maps the level
+/// control block, publishes the log maps of `options.events`, and opens their modules'
+/// tables (keeping the history of a previous run). Until `init`, every event is disabled.
+pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
+    if !paths::valid_name(bd) {
+        return Err(InitError(format!(
+            "invalid BD name {bd:?}: use 1-31 letters, digits, '_', '-' or '.'"
+        )));
+    }
+    let run_dir = options
+        .run_dir
+        .clone()
+        .unwrap_or_else(paths::default_run_dir);
+    let state_dir = options
+        .state_dir
+        .clone()
+        .unwrap_or_else(paths::default_state_dir);
+    let dir = run_dir.join(bd);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| InitError(format!("creating {}: {e}", dir.display())))?;
+    let control =
+        Control::open(&run_dir, Some(&state_dir)).map_err(|e| InitError(e.to_string()))?;
+    let mut inner = Inner::default();
+    for event in &options.events {
+        register(&mut inner.maps, event).map_err(InitError)?;
+    }
+    let rt = Runtime {
+        bd: bd.to_owned(),
+        dir,
+        control,
+        options,
+        inner: Mutex::new(inner),
+    };
+    // Claim the runtime before touching shared files: a second `init` must change nothing.
+    RUNTIME
+        .set(rt)
+        .map_err(|_| InitError("edgelog::init was already called in this process".into()))?;
+    let rt = RUNTIME
+        .get()
+        .ok_or_else(|| InitError("runtime vanished".into()))?;
+    {
+        let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
+        rt.publish(&inner).map_err(InitError)?;
+        for event in &rt.options.events {
+            rt.table(&mut inner, event.module).map_err(InitError)?;
+        }
+    }
+    GENERATION.store(
+        ptr::from_ref(rt.control.generation()).cast_mut(),
+        Ordering::Release,
+    );
+    Ok(())
+}
+
+/// Adds `event`'s map; an ID already taken by another event is an error, never a merge.
+fn register(maps: &mut BTreeMap<u32, LogMap>, event: &Event) -> Result<bool, String> {
+    if event.id() == maps::DYNAMIC_ID {
+        return Ok(false);
+    }
+    let map = event.map();
+    match maps.get(&event.id()) {
+        Some(old) if old.module == map.module && old.name == map.name => Ok(false),
+        Some(old) => Err(format!(
+            "log ID {} of {}/{} collides with {}/{}: rename one of them",
+            event.id(),
+            map.module,
+            map.name,
+            old.module,
+            old.name
+        )),
+        None => {
+            maps.insert(event.id(), map);
+            Ok(true)
+        }
+    }
+}
+
+impl Runtime {
+    fn publish(&self, inner: &Inner) -> Result<(), String> {
+        let path = self.dir.join(maps::FILE_NAME);
+        let all: Vec<LogMap> = inner.maps.values().cloned().collect();
+        maps::write(&path, &all).map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+
+    fn table(
+        &self,
+        inner: &mut Inner,
+        module: &'static str,
+    ) -> Result<&'static TableWriter, String> {
+        if let Some(t) = inner.tables.get(module) {
+            return Ok(t);
+        }
+        let config = TableConfig {
+            capacity: self.options.capacity,
+            slot_size: self.options.slot_size,
+            ..TableConfig::new(&self.bd, module)
+        };
+        let writer = TableWriter::open(&self.dir.join(config.file_name()), &config)
+            .map_err(|e| e.to_string())?;
+        // Tables live as long as the process: call sites keep `&'static` references.
+        let writer: &'static TableWriter = Box::leak(Box::new(writer));
+        inner.tables.insert(module, writer);
+        Ok(writer)
+    }
+}
+
+/// Resolves a call site: its table if its event is enabled now, else `None`. Problems (a log
+/// ID collision, a table that cannot be opened) disable the site and are said on stderr once
+/// per level change — a library must not panic or exit its host.
+pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<&'static TableWriter> {
+    let rt = RUNTIME.get()?;
+    let default = rt
+        .options
+        .module_defaults
+        .iter()
+        .find(|(m, _)| m == event.module)
+        .map(|(_, l)| *l);
+    let rules = rt.control.rules();
+    let (filter, _) = control::resolve(&rules, &rt.bd, event.module, event.group, default);
+    if !filter.enabled(event.level) {
+        return None;
+    }
+    if event.id() != maps::DYNAMIC_ID && maps::placeholders(event.template) != names {
+        eprintln!(
+            "edgelog: {}/{}: arguments {names:?} do not match the template {:?}",
+            event.module, event.name, event.template
+        );
+    }
+    let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
+    let published = match register(&mut inner.maps, event) {
+        Ok(new) => !new || rt.publish(&inner).is_ok(),
+        Err(e) => {
+            eprintln!("edgelog: {e}; the event is disabled");
+            return None;
+        }
+    };
+    if !published {
+        eprintln!(
+            "edgelog: could not publish the log maps in {}",
+            rt.dir.display()
+        );
+    }
+    match rt.table(&mut inner, event.module) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!(
+                "edgelog: {e}; events of module {} are disabled",
+                event.module
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgelog_core::Level;
+
+    #[test]
+    fn an_id_collision_is_an_error_never_a_merge() {
+        static A: Event = Event::new("bgp", "peer", "A", Level::Info, "a");
+        // Another event forced onto A's ID, as a hash collision would.
+        let b = Event {
+            id: A.id(),
+            ..Event::new("ospf", "nbr", "B", Level::Info, "b")
+        };
+        let mut maps = BTreeMap::new();
+        assert_eq!(register(&mut maps, &A), Ok(true));
+        assert_eq!(register(&mut maps, &A), Ok(false));
+        let err = register(&mut maps, &b).unwrap_err();
+        assert!(err.contains("ospf/B") && err.contains("bgp/A"), "{err}");
+        assert_eq!(maps.len(), 1);
+    }
+}
