@@ -7,15 +7,27 @@
 //! error: output stops and the exit code is 0.
 
 mod decode;
+mod logs;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use edgelog_core::control::Scope;
+use edgelog_core::{Level, LevelFilter, Timestamp, paths};
 
 /// edgelog: the logging stack of edge and network devices.
 #[derive(Debug, Parser)]
 #[command(name = "edgelog", version, about, propagate_version = true)]
 struct Cli {
+    /// Run directory (tables, levels); default EDGELOG_RUN_DIR, /run/edgelog for root, else
+    /// $XDG_RUNTIME_DIR/edgelog or /tmp/edgelog-$UID.
+    #[arg(long, global = true, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// State directory (persisted levels); default EDGELOG_STATE_DIR, /var/lib/edgelog for
+    /// root, else $XDG_STATE_HOME/edgelog or ~/.local/state/edgelog.
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,19 +36,194 @@ struct Cli {
 enum Command {
     /// Decode raw log bytes from stdin into one JSON object per frame.
     Decode(decode::DecodeArgs),
+    /// Show tables, log maps and levels.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Change settings.
+    Set {
+        #[command(subcommand)]
+        what: SetWhat,
+    },
 }
+
+#[derive(Debug, Subcommand)]
+enum ShowWhat {
+    /// Logging: tables, one table, log maps, levels.
+    Log {
+        #[command(subcommand)]
+        what: ShowLog,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShowLog {
+    /// Every table in the run directory.
+    Tables {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The entries of one table, oldest first.
+    Table(TableArgs),
+    /// What each log ID means.
+    Maps {
+        #[arg(long)]
+        bd: Option<String>,
+        #[arg(long)]
+        module: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Level rules, and the level each module and group gets from them.
+    Levels {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct TableArgs {
+    /// The table, `<module>.<bd>.log`.
+    table: String,
+    /// Only entries of this severity or more severe.
+    #[arg(long)]
+    level: Option<Level>,
+    /// Only entries since a time (RFC 3339) or a duration ago (30s, 10m, 2h, 1d).
+    #[arg(long, value_parser = parse_when)]
+    since: Option<Timestamp>,
+    /// Only entries until a time (RFC 3339) or a duration ago.
+    #[arg(long, value_parser = parse_when)]
+    until: Option<Timestamp>,
+    /// Only entries whose message matches a regular expression.
+    #[arg(long, value_name = "RE")]
+    grep: Option<regex::Regex>,
+    /// Only the newest N entries.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SetWhat {
+    /// Logging settings.
+    Log {
+        #[command(subcommand)]
+        what: SetLog,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SetLog {
+    /// Set the level of a scope: global, a BD, a module (in one BD or all), a group.
+    Level {
+        /// emergency, alert, critical, error, warning, notice, info, debug or none (or 0-7).
+        level: LevelFilter,
+        #[arg(long)]
+        bd: Option<String>,
+        #[arg(long)]
+        module: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+/// `30s`, `10m`, `2h`, `1d` ago, or an RFC 3339 time.
+fn parse_when(s: &str) -> Result<Timestamp, String> {
+    let unit = match s.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        _ => 0,
+    };
+    if unit > 0
+        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
+    {
+        return Ok(Timestamp::now().add_seconds(-n * unit));
+    }
+    s.parse::<Timestamp>().map_err(|_| {
+        format!("invalid time {s:?}: expected a duration ago (30s, 10m, 2h, 1d) or RFC 3339")
+    })
+}
+
+/// Bad input found after argument parsing: exit 2, like clap's own usage errors.
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let run_dir = cli.run_dir.clone().unwrap_or_else(paths::default_run_dir);
+    let state_dir = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(paths::default_state_dir);
     let result = match cli.command {
         Command::Decode(args) => decode::run(&args),
+        Command::Show {
+            what: ShowWhat::Log { what },
+        } => match what {
+            ShowLog::Tables { json } => logs::show_tables(&run_dir, json),
+            ShowLog::Table(a) => {
+                let filter = logs::Filter {
+                    level: a.level,
+                    since: a.since,
+                    until: a.until,
+                    grep: a.grep,
+                    limit: a.limit,
+                };
+                logs::show_table(&run_dir, &a.table, &filter, a.json)
+            }
+            ShowLog::Maps {
+                bd,
+                module,
+                group,
+                json,
+            } => logs::show_maps(
+                &run_dir,
+                bd.as_deref(),
+                module.as_deref(),
+                group.as_deref(),
+                json,
+            ),
+            ShowLog::Levels { json } => logs::show_levels(&run_dir, json),
+        }
+        .map(|()| ExitCode::SUCCESS),
+        Command::Set {
+            what:
+                SetWhat::Log {
+                    what:
+                        SetLog::Level {
+                            level,
+                            bd,
+                            module,
+                            group,
+                        },
+                },
+        } => logs::set_level(&run_dir, &state_dir, level, Scope { bd, module, group })
+            .map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("edgelog: {err:#}");
-            ExitCode::FAILURE
+            if err.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::table::args::Arg;
 
 /// The file name of a BD's log maps.
 pub const FILE_NAME: &str = "logmaps";
-/// The log ID of dynamic-text events: their one argument is the text.
+/// Reserved: no event has log ID 0.
 pub const DYNAMIC_ID: u32 = 0;
 
 /// One event's map.
@@ -73,6 +73,12 @@ pub const fn log_id(module: &str, name: &str) -> u32 {
         name.as_bytes(),
     );
     if h == DYNAMIC_ID { 1 } else { h }
+}
+
+/// The log ID of free-text events of `group` in `module` (their map is named `TEXT`, with the
+/// template `{text}`), so readers know a text entry's group.
+pub const fn text_id(module: &str, group: &str) -> u32 {
+    log_id(module, group) ^ 0x5445_5854 // "TEXT"
 }
 
 /// Puts `args` into the template's placeholders, in order. Missing arguments show as

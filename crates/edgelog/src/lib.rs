@@ -77,7 +77,7 @@ impl Event {
             name: "TEXT",
             level,
             template: "{text}",
-            id: maps::DYNAMIC_ID,
+            id: maps::text_id(module, group),
         }
     }
 

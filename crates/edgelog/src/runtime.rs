@@ -190,12 +190,13 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
 
 /// Adds `event`'s map; an ID already taken by another event is an error, never a merge.
 fn register(maps: &mut BTreeMap<u32, LogMap>, event: &Event) -> Result<bool, String> {
-    if event.id() == maps::DYNAMIC_ID {
-        return Ok(false);
-    }
     let map = event.map();
     match maps.get(&event.id()) {
-        Some(old) if old.module == map.module && old.name == map.name => Ok(false),
+        Some(old)
+            if (&old.module, &old.group, &old.name) == (&map.module, &map.group, &map.name) =>
+        {
+            Ok(false)
+        }
         Some(old) => Err(format!(
             "log ID {} of {}/{} collides with {}/{}: rename one of them",
             event.id(),
@@ -256,7 +257,7 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<&'static 
     if !filter.enabled(event.level) {
         return None;
     }
-    if event.id() != maps::DYNAMIC_ID && maps::placeholders(event.template) != names {
+    if maps::placeholders(event.template) != names {
         eprintln!(
             "edgelog: {}/{}: arguments {names:?} do not match the template {:?}",
             event.module, event.name, event.template

@@ -109,7 +109,9 @@ fn events_are_recorded_by_level_and_formatted_with_their_maps() {
 
     let dir = run.path().join("bgpd");
     let maps = maps::read(&dir.join(maps::FILE_NAME)).unwrap();
-    assert_eq!(maps.len(), 3, "{maps:?}");
+    assert_eq!(maps.len(), 4, "{maps:?}");
+    let text = maps.iter().find(|m| m.name == "TEXT").unwrap();
+    assert_eq!((text.module.as_str(), text.group.as_str()), ("bgp", "peer"));
     let up = maps.iter().find(|m| m.name == "BGP_PEER_UP").unwrap();
     assert_eq!(
         (up.id, up.module.as_str(), up.group.as_str()),

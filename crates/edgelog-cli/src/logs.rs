@@ -1,0 +1,399 @@
+//! `show log tables|table|maps|levels` and `set log level`: straight from the run directory.
+//!
+//! Tables, log maps and the level control block are files in the run directory, so these
+//! verbs need no daemon: they map the files read-only (tables) or take the control block's
+//! lock (levels), exactly as the library does. Output is a router CLI's — aligned columns,
+//! severities by name, newest entries last — or, with `--json`, one object per line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use edgelog_core::control::{self, Control, Scope, Source};
+use edgelog_core::maps::{self, LogMap};
+use edgelog_core::table::args::{Arg, decode};
+use edgelog_core::table::{Entry, Slot, TableReader};
+use edgelog_core::{Level, LevelFilter, Timestamp};
+use serde_json::{Value, json};
+
+/// A table file found in the run directory.
+struct Found {
+    name: String,
+    bd: String,
+    path: PathBuf,
+}
+
+/// Every `*.log` table under `<run_dir>/<bd>/`, sorted by name.
+fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<Found>> {
+    let mut found = Vec::new();
+    let bds = match std::fs::read_dir(run_dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", run_dir.display())),
+    };
+    for bd in bds.flatten().filter(|e| e.path().is_dir()) {
+        let bd_name = bd.file_name().to_string_lossy().into_owned();
+        for f in std::fs::read_dir(bd.path())?.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".log") {
+                found.push(Found {
+                    name,
+                    bd: bd_name.clone(),
+                    path: f.path(),
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+fn load_maps(run_dir: &Path, bd: &str) -> Vec<LogMap> {
+    maps::read(&run_dir.join(bd).join(maps::FILE_NAME)).unwrap_or_default()
+}
+
+fn write_out(out: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .context("writing to stdout")?;
+    stdout.flush().context("writing to stdout")
+}
+
+/// Pads columns to their widest cell; the last column is not padded.
+fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let mut rows = vec![
+        [
+            "TABLE", "BD", "ENTRIES", "CAPACITY", "LOST", "TORN", "NEWEST",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut out = String::new();
+    for t in find_tables(run_dir)? {
+        let r = match TableReader::open(&t.path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("edgelog: {e}");
+                continue;
+            }
+        };
+        let c = r.counters();
+        let entries = r.head() - r.oldest();
+        let newest = (r.head() > 1)
+            .then(|| r.read(r.head() - 1))
+            .and_then(|s| match s {
+                Slot::Entry(e) => Some(e.time),
+                _ => None,
+            });
+        if json {
+            let v = json!({
+                "table": t.name, "bd": t.bd, "module": r.info().module, "entries": entries,
+                "capacity": r.info().capacity, "slot_size": r.info().slot_size,
+                "next_seq": r.head(), "lost_busy": c.lost_busy, "lost_lapped": c.lost_lapped,
+                "truncated": c.truncated, "torn": c.torn,
+                "newest": newest.map(|t| t.to_string()),
+            });
+            out.push_str(&format!("{v}\n"));
+        } else {
+            rows.push(vec![
+                t.name,
+                t.bd,
+                entries.to_string(),
+                r.info().capacity.to_string(),
+                (c.lost_busy + c.lost_lapped).to_string(),
+                c.torn.to_string(),
+                newest.map_or("-".into(), |t| t.to_string()),
+            ]);
+        }
+    }
+    if !json {
+        out = columns(&rows);
+    }
+    write_out(&out)
+}
+
+/// Filters for `show log table`.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    pub(crate) level: Option<Level>,
+    pub(crate) since: Option<Timestamp>,
+    pub(crate) until: Option<Timestamp>,
+    pub(crate) grep: Option<regex::Regex>,
+    pub(crate) limit: Option<usize>,
+}
+
+/// A table entry as an operator sees it.
+struct Shown {
+    entry: Entry,
+    map: Option<LogMap>,
+    message: String,
+    args: Vec<(String, Value)>,
+}
+
+fn arg_json(a: &Arg<'_>) -> Value {
+    match a {
+        Arg::I64(n) => json!(n),
+        Arg::U64(n) => json!(n),
+        Arg::F64(n) => json!(n),
+        Arg::Bool(b) => json!(b),
+        Arg::Str(s) => json!(s),
+        Arg::Ip(ip) => json!(ip.to_string()),
+    }
+}
+
+fn show(entry: Entry, maps: &[LogMap]) -> Shown {
+    let args: Vec<Arg<'_>> = decode(&entry.args).collect();
+    let map = maps.iter().find(|m| m.id == entry.log_id).cloned();
+    let template = map.as_ref().map_or("{text}", |m| m.template.as_str());
+    let mut message = maps::format(template, &args);
+    if entry.truncated() {
+        message.push_str(" [truncated]");
+    }
+    let names: Vec<&str> = maps::placeholders(template);
+    let args = args
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            (
+                names
+                    .get(k)
+                    .map_or_else(|| format!("arg{k}"), |n| n.to_string()),
+                arg_json(a),
+            )
+        })
+        .collect();
+    drop(names);
+    Shown {
+        entry,
+        map,
+        message,
+        args,
+    }
+}
+
+pub(crate) fn show_table(
+    run_dir: &Path,
+    table: &str,
+    filter: &Filter,
+    json: bool,
+) -> anyhow::Result<()> {
+    let Some(found) = find_tables(run_dir)?.into_iter().find(|t| t.name == table) else {
+        return Err(crate::Usage(format!(
+            "no table {table:?} in {} (see `edgelog show log tables`)",
+            run_dir.display()
+        ))
+        .into());
+    };
+    let reader = TableReader::open(&found.path)?;
+    let maps = load_maps(run_dir, &found.bd);
+    let mut shown: Vec<Shown> = Vec::new();
+    for seq in reader.oldest()..reader.head() {
+        let Slot::Entry(e) = reader.read(seq) else {
+            continue;
+        };
+        if filter.level.is_some_and(|l| e.level > l)
+            || filter.since.is_some_and(|t| e.time < t)
+            || filter.until.is_some_and(|t| e.time > t)
+        {
+            continue;
+        }
+        let s = show(e, &maps);
+        if filter
+            .grep
+            .as_ref()
+            .is_some_and(|re| !re.is_match(&s.message))
+        {
+            continue;
+        }
+        shown.push(s);
+    }
+    if let Some(n) = filter.limit {
+        let skip = shown.len().saturating_sub(n);
+        shown.drain(..skip);
+    }
+    let module = reader.info().module.clone();
+    let mut out = String::new();
+    if json {
+        for s in &shown {
+            let args: serde_json::Map<String, Value> = s.args.iter().cloned().collect();
+            let v = json!({
+                "seq": s.entry.seq, "time": s.entry.time.to_string(), "level": s.entry.level.name(),
+                "table": found.name, "bd": found.bd, "module": module,
+                "group": s.map.as_ref().map(|m| m.group.clone()),
+                "log_id": s.entry.log_id,
+                "name": s.map.as_ref().map(|m| m.name.clone()),
+                "message": s.message, "args": args,
+            });
+            out.push_str(&format!("{v}\n"));
+        }
+    } else {
+        let mut rows = vec![
+            ["TIME", "LEVEL", "MODULE", "GROUP", "LOG ID", "MESSAGE"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for s in &shown {
+            rows.push(vec![
+                s.entry.time.to_string(),
+                s.entry.level.name().to_string(),
+                module.clone(),
+                s.map.as_ref().map_or("-".into(), |m| m.group.clone()),
+                s.map
+                    .as_ref()
+                    .map_or_else(|| "TEXT".into(), |m| m.name.clone()),
+                s.message.clone(),
+            ]);
+        }
+        out = columns(&rows);
+    }
+    write_out(&out)
+}
+
+pub(crate) fn show_maps(
+    run_dir: &Path,
+    bd: Option<&str>,
+    module: Option<&str>,
+    group: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut bds: Vec<String> = find_tables(run_dir)?.into_iter().map(|t| t.bd).collect();
+    bds.sort();
+    bds.dedup();
+    let mut rows = vec![
+        [
+            "BD", "LOG ID", "NAME", "MODULE", "GROUP", "LEVEL", "TEMPLATE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut out = String::new();
+    for b in bds
+        .iter()
+        .filter(|b| bd.is_none_or(|want| want == b.as_str()))
+    {
+        for m in load_maps(run_dir, b) {
+            if module.is_some_and(|x| x != m.module) || group.is_some_and(|x| x != m.group) {
+                continue;
+            }
+            if json {
+                let v = json!({"bd": b, "log_id": m.id, "name": m.name, "module": m.module,
+                    "group": m.group, "level": m.level.name(), "template": m.template,
+                    "args": m.arg_names()});
+                out.push_str(&format!("{v}\n"));
+            } else {
+                rows.push(vec![
+                    b.clone(),
+                    m.id.to_string(),
+                    m.name.clone(),
+                    m.module.clone(),
+                    m.group.clone(),
+                    m.level.name().into(),
+                    m.template.clone(),
+                ]);
+            }
+        }
+    }
+    if !json {
+        out = columns(&rows);
+    }
+    write_out(&out)
+}
+
+pub(crate) fn show_levels(run_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let rules = if run_dir.join(control::FILE_NAME).exists() {
+        Control::open(run_dir, None)?.rules()
+    } else {
+        Vec::new()
+    };
+    let mut out = String::new();
+    // The rules as set, then what they mean for every module and group the BDs declared.
+    let mut rows = vec![["SCOPE", "LEVEL"].map(String::from).to_vec()];
+    for r in &rules {
+        if json {
+            out.push_str(&format!("{}\n", json!({"kind": "rule", "bd": r.scope.bd, "module": r.scope.module, "group": r.scope.group, "level": r.level.name()})));
+        } else {
+            rows.push(vec![r.scope.to_string(), r.level.name().into()]);
+        }
+    }
+    if !json {
+        if rules.is_empty() {
+            rows.push(vec![
+                "(no rules: every module at its default, error)".into(),
+                String::new(),
+            ]);
+        }
+        out.push_str(&columns(&rows));
+        out.push('\n');
+    }
+    let mut bds: Vec<String> = find_tables(run_dir)?.into_iter().map(|t| t.bd).collect();
+    bds.sort();
+    bds.dedup();
+    let mut rows = vec![
+        ["BD", "MODULE", "GROUP", "LEVEL", "FROM"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for bd in &bds {
+        let mut scopes: Vec<(String, String)> = load_maps(run_dir, bd)
+            .into_iter()
+            .map(|m| (m.module, m.group))
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        for (module, group) in scopes {
+            let (level, source) = control::resolve(&rules, bd, &module, &group, None);
+            let from = match source {
+                Source::Rule(s) => format!("rule {s}"),
+                Source::ModuleDefault => "module default".into(),
+                Source::Default => "default".into(),
+            };
+            if json {
+                out.push_str(&format!("{}\n", json!({"kind": "effective", "bd": bd, "module": module, "group": group, "level": level.name(), "from": from})));
+            } else {
+                rows.push(vec![bd.clone(), module, group, level.name().into(), from]);
+            }
+        }
+    }
+    if !json {
+        out.push_str(&columns(&rows));
+    }
+    write_out(&out)
+}
+
+pub(crate) fn set_level(
+    run_dir: &Path,
+    state_dir: &Path,
+    level: LevelFilter,
+    scope: Scope,
+) -> anyhow::Result<()> {
+    scope.validate().map_err(crate::Usage)?;
+    let control = Control::open(run_dir, Some(state_dir))?;
+    control.set(scope.clone(), level)?;
+    write_out(&format!("log level of {scope} set to {level}\n"))
+}

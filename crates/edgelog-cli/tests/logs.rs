@@ -1,0 +1,205 @@
+//! `edgelog set log level` / `show log …` as real processes against a running application:
+//! the application is this test binary run again with `EDGELOG_CLI_CHILD` set, linking the
+//! library and logging in a loop; everything else goes through the `edgelog` binary.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use edgelog::{Event, Level, Options, event};
+use serde_json::{Value, json};
+
+static TICK: Event = Event::new(
+    "rib",
+    "fib",
+    "RIB_FIB_TICK",
+    Level::Info,
+    "tick {n} on {table}",
+);
+
+/// The application's body; does nothing unless the parent set `EDGELOG_CLI_CHILD`.
+#[test]
+fn child_app() {
+    let Ok(dir) = std::env::var("EDGELOG_CLI_CHILD") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    edgelog::init(
+        "ribd",
+        Options::new()
+            .run_dir(dir.join("run"))
+            .state_dir(dir.join("state"))
+            .events(&[&TICK]),
+    )
+    .unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut n = 0u64;
+    while Instant::now() < end {
+        event!(TICK, n = n, table = "default");
+        n += 1;
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+fn edgelog(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgelog"))
+        .arg("--run-dir")
+        .arg(dir.join("run"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn set_log_level_changes_what_a_running_app_records_and_show_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_app", "--test-threads=1"])
+        .env("EDGELOG_CLI_CHILD", dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let entries = || {
+        let out = edgelog(dir.path(), &["show", "log", "tables", "--json"]);
+        json_lines(&out)
+            .first()
+            .map_or(0, |t| t["entries"].as_u64().unwrap())
+    };
+    wait_until("the app created its table", || {
+        dir.path().join("run/ribd/rib.ribd.log").exists()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(entries(), 0, "info recorded at the default level (error)");
+
+    let out = edgelog(
+        dir.path(),
+        &[
+            "set", "log", "level", "info", "--bd", "ribd", "--module", "rib",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "log level of bd=ribd module=rib set to info\n"
+    );
+    wait_until("ticks are recorded", || entries() >= 10);
+
+    let rows = json_lines(&edgelog(
+        dir.path(),
+        &[
+            "show",
+            "log",
+            "table",
+            "rib.ribd.log",
+            "--limit",
+            "3",
+            "--json",
+        ],
+    ));
+    assert_eq!(rows.len(), 3);
+    let r = &rows[2];
+    let n = r["args"]["n"].as_u64().unwrap();
+    assert_eq!(r["message"], format!("tick {n} on default"));
+    assert_eq!(
+        (
+            r["level"].clone(),
+            r["table"].clone(),
+            r["bd"].clone(),
+            r["module"].clone(),
+            r["group"].clone()
+        ),
+        (
+            json!("info"),
+            json!("rib.ribd.log"),
+            json!("ribd"),
+            json!("rib"),
+            json!("fib")
+        )
+    );
+    assert_eq!(r["log_id"], TICK.id());
+    assert!(rows[0]["seq"].as_u64() < rows[2]["seq"].as_u64());
+
+    let levels = json_lines(&edgelog(dir.path(), &["show", "log", "levels", "--json"]));
+    assert!(levels.contains(&json!({"kind": "effective", "bd": "ribd", "module": "rib", "group": "fib", "level": "info", "from": "rule bd=ribd module=rib"})), "{levels:?}");
+    let text = edgelog(
+        dir.path(),
+        &["show", "log", "table", "rib.ribd.log", "--limit", "1"],
+    );
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.starts_with("TIME") && text.contains("RIB_FIB_TICK") && text.contains("tick "),
+        "{text}"
+    );
+
+    // Level none: recording stops at the app's next event.
+    assert!(
+        edgelog(
+            dir.path(),
+            &[
+                "set", "log", "level", "none", "--bd", "ribd", "--module", "rib"
+            ]
+        )
+        .status
+        .success()
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let stopped = entries();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(entries(), stopped);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let persisted = std::fs::read_to_string(dir.path().join("state/levels.conf")).unwrap();
+    assert!(persisted.contains("none bd=ribd module=rib"), "{persisted}");
+}
+
+#[test]
+fn bad_levels_scopes_and_tables_exit_2_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["set", "log", "level", "loud"], "loud"),
+        (
+            &["set", "log", "level", "debug", "--group", "peer"],
+            "--module",
+        ),
+        (
+            &["set", "log", "level", "debug", "--bd", "a b"],
+            "invalid bd name",
+        ),
+        (&["show", "log", "table", "nope.x.log"], "show log tables"),
+    ];
+    for (args, why) in cases {
+        let out = edgelog(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    // Nothing yet: empty views, success.
+    let out = edgelog(dir.path(), &["show", "log", "tables"]);
+    assert!(out.status.success());
+}
