@@ -28,13 +28,15 @@
 //! - Everything else — opening tables, publishing log maps, reading level rules — happens
 //!   once per call site or per level change, behind a mutex, off the hot path.
 
+#[cfg(any(feature = "log", feature = "tracing"))]
+pub mod bridge;
 mod callsite;
 mod runtime;
 
 pub use callsite::{Arg, Callsite, MAX_INLINE_PAYLOAD};
 pub use edgelog_core::table::args::ArgWriter;
 pub use edgelog_core::{Level, LevelFilter};
-pub use runtime::{InitError, Options, init};
+pub use runtime::{InitError, Options, init, log_text};
 
 use edgelog_core::maps;
 

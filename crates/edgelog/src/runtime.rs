@@ -14,11 +14,13 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use edgelog_core::LevelFilter;
 use edgelog_core::control::{self, Control};
 use edgelog_core::maps::{self, LogMap};
 use edgelog_core::paths;
+use edgelog_core::table::args::ArgWriter;
+use edgelog_core::table::flags;
 use edgelog_core::table::{DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, TableConfig, TableWriter};
+use edgelog_core::{Level, LevelFilter, Timestamp};
 
 use crate::Event;
 
@@ -130,8 +132,17 @@ struct Runtime {
 
 #[derive(Debug, Default)]
 struct Inner {
-    tables: HashMap<&'static str, &'static TableWriter>,
+    tables: HashMap<String, &'static TableWriter>,
     maps: BTreeMap<u32, LogMap>,
+    /// Bridge sites by module, then group: what they resolved to, at which generation.
+    dynamic: HashMap<String, HashMap<String, DynamicSite>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DynamicSite {
+    generation: u64,
+    filter: LevelFilter,
+    table: Option<&'static TableWriter>,
 }
 
 /// Sets the library up for brick daemon `bd`: creates `<run_dir>/<bd>/`, maps the level
@@ -158,7 +169,7 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
         Control::open(&run_dir, Some(&state_dir)).map_err(|e| InitError(e.to_string()))?;
     let mut inner = Inner::default();
     for event in &options.events {
-        register(&mut inner.maps, event).map_err(InitError)?;
+        register(&mut inner.maps, event.map()).map_err(InitError)?;
     }
     let rt = Runtime {
         bd: bd.to_owned(),
@@ -189,9 +200,8 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
 }
 
 /// Adds `event`'s map; an ID already taken by another event is an error, never a merge.
-fn register(maps: &mut BTreeMap<u32, LogMap>, event: &Event) -> Result<bool, String> {
-    let map = event.map();
-    match maps.get(&event.id()) {
+fn register(maps: &mut BTreeMap<u32, LogMap>, map: LogMap) -> Result<bool, String> {
+    match maps.get(&map.id) {
         Some(old)
             if (&old.module, &old.group, &old.name) == (&map.module, &map.group, &map.name) =>
         {
@@ -199,14 +209,10 @@ fn register(maps: &mut BTreeMap<u32, LogMap>, event: &Event) -> Result<bool, Str
         }
         Some(old) => Err(format!(
             "log ID {} of {}/{} collides with {}/{}: rename one of them",
-            event.id(),
-            map.module,
-            map.name,
-            old.module,
-            old.name
+            map.id, map.module, map.name, old.module, old.name
         )),
         None => {
-            maps.insert(event.id(), map);
+            maps.insert(map.id, map);
             Ok(true)
         }
     }
@@ -219,13 +225,9 @@ impl Runtime {
         maps::write(&path, &all).map_err(|e| format!("writing {}: {e}", path.display()))
     }
 
-    fn table(
-        &self,
-        inner: &mut Inner,
-        module: &'static str,
-    ) -> Result<&'static TableWriter, String> {
+    fn table(&self, inner: &mut Inner, module: &str) -> Result<&'static TableWriter, String> {
         if let Some(t) = inner.tables.get(module) {
-            return Ok(t);
+            return Ok(*t);
         }
         let config = TableConfig {
             capacity: self.options.capacity,
@@ -236,7 +238,7 @@ impl Runtime {
             .map_err(|e| e.to_string())?;
         // Tables live as long as the process: call sites keep `&'static` references.
         let writer: &'static TableWriter = Box::leak(Box::new(writer));
-        inner.tables.insert(module, writer);
+        inner.tables.insert(module.to_owned(), writer);
         Ok(writer)
     }
 }
@@ -264,7 +266,7 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<&'static 
         );
     }
     let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
-    let published = match register(&mut inner.maps, event) {
+    let published = match register(&mut inner.maps, event.map()) {
         Ok(new) => !new || rt.publish(&inner).is_ok(),
         Err(e) => {
             eprintln!("edgelog: {e}; the event is disabled");
@@ -289,10 +291,125 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<&'static 
     }
 }
 
+/// Records free text in `module`/`group` at `level`, if that is enabled — for bridges and for
+/// daemons whose modules are only known at run time. Names are made valid (see
+/// [`sanitize`]). Not the nanosecond path: one uncontended mutex and two map lookups, with the
+/// level resolved again only after a level change.
+pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
+    let Some(rt) = RUNTIME.get() else { return };
+    let (module, group) = (&*sanitize(module), &*sanitize(group));
+    let generation = generation();
+    let site = {
+        let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match inner.dynamic.get(module).and_then(|g| g.get(group)) {
+            Some(site) if site.generation == generation => *site,
+            _ => {
+                let site = rt.resolve_dynamic(&mut inner, module, group, generation);
+                inner
+                    .dynamic
+                    .entry(module.to_owned())
+                    .or_default()
+                    .insert(group.to_owned(), site);
+                site
+            }
+        }
+    };
+    let (true, Some(table)) = (site.filter.enabled(level), site.table) else {
+        return;
+    };
+    let mut buf = [0u8; crate::MAX_INLINE_PAYLOAD];
+    let room = table.payload_capacity().min(buf.len());
+    let mut w = ArgWriter::new(&mut buf[..room]);
+    w.str(text);
+    let mut entry_flags = flags::DYNAMIC;
+    if w.truncated() {
+        entry_flags |= flags::TRUNCATED;
+    }
+    let now = Timestamp::now().as_unix_nanos();
+    let _ = table.append(
+        now,
+        maps::text_id(module, group),
+        level,
+        entry_flags,
+        w.as_bytes(),
+    );
+}
+
+impl Runtime {
+    fn resolve_dynamic(
+        &self,
+        inner: &mut Inner,
+        module: &str,
+        group: &str,
+        generation: u64,
+    ) -> DynamicSite {
+        let default = self
+            .options
+            .module_defaults
+            .iter()
+            .find(|(m, _)| m == module)
+            .map(|(_, l)| *l);
+        let rules = self.control.rules();
+        let (filter, _) = control::resolve(&rules, &self.bd, module, group, default);
+        let mut site = DynamicSite {
+            generation,
+            filter,
+            table: None,
+        };
+        if filter == LevelFilter::NONE {
+            return site;
+        }
+        let map = LogMap {
+            id: maps::text_id(module, group),
+            level: filter.level().unwrap_or(Level::Debug),
+            module: module.to_owned(),
+            group: group.to_owned(),
+            name: "TEXT".into(),
+            template: "{text}".into(),
+        };
+        match register(&mut inner.maps, map) {
+            Ok(true) => {
+                if let Err(e) = self.publish(inner) {
+                    eprintln!("edgelog: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("edgelog: {e}; bridged records of {module}/{group} are dropped");
+                return site;
+            }
+        }
+        match self.table(inner, module) {
+            Ok(t) => site.table = Some(t),
+            Err(e) => eprintln!("edgelog: {e}; bridged records of module {module} are dropped"),
+        }
+        site
+    }
+}
+
+/// A valid module or group name from arbitrary text: bytes outside `[A-Za-z0-9_.-]` become
+/// `_`, at most 31 bytes, `default` if empty.
+fn sanitize(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(31)
+        .collect();
+    if out.is_empty() || out == "." || out == ".." {
+        out = "default".into();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgelog_core::Level;
 
     #[test]
     fn an_id_collision_is_an_error_never_a_merge() {
@@ -303,9 +420,9 @@ mod tests {
             ..Event::new("ospf", "nbr", "B", Level::Info, "b")
         };
         let mut maps = BTreeMap::new();
-        assert_eq!(register(&mut maps, &A), Ok(true));
-        assert_eq!(register(&mut maps, &A), Ok(false));
-        let err = register(&mut maps, &b).unwrap_err();
+        assert_eq!(register(&mut maps, A.map()), Ok(true));
+        assert_eq!(register(&mut maps, A.map()), Ok(false));
+        let err = register(&mut maps, b.map()).unwrap_err();
         assert!(err.contains("ospf/B") && err.contains("bgp/A"), "{err}");
         assert_eq!(maps.len(), 1);
     }
