@@ -8,6 +8,7 @@ use edgelog_core::Timestamp;
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::{TableWriter, flags};
 
+use crate::limit::GroupLimiter;
 use crate::{Event, runtime};
 
 /// The stack buffer an event encodes its arguments into; an entry's arguments are cut (and
@@ -27,6 +28,8 @@ pub struct Callsite {
     /// The module's table, set when the site is first resolved enabled; tables live as long as
     /// the process.
     table: AtomicPtr<TableWriter>,
+    /// The group's rate limiter, if it has one (set with the table).
+    limiter: AtomicPtr<GroupLimiter>,
 }
 
 impl Callsite {
@@ -37,6 +40,7 @@ impl Callsite {
             names,
             state: AtomicU64::new(UNRESOLVED),
             table: AtomicPtr::new(ptr::null_mut()),
+            limiter: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -55,12 +59,14 @@ impl Callsite {
     #[cold]
     #[inline(never)]
     fn resolve(&'static self, generation: u64) -> bool {
-        let table = runtime::resolve(self.event, self.names);
-        if let Some(t) = table {
+        let resolved = runtime::resolve(self.event, self.names);
+        if let Some((t, limiter)) = resolved {
+            let limiter = limiter.map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
+            self.limiter.store(limiter, Ordering::Release);
             self.table
                 .store(ptr::from_ref(t).cast_mut(), Ordering::Release);
         }
-        let enabled = table.is_some();
+        let enabled = resolved.is_some();
         self.state
             .store(generation << 1 | u64::from(enabled), Ordering::Relaxed);
         enabled
@@ -89,6 +95,12 @@ impl Callsite {
             entry_flags |= flags::TRUNCATED;
         }
         let now = Timestamp::now().as_unix_nanos();
+        let limiter = self.limiter.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer was stored from a `&'static GroupLimiter` (limiters are
+        // leaked by the runtime and never freed).
+        if !limiter.is_null() && !unsafe { &*limiter }.admit(now) {
+            return;
+        }
         // A dropped entry (slot contention) is counted by the table.
         let _ = table.append(
             now,

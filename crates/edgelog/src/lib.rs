@@ -31,12 +31,13 @@
 #[cfg(any(feature = "log", feature = "tracing"))]
 pub mod bridge;
 mod callsite;
+mod limit;
 mod runtime;
 
 pub use callsite::{Arg, Callsite, MAX_INLINE_PAYLOAD};
 pub use edgelog_core::table::args::ArgWriter;
 pub use edgelog_core::{Level, LevelFilter};
-pub use runtime::{InitError, Options, init, log_text};
+pub use runtime::{InitError, Options, flush_rate_limits, init, log_text};
 
 use edgelog_core::maps;
 

@@ -23,6 +23,7 @@ use edgelog_core::table::{DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, TableConfig, Tabl
 use edgelog_core::{Level, LevelFilter, Timestamp};
 
 use crate::Event;
+use crate::limit::{self, GroupLimiter};
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
@@ -48,6 +49,7 @@ pub struct Options {
     capacity: u64,
     slot_size: u32,
     module_defaults: Vec<(String, LevelFilter)>,
+    rate_limits: Vec<(String, String, u64)>,
     events: Vec<&'static Event>,
 }
 
@@ -66,6 +68,7 @@ impl Options {
             capacity: DEFAULT_CAPACITY,
             slot_size: DEFAULT_SLOT_SIZE,
             module_defaults: Vec::new(),
+            rate_limits: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -98,6 +101,14 @@ impl Options {
     /// should stay off unless an operator turns it on.
     pub fn module_default(mut self, module: &str, level: LevelFilter) -> Options {
         self.module_defaults.push((module.to_owned(), level));
+        self
+    }
+
+    /// At most `per_second` events per second of `group` in `module`; the excess is counted
+    /// and summarised in one entry when the second ends.
+    pub fn rate_limit(mut self, module: &str, group: &str, per_second: u64) -> Options {
+        self.rate_limits
+            .push((module.to_owned(), group.to_owned(), per_second));
         self
     }
 
@@ -136,6 +147,8 @@ struct Inner {
     maps: BTreeMap<u32, LogMap>,
     /// Bridge sites by module, then group: what they resolved to, at which generation.
     dynamic: HashMap<String, HashMap<String, DynamicSite>>,
+    /// Rate limiters by (module, group); they live as long as the process.
+    limiters: HashMap<(String, String), &'static GroupLimiter>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +156,7 @@ struct DynamicSite {
     generation: u64,
     filter: LevelFilter,
     table: Option<&'static TableWriter>,
+    limiter: Option<&'static GroupLimiter>,
 }
 
 /// Sets the library up for brick daemon `bd`: creates `<run_dir>/<bd>/`, maps the level
@@ -219,6 +233,35 @@ fn register(maps: &mut BTreeMap<u32, LogMap>, map: LogMap) -> Result<bool, Strin
 }
 
 impl Runtime {
+    /// The rate limiter of `group` in `module`, created on first use, if one is configured.
+    fn limiter(
+        &self,
+        inner: &mut Inner,
+        module: &str,
+        group: &str,
+        table: &'static TableWriter,
+    ) -> Option<&'static GroupLimiter> {
+        let key = (module.to_owned(), group.to_owned());
+        if let Some(l) = inner.limiters.get(&key) {
+            return Some(*l);
+        }
+        let &(_, _, per_second) = self
+            .options
+            .rate_limits
+            .iter()
+            .find(|(m, g, _)| m == module && g == group)?;
+        if let Err(e) = register(&mut inner.maps, limit::summary_map(module, group))
+            .and_then(|_| self.publish(inner))
+        {
+            eprintln!("edgelog: {e}");
+        }
+        let limiter: &'static GroupLimiter = Box::leak(Box::new(GroupLimiter::new(
+            module, group, per_second, table,
+        )));
+        inner.limiters.insert(key, limiter);
+        Some(limiter)
+    }
+
     fn publish(&self, inner: &Inner) -> Result<(), String> {
         let path = self.dir.join(maps::FILE_NAME);
         let all: Vec<LogMap> = inner.maps.values().cloned().collect();
@@ -243,10 +286,13 @@ impl Runtime {
     }
 }
 
+/// What an enabled call site writes to: its table and its group's rate limiter, if any.
+pub(crate) type Resolved = (&'static TableWriter, Option<&'static GroupLimiter>);
+
 /// Resolves a call site: its table if its event is enabled now, else `None`. Problems (a log
 /// ID collision, a table that cannot be opened) disable the site and are said on stderr once
 /// per level change — a library must not panic or exit its host.
-pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<&'static TableWriter> {
+pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved> {
     let rt = RUNTIME.get()?;
     let default = rt
         .options
@@ -280,7 +326,10 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<&'static 
         );
     }
     match rt.table(&mut inner, event.module) {
-        Ok(t) => Some(t),
+        Ok(table) => {
+            let limiter = rt.limiter(&mut inner, event.module, event.group, table);
+            Some((table, limiter))
+        }
         Err(e) => {
             eprintln!(
                 "edgelog: {e}; events of module {} are disabled",
@@ -317,6 +366,10 @@ pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
     let (true, Some(table)) = (site.filter.enabled(level), site.table) else {
         return;
     };
+    let now = Timestamp::now().as_unix_nanos();
+    if site.limiter.is_some_and(|l| !l.admit(now)) {
+        return;
+    }
     let mut buf = [0u8; crate::MAX_INLINE_PAYLOAD];
     let room = table.payload_capacity().min(buf.len());
     let mut w = ArgWriter::new(&mut buf[..room]);
@@ -325,7 +378,6 @@ pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
     if w.truncated() {
         entry_flags |= flags::TRUNCATED;
     }
-    let now = Timestamp::now().as_unix_nanos();
     let _ = table.append(
         now,
         maps::text_id(module, group),
@@ -355,6 +407,7 @@ impl Runtime {
             generation,
             filter,
             table: None,
+            limiter: None,
         };
         if filter == LevelFilter::NONE {
             return site;
@@ -380,10 +433,27 @@ impl Runtime {
             }
         }
         match self.table(inner, module) {
-            Ok(t) => site.table = Some(t),
+            Ok(t) => {
+                site.table = Some(t);
+                site.limiter = self.limiter(inner, module, group, t);
+            }
             Err(e) => eprintln!("edgelog: {e}; bridged records of module {module} are dropped"),
         }
         site
+    }
+}
+
+/// Writes the summary entries of every rate-limited group that suppressed events in the
+/// current window — at shutdown, say, so a last burst is accounted for.
+pub fn flush_rate_limits() {
+    let Some(rt) = RUNTIME.get() else { return };
+    let limiters: Vec<&'static GroupLimiter> = {
+        let inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.limiters.values().copied().collect()
+    };
+    let now = limit::now_ns();
+    for l in limiters {
+        l.summarise(now);
     }
 }
 
