@@ -145,6 +145,32 @@ fn set_log_level_changes_what_a_running_app_records_and_show_reads_it() {
     assert_eq!(r["log_id"], TICK.id());
     assert!(rows[0]["seq"].as_u64() < rows[2]["seq"].as_u64());
 
+    // Filters: severity, text, time.
+    let table = |extra: &[&str]| {
+        let mut args = vec!["show", "log", "table", "rib.ribd.log", "--json"];
+        args.extend_from_slice(extra);
+        json_lines(&edgelog(dir.path(), &args))
+    };
+    assert!(
+        table(&["--level", "warning"]).is_empty(),
+        "info entries passed --level warning"
+    );
+    assert!(!table(&["--level", "info"]).is_empty());
+    let grep = table(&["--grep", r"^tick 1\d* on"]);
+    assert!(!grep.is_empty());
+    assert!(
+        grep.iter()
+            .all(|r| r["message"].as_str().unwrap().starts_with("tick 1"))
+    );
+    assert!(table(&["--since", "1h"]).len() >= 10);
+    assert!(table(&["--until", "1h"]).is_empty());
+    assert!(table(&["--since", "2000-01-01T00:00:00Z", "--limit", "2"]).len() == 2);
+    let bad = edgelog(
+        dir.path(),
+        &["show", "log", "table", "rib.ribd.log", "--since", "soon"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+
     let levels = json_lines(&edgelog(dir.path(), &["show", "log", "levels", "--json"]));
     assert!(levels.contains(&json!({"kind": "effective", "bd": "ribd", "module": "rib", "group": "fib", "level": "info", "from": "rule bd=ribd module=rib"})), "{levels:?}");
     let text = edgelog(
