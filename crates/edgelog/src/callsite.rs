@@ -4,7 +4,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use edgelog_core::Timestamp;
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::{TableWriter, flags};
 
@@ -96,7 +95,7 @@ impl Callsite {
         if args.truncated() {
             entry_flags |= flags::TRUNCATED;
         }
-        let now = Timestamp::now().as_unix_nanos();
+        let now = crate::clock::now_ns();
         let limiter = self.limiter.load(Ordering::Acquire);
         // SAFETY: a non-null pointer was stored from a `&'static GroupLimiter` (limiters are
         // leaked by the runtime and never freed).

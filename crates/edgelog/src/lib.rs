@@ -31,6 +31,7 @@
 #[cfg(any(feature = "log", feature = "tracing"))]
 pub mod bridge;
 mod callsite;
+mod clock;
 mod limit;
 mod runtime;
 

@@ -9,10 +9,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use edgelog_core::Level;
 use edgelog_core::maps;
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::{TableWriter, flags};
-use edgelog_core::{Level, Timestamp};
 
 /// The limiter of one group.
 #[derive(Debug)]
@@ -101,9 +101,4 @@ pub(crate) fn summary_map(module: &str, group: &str) -> maps::LogMap {
         name: "RATE_LIMIT_SUPPRESSED".into(),
         template: "suppressed {count} events of group {group}".into(),
     }
-}
-
-/// Now, for [`crate::flush_rate_limits`].
-pub(crate) fn now_ns() -> i64 {
-    Timestamp::now().as_unix_nanos()
 }

@@ -20,7 +20,7 @@ use edgelog_core::paths;
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::flags;
 use edgelog_core::table::{DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, TableConfig, TableWriter};
-use edgelog_core::{Level, LevelFilter, Timestamp};
+use edgelog_core::{Level, LevelFilter};
 
 use crate::Event;
 use crate::limit::{self, GroupLimiter};
@@ -176,6 +176,7 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
         .state_dir
         .clone()
         .unwrap_or_else(paths::default_state_dir);
+    crate::clock::calibrate();
     let dir = run_dir.join(bd);
     std::fs::create_dir_all(&dir)
         .map_err(|e| InitError(format!("creating {}: {e}", dir.display())))?;
@@ -366,7 +367,7 @@ pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
     let (true, Some(table)) = (site.filter.enabled(level), site.table) else {
         return;
     };
-    let now = Timestamp::now().as_unix_nanos();
+    let now = crate::clock::now_ns();
     if site.limiter.is_some_and(|l| !l.admit(now)) {
         return;
     }
@@ -451,7 +452,7 @@ pub fn flush_rate_limits() {
         let inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.limiters.values().copied().collect()
     };
-    let now = limit::now_ns();
+    let now = crate::clock::now_ns();
     for l in limiters {
         l.summarise(now);
     }
