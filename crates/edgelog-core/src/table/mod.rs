@@ -32,17 +32,23 @@
 //! idle `seq`. A busy stamp is an entry being written — or one whose writer died mid-write,
 //! which the next writer to open the table marks `TORN`, so readers can say so.
 //!
+//! The protocol itself lives in `protocol.rs`, generic over the atomic word type, so a loom
+//! model checks the same code that runs over the mapping (and fails if the claim CAS or the
+//! publish order is broken — both mutations were tried).
+//!
 //! Every word is accessed through `AtomicU64` (relaxed for the payload): processes share the
 //! memory, and atomics are what makes concurrent access to it defined. On x86-64 and AArch64
 //! relaxed loads and stores are plain moves.
 
 pub mod args;
+mod protocol;
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{Ordering, fence};
 
+use self::protocol::{BUSY, Lost, Memory, Read, TORN};
 use crate::shm::Words;
 use crate::{Level, Timestamp};
 
@@ -60,8 +66,6 @@ pub const HEADER_SIZE: usize = 4096;
 pub const SLOT_OVERHEAD: usize = 24;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"EDGLTAB\0");
-const BUSY: u64 = 1;
-const TORN: u64 = 2;
 const NAME_BYTES: usize = 64;
 
 // Header word indexes.
@@ -395,24 +399,6 @@ impl TableWriter {
         args: &[u8],
     ) -> Option<u64> {
         let t = &self.table;
-        let seq = t.words.at(W_HEAD).fetch_add(1, Ordering::Relaxed);
-        let base = t.slot_base(seq);
-        let stamp = t.words.at(base);
-        let cur = stamp.load(Ordering::Relaxed);
-        if cur >> 2 >= seq {
-            t.bump(W_LOST_LAPPED);
-            return None;
-        }
-        if cur & BUSY != 0
-            || stamp
-                .compare_exchange(cur, seq << 2 | BUSY, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
-            t.bump(W_LOST_BUSY);
-            return None;
-        }
-        // The busy stamp must be visible before any payload word (seqlock writer side).
-        fence(Ordering::Release);
         let room = (t.slot_words - 3) * 8;
         let args = if args.len() > room {
             flags |= flags::TRUNCATED;
@@ -420,24 +406,46 @@ impl TableWriter {
         } else {
             args
         };
-        if flags & flags::TRUNCATED != 0 {
-            t.bump(W_TRUNCATED);
-        }
         let info = u64::from(log_id)
             | u64::from(level.as_u8()) << 32
             | u64::from(flags) << 40
             | (args.len() as u64) << 48;
-        t.words.at(base + 1).store(time as u64, Ordering::Relaxed);
-        t.words.at(base + 2).store(info, Ordering::Relaxed);
-        for (k, chunk) in args.chunks(8).enumerate() {
+        let payload = args.chunks(8).map(|chunk| {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
-            t.words
-                .at(base + 3 + k)
-                .store(u64::from_le_bytes(w), Ordering::Relaxed);
+            u64::from_le_bytes(w)
+        });
+        let words = [time as u64, info].into_iter().chain(payload);
+        match protocol::append(&t.words, W_HEAD, |seq| t.slot_base(seq), words) {
+            Ok(seq) => {
+                if flags & flags::TRUNCATED != 0 {
+                    t.bump(W_TRUNCATED);
+                }
+                Some(seq)
+            }
+            Err(Lost::Busy) => {
+                t.bump(W_LOST_BUSY);
+                None
+            }
+            Err(Lost::Lapped) => {
+                t.bump(W_LOST_LAPPED);
+                None
+            }
         }
-        stamp.store(seq << 2, Ordering::Release);
-        Some(seq)
+    }
+}
+
+impl Memory for Words {
+    type W = std::sync::atomic::AtomicU64;
+
+    #[inline(always)]
+    fn word(&self, i: usize) -> &Self::W {
+        self.at(i)
+    }
+
+    #[inline(always)]
+    fn fence(order: Ordering) {
+        fence(order);
     }
 }
 
@@ -544,39 +552,31 @@ impl TableReader {
     pub fn read(&self, seq: u64) -> Slot {
         let t = &self.table;
         let base = t.slot_base(seq);
-        let stamp = t.words.at(base);
-        for _ in 0..4 {
-            let before = stamp.load(Ordering::Acquire);
-            match before >> 2 {
-                s if s < seq => return Slot::Missing,
-                s if s > seq => return Slot::Overwritten,
-                _ if before & TORN != 0 => return Slot::Torn,
-                _ if before & BUSY != 0 => return Slot::Busy,
-                _ => {}
-            }
-            let time = t.words.get(base + 1);
-            let info = t.words.get(base + 2);
+        let copied = protocol::read(&t.words, base, seq, |w| {
+            let time = w.get(base + 1);
+            let info = w.get(base + 2);
             let len = ((info >> 48) as usize).min((t.slot_words - 3) * 8);
             let mut args = Vec::with_capacity(len);
             for k in 0..len.div_ceil(8) {
-                args.extend_from_slice(&t.words.get(base + 3 + k).to_le_bytes());
+                args.extend_from_slice(&w.get(base + 3 + k).to_le_bytes());
             }
             args.truncate(len);
-            // Order the copies above before the second stamp load (the seqlock check).
-            fence(Ordering::Acquire);
-            if stamp.load(Ordering::Relaxed) == before {
-                return Slot::Entry(Entry {
-                    seq,
-                    time: Timestamp::from_unix_nanos(time as i64),
-                    log_id: info as u32,
-                    level: Level::from_u8((info >> 32) as u8 & 7).unwrap_or(Level::Debug),
-                    flags: (info >> 40) as u8,
-                    args,
-                });
-            }
+            (time, info, args)
+        });
+        match copied {
+            Read::Entry((time, info, args)) => Slot::Entry(Entry {
+                seq,
+                time: Timestamp::from_unix_nanos(time as i64),
+                log_id: info as u32,
+                level: Level::from_u8((info >> 32) as u8 & 7).unwrap_or(Level::Debug),
+                flags: (info >> 40) as u8,
+                args,
+            }),
+            Read::Busy => Slot::Busy,
+            Read::Torn => Slot::Torn,
+            Read::Overwritten => Slot::Overwritten,
+            Read::Missing => Slot::Missing,
         }
-        // Rewritten under us four times in a row: the writer is a lap ahead.
-        Slot::Overwritten
     }
 }
 
