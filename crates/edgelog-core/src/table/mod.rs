@@ -410,12 +410,18 @@ impl TableWriter {
             | u64::from(level.as_u8()) << 32
             | u64::from(flags) << 40
             | (args.len() as u64) << 48;
-        let payload = args.chunks(8).map(|chunk| {
+        // Whole words straight from the bytes; only the tail is padded (a variable-length
+        // copy per word showed up as a memcpy call per word in profiles).
+        let whole = args.chunks_exact(8);
+        let tail = whole.remainder();
+        let last = (!tail.is_empty()).then(|| {
             let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
+            w[..tail.len()].copy_from_slice(tail);
             u64::from_le_bytes(w)
         });
-        let words = [time as u64, info].into_iter().chain(payload);
+        let payload =
+            whole.map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        let words = [time as u64, info].into_iter().chain(payload).chain(last);
         match protocol::append(&t.words, W_HEAD, |seq| t.slot_base(seq), words) {
             Ok(seq) => {
                 if flags & flags::TRUNCATED != 0 {
