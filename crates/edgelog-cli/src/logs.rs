@@ -17,14 +17,14 @@ use edgelog_core::{Level, LevelFilter, Timestamp};
 use serde_json::{Value, json};
 
 /// A table file found in the run directory.
-struct Found {
-    name: String,
-    bd: String,
-    path: PathBuf,
+pub(crate) struct Found {
+    pub(crate) name: String,
+    pub(crate) bd: String,
+    pub(crate) path: PathBuf,
 }
 
 /// Every `*.log` table under `<run_dir>/<bd>/`, sorted by name.
-fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<Found>> {
+pub(crate) fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<Found>> {
     let mut found = Vec::new();
     let bds = match std::fs::read_dir(run_dir) {
         Ok(d) => d,
@@ -48,11 +48,11 @@ fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<Found>> {
     Ok(found)
 }
 
-fn load_maps(run_dir: &Path, bd: &str) -> Vec<LogMap> {
+pub(crate) fn load_maps(run_dir: &Path, bd: &str) -> Vec<LogMap> {
     maps::read(&run_dir.join(bd).join(maps::FILE_NAME)).unwrap_or_default()
 }
 
-fn write_out(out: &str) -> anyhow::Result<()> {
+pub(crate) fn write_out(out: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(out.as_bytes())
@@ -149,11 +149,35 @@ pub(crate) struct Filter {
 }
 
 /// A table entry as an operator sees it.
-struct Shown {
-    entry: Entry,
-    map: Option<LogMap>,
-    message: String,
+pub(crate) struct Shown {
+    pub(crate) entry: Entry,
+    pub(crate) map: Option<LogMap>,
+    pub(crate) message: String,
     args: Vec<(String, Value)>,
+}
+
+impl Shown {
+    /// The group, or `-` for an entry whose log map is unknown.
+    pub(crate) fn group(&self) -> &str {
+        self.map.as_ref().map_or("-", |m| m.group.as_str())
+    }
+
+    /// The event name (`TEXT` for free text and unknown maps).
+    pub(crate) fn name(&self) -> &str {
+        self.map.as_ref().map_or("TEXT", |m| m.name.as_str())
+    }
+
+    /// The CONTRACT.md JSON shape of a table record.
+    pub(crate) fn json(&self, table: &str, bd: &str, module: &str) -> Value {
+        let args: serde_json::Map<String, Value> = self.args.iter().cloned().collect();
+        json!({
+            "seq": self.entry.seq, "time": self.entry.time.to_string(),
+            "level": self.entry.level.name(), "table": table, "bd": bd, "module": module,
+            "group": self.map.as_ref().map(|m| m.group.clone()), "log_id": self.entry.log_id,
+            "name": self.map.as_ref().map(|m| m.name.clone()), "message": self.message,
+            "args": args,
+        })
+    }
 }
 
 fn arg_json(a: &Arg<'_>) -> Value {
@@ -167,7 +191,7 @@ fn arg_json(a: &Arg<'_>) -> Value {
     }
 }
 
-fn show(entry: Entry, maps: &[LogMap]) -> Shown {
+pub(crate) fn show(entry: Entry, maps: &[LogMap]) -> Shown {
     let args: Vec<Arg<'_>> = decode(&entry.args).collect();
     let map = maps.iter().find(|m| m.id == entry.log_id).cloned();
     let template = map.as_ref().map_or("{text}", |m| m.template.as_str());
@@ -188,7 +212,6 @@ fn show(entry: Entry, maps: &[LogMap]) -> Shown {
             )
         })
         .collect();
-    drop(names);
     Shown {
         entry,
         map,
@@ -241,16 +264,7 @@ pub(crate) fn show_table(
     let mut out = String::new();
     if json {
         for s in &shown {
-            let args: serde_json::Map<String, Value> = s.args.iter().cloned().collect();
-            let v = json!({
-                "seq": s.entry.seq, "time": s.entry.time.to_string(), "level": s.entry.level.name(),
-                "table": found.name, "bd": found.bd, "module": module,
-                "group": s.map.as_ref().map(|m| m.group.clone()),
-                "log_id": s.entry.log_id,
-                "name": s.map.as_ref().map(|m| m.name.clone()),
-                "message": s.message, "args": args,
-            });
-            out.push_str(&format!("{v}\n"));
+            out.push_str(&format!("{}\n", s.json(&found.name, &found.bd, &module)));
         }
     } else {
         let mut rows = vec![
@@ -263,10 +277,8 @@ pub(crate) fn show_table(
                 s.entry.time.to_string(),
                 s.entry.level.name().to_string(),
                 module.clone(),
-                s.map.as_ref().map_or("-".into(), |m| m.group.clone()),
-                s.map
-                    .as_ref()
-                    .map_or_else(|| "TEXT".into(), |m| m.name.clone()),
+                s.group().to_owned(),
+                s.name().to_owned(),
                 s.message.clone(),
             ]);
         }

@@ -8,6 +8,7 @@
 
 mod decode;
 mod logs;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
         #[command(subcommand)]
         what: ShowWhat,
     },
+    /// The newest entries of every table, and with -f new ones as they come.
+    Tail(TailCli),
     /// Change settings.
     Set {
         #[command(subcommand)]
@@ -105,6 +108,33 @@ struct TableArgs {
     limit: Option<usize>,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+struct TailCli {
+    /// Keep following the tables.
+    #[arg(short, long)]
+    follow: bool,
+    /// Entries of backlog to show first.
+    #[arg(short = 'n', long, default_value_t = 10, value_name = "N")]
+    lines: usize,
+    /// Only entries of this severity or more severe.
+    #[arg(long)]
+    level: Option<Level>,
+    /// Only tables of this BD.
+    #[arg(long)]
+    bd: Option<String>,
+    /// Only tables of this module.
+    #[arg(long)]
+    module: Option<String>,
+    /// Only entries whose message matches a regular expression.
+    #[arg(long, value_name = "RE")]
+    grep: Option<regex::Regex>,
+    #[arg(long)]
+    json: bool,
+    /// How often to look for new entries, in milliseconds.
+    #[arg(long, default_value_t = 100, hide = true)]
+    interval_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +230,19 @@ fn main() -> ExitCode {
             ShowLog::Levels { json } => logs::show_levels(&run_dir, json),
         }
         .map(|()| ExitCode::SUCCESS),
+        Command::Tail(t) => {
+            let args = tail::TailArgs {
+                follow: t.follow,
+                lines: t.lines,
+                level: t.level,
+                bd: t.bd,
+                module: t.module,
+                grep: t.grep,
+                json: t.json,
+                interval: std::time::Duration::from_millis(t.interval_ms.max(1)),
+            };
+            tail::run(&run_dir, &args).map(|()| ExitCode::SUCCESS)
+        }
         Command::Set {
             what:
                 SetWhat::Log {

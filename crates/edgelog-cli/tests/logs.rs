@@ -229,3 +229,64 @@ fn bad_levels_scopes_and_tables_exit_2_with_a_reason() {
     let out = edgelog(dir.path(), &["show", "log", "tables"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn tail_follow_shows_new_entries_of_a_running_app_within_a_second() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_app", "--test-threads=1"])
+        .env("EDGELOG_CLI_CHILD", dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the app created its table", || {
+        dir.path().join("run/ribd/rib.ribd.log").exists()
+    });
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_edgelog"))
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .args([
+            "tail", "-f", "-n", "0", "--json", "--module", "rib", "--grep", "^tick",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nothing is recorded until the level allows it; then the first tick reaches tail.
+    std::thread::sleep(Duration::from_millis(200));
+    let set_at = Instant::now();
+    let out = edgelog(
+        dir.path(),
+        &["set", "log", "level", "info", "--module", "rib"],
+    );
+    assert!(out.status.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("tail -f showed nothing");
+    let elapsed = set_at.elapsed();
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        (v["table"].clone(), v["group"].clone()),
+        (json!("rib.ribd.log"), json!("fib"))
+    );
+    assert!(v["message"].as_str().unwrap().starts_with("tick "));
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    // Entries keep coming, in order.
+    let next: Value =
+        serde_json::from_str(&rx.recv_timeout(Duration::from_secs(5)).unwrap()).unwrap();
+    assert!(next["seq"].as_u64() > v["seq"].as_u64());
+    for p in [&mut tail, &mut app] {
+        p.kill().unwrap();
+        p.wait().unwrap();
+    }
+}

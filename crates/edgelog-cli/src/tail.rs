@@ -1,0 +1,194 @@
+//! `edgelog tail [-f]`: the newest entries of every table in the run directory, then (with
+//! `-f`) new ones as they are written.
+//!
+//! Each table is followed with its own [`Cursor`], so an entry is printed once and in order
+//! within its table; tables are interleaved as their entries arrive, after an initial backlog
+//! merged by time. New tables (a BD that starts later) are picked up on the next rescan. When
+//! writers lap the cursor, or a slot was left torn by a writer that died, that is said on
+//! stderr with the count, so stdout stays one record per line. On a terminal, severities are
+//! coloured.
+
+use std::collections::HashMap;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use edgelog_core::Level;
+use edgelog_core::maps::LogMap;
+use edgelog_core::table::{Cursor, TableReader};
+
+use crate::logs::{Shown, find_tables, load_maps, show, write_out};
+
+/// What to show.
+#[derive(Debug)]
+pub(crate) struct TailArgs {
+    pub(crate) follow: bool,
+    pub(crate) lines: usize,
+    pub(crate) level: Option<Level>,
+    pub(crate) bd: Option<String>,
+    pub(crate) module: Option<String>,
+    pub(crate) grep: Option<regex::Regex>,
+    pub(crate) json: bool,
+    pub(crate) interval: Duration,
+}
+
+struct Followed {
+    name: String,
+    bd: String,
+    reader: TableReader,
+    cursor: Cursor,
+    maps: Vec<LogMap>,
+    maps_checked: Instant,
+}
+
+struct Printer {
+    json: bool,
+    colour: bool,
+}
+
+impl Printer {
+    fn line(&self, t: &Followed, s: &Shown) -> String {
+        let module = &t.reader.info().module;
+        if self.json {
+            return format!("{}\n", s.json(&t.name, &t.bd, module));
+        }
+        let level = s.entry.level;
+        let (on, off) = match (self.colour, level) {
+            (false, _) => ("", ""),
+            (true, l) if l <= Level::Error => ("\x1b[31m", "\x1b[0m"),
+            (true, Level::Warning) => ("\x1b[33m", "\x1b[0m"),
+            (true, Level::Notice) => ("\x1b[36m", "\x1b[0m"),
+            (true, Level::Debug) => ("\x1b[2m", "\x1b[0m"),
+            (true, _) => ("", ""),
+        };
+        format!(
+            "{} {on}{:<9}{off} {:<18} {:<8} {:<24} {}\n",
+            s.entry.time,
+            level.name(),
+            t.name,
+            s.group(),
+            s.name(),
+            s.message
+        )
+    }
+}
+
+fn wanted(args: &TailArgs, t: &Followed, s: &Shown) -> bool {
+    args.level.is_none_or(|l| s.entry.level <= l)
+        && args
+            .module
+            .as_deref()
+            .is_none_or(|m| m == t.reader.info().module)
+        && args.grep.as_ref().is_none_or(|re| re.is_match(&s.message))
+}
+
+/// Opens tables not yet followed, each from its oldest entry.
+fn rescan(
+    run_dir: &Path,
+    args: &TailArgs,
+    followed: &mut HashMap<PathBuf, Followed>,
+) -> anyhow::Result<()> {
+    for f in find_tables(run_dir)? {
+        if followed.contains_key(&f.path) || args.bd.as_deref().is_some_and(|b| b != f.bd) {
+            continue;
+        }
+        let Ok(reader) = TableReader::open(&f.path) else {
+            continue;
+        };
+        let cursor = Cursor::at_oldest(&reader);
+        let maps = load_maps(run_dir, &f.bd);
+        followed.insert(
+            f.path,
+            Followed {
+                name: f.name,
+                bd: f.bd,
+                reader,
+                cursor,
+                maps,
+                maps_checked: Instant::now(),
+            },
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn run(run_dir: &Path, args: &TailArgs) -> anyhow::Result<()> {
+    let printer = Printer {
+        json: args.json,
+        colour: !args.json && std::io::stdout().is_terminal(),
+    };
+    let mut followed: HashMap<PathBuf, Followed> = HashMap::new();
+    rescan(run_dir, args, &mut followed)?;
+
+    // The backlog: every wanted entry still in the tables, merged by time, the newest N.
+    let mut keyed: Vec<(edgelog_core::Timestamp, u64, String)> = Vec::new();
+    for t in followed.values_mut() {
+        let poll = t.cursor.poll(&t.reader, usize::MAX);
+        for e in poll.entries {
+            let s = show(e, &t.maps);
+            if wanted(args, t, &s) {
+                keyed.push((s.entry.time, s.entry.seq, printer.line(t, &s)));
+            }
+        }
+    }
+    keyed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let skip = keyed.len().saturating_sub(args.lines);
+    write_out(
+        &keyed
+            .into_iter()
+            .skip(skip)
+            .map(|(_, _, line)| line)
+            .collect::<String>(),
+    )?;
+    if !args.follow {
+        return Ok(());
+    }
+
+    let mut last_rescan = Instant::now();
+    loop {
+        std::thread::sleep(args.interval);
+        if last_rescan.elapsed() >= Duration::from_secs(1) {
+            // Tables created after we started are followed from their first entry.
+            rescan(run_dir, args, &mut followed)?;
+            last_rescan = Instant::now();
+        }
+        let mut out = String::new();
+        for t in followed.values_mut() {
+            let poll = t.cursor.poll(&t.reader, 10_000);
+            if poll.lapped > 0 {
+                eprintln!(
+                    "edgelog: {} entries of {} were overwritten before they could be shown",
+                    poll.lapped, t.name
+                );
+            }
+            if poll.torn > 0 {
+                eprintln!(
+                    "edgelog: {} entries of {} were torn (their writer died)",
+                    poll.torn, t.name
+                );
+            }
+            if poll.entries.is_empty() {
+                continue;
+            }
+            // A new event may have published new log maps.
+            if t.maps_checked.elapsed() >= Duration::from_millis(500)
+                || poll
+                    .entries
+                    .iter()
+                    .any(|e| !t.maps.iter().any(|m| m.id == e.log_id))
+            {
+                t.maps = load_maps(run_dir, &t.bd);
+                t.maps_checked = Instant::now();
+            }
+            for e in poll.entries {
+                let s = show(e, &t.maps);
+                if wanted(args, t, &s) {
+                    out.push_str(&printer.line(t, &s));
+                }
+            }
+        }
+        if !out.is_empty() {
+            write_out(&out)?;
+        }
+    }
+}
