@@ -131,7 +131,7 @@ pub(crate) fn run(run_dir: &Path, args: &TailArgs) -> anyhow::Result<()> {
             }
         }
     }
-    keyed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    keyed.sort_by_key(|k| (k.0, k.1));
     let skip = keyed.len().saturating_sub(args.lines);
     write_out(
         &keyed
