@@ -54,6 +54,28 @@ fn realtime() -> i64 {
     Timestamp::now().as_unix_nanos()
 }
 
+/// A (TSC, real time) pair taken at one instant: the TSC is read on both sides of the
+/// real-time read and the tightest of a few tries is kept, at its midpoint. Read back to back
+/// without this, a preemption between the two reads skews the pair — and every time computed
+/// from it — by however long the thread was off the CPU (1 ms was seen under load).
+fn paired() -> (u64, i64) {
+    let mut best = (u64::MAX, 0u64, 0i64);
+    for _ in 0..8 {
+        let before = ticks();
+        let ns = realtime();
+        let after = ticks();
+        let width = after.wrapping_sub(before);
+        if width < best.0 {
+            best = (width, before.wrapping_add(width / 2), ns);
+        }
+        // A few hundred ticks is a read with nothing in between.
+        if width < 1_000 {
+            break;
+        }
+    }
+    (best.1, best.2)
+}
+
 /// Whether the TSC ticks at a constant rate through power states and across cores.
 fn invariant_tsc() -> bool {
     cfg!(target_arch = "x86_64")
@@ -69,12 +91,11 @@ pub(crate) fn calibrate() {
     if RATE_Q32.load(Ordering::Relaxed) != 0 || !invariant_tsc() {
         return;
     }
-    let (t0, n0) = (ticks(), realtime());
-    let (mut t1, mut n1) = (t0, n0);
-    while n1 - n0 < 5_000_000 {
+    let (t0, n0) = paired();
+    while realtime() - n0 < 5_000_000 {
         std::hint::spin_loop();
-        (t1, n1) = (ticks(), realtime());
     }
+    let (t1, n1) = paired();
     let Some(rate) = rate_q32(t1.wrapping_sub(t0), n1 - n0) else {
         return;
     };
@@ -119,7 +140,7 @@ pub(crate) fn now_ns() -> i64 {
 #[cold]
 #[inline(never)]
 fn reanchor() -> i64 {
-    let (t, ns) = (ticks(), realtime());
+    let (t, ns) = paired();
     if let Some(&(t0, n0)) = ORIGIN.get() {
         // Refine over the whole life of the process: the longer the baseline, the better.
         if let Some(rate) =
