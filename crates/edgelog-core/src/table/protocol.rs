@@ -113,30 +113,37 @@ pub(crate) fn read<M: Memory, T>(
     Read::Overwritten
 }
 
-impl Word for std::sync::atomic::AtomicU64 {
-    #[inline(always)]
-    fn load(&self, order: Ordering) -> u64 {
-        self.load(order)
-    }
-    #[inline(always)]
-    fn store(&self, value: u64, order: Ordering) {
-        self.store(value, order);
-    }
-    #[inline(always)]
-    fn fetch_add(&self, value: u64, order: Ordering) -> u64 {
-        self.fetch_add(value, order)
-    }
-    #[inline(always)]
-    fn compare_exchange(
-        &self,
-        current: u64,
-        new: u64,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<u64, u64> {
-        self.compare_exchange(current, new, success, failure)
-    }
+/// `Word` for an atomic type with the standard API (std's, and loom's in the model).
+macro_rules! impl_word {
+    ($t:ty) => {
+        impl Word for $t {
+            #[inline(always)]
+            fn load(&self, order: Ordering) -> u64 {
+                self.load(order)
+            }
+            #[inline(always)]
+            fn store(&self, value: u64, order: Ordering) {
+                self.store(value, order);
+            }
+            #[inline(always)]
+            fn fetch_add(&self, value: u64, order: Ordering) -> u64 {
+                self.fetch_add(value, order)
+            }
+            #[inline(always)]
+            fn compare_exchange(
+                &self,
+                current: u64,
+                new: u64,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<u64, u64> {
+                self.compare_exchange(current, new, success, failure)
+            }
+        }
+    };
 }
+
+impl_word!(std::sync::atomic::AtomicU64);
 
 #[cfg(test)]
 mod tests {
@@ -152,26 +159,7 @@ mod tests {
 
     struct LoomMemory(Vec<AtomicU64>);
 
-    impl Word for AtomicU64 {
-        fn load(&self, order: Ordering) -> u64 {
-            self.load(order)
-        }
-        fn store(&self, value: u64, order: Ordering) {
-            self.store(value, order);
-        }
-        fn fetch_add(&self, value: u64, order: Ordering) -> u64 {
-            self.fetch_add(value, order)
-        }
-        fn compare_exchange(
-            &self,
-            current: u64,
-            new: u64,
-            success: Ordering,
-            failure: Ordering,
-        ) -> Result<u64, u64> {
-            self.compare_exchange(current, new, success, failure)
-        }
-    }
+    impl_word!(AtomicU64);
 
     impl Memory for LoomMemory {
         type W = AtomicU64;
