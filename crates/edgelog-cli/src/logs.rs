@@ -338,11 +338,10 @@ pub(crate) fn show_maps(
 }
 
 pub(crate) fn show_levels(run_dir: &Path, json: bool) -> anyhow::Result<()> {
-    let rules = if run_dir.join(control::FILE_NAME).exists() {
-        Control::open(run_dir, None)?.rules()
-    } else {
-        Vec::new()
-    };
+    // Viewing needs no write access: only changing levels does.
+    let rules = Control::open_read_only(run_dir)?
+        .map(|c| c.rules())
+        .unwrap_or_default();
     let mut out = String::new();
     // The rules as set, then what they mean for every module and group the BDs declared.
     let mut rows = vec![["SCOPE", "LEVEL"].map(String::from).to_vec()];

@@ -199,9 +199,47 @@ pub struct Control {
     file: File,
     path: PathBuf,
     persist: Option<PathBuf>,
+    writable: bool,
 }
 
 impl Control {
+    /// Opens an existing `<run_dir>/levels.ctl` read-only, for viewing: no lock, no write
+    /// access needed. `Ok(None)` if there is none yet (every level at its default).
+    /// [`Control::set`] on a read-only block fails.
+    pub fn open_read_only(run_dir: &Path) -> Result<Option<Control>, ControlError> {
+        let path = run_dir.join(FILE_NAME);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ControlError::new(&path, format!("opening: {e}"))),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| ControlError::new(&path, format!("reading size: {e}")))?
+            .len();
+        if len != FILE_SIZE {
+            return Err(ControlError::new(
+                &path,
+                format!("{len} bytes, expected {FILE_SIZE}: not a level control block"),
+            ));
+        }
+        let words = Words::map(&file, false)
+            .map_err(|e| ControlError::new(&path, format!("mapping: {e}")))?;
+        if words.get(W_MAGIC) != MAGIC {
+            return Err(ControlError::new(
+                &path,
+                "not a level control block (bad magic)",
+            ));
+        }
+        Ok(Some(Control {
+            words,
+            file,
+            path,
+            persist: None,
+            writable: false,
+        }))
+    }
+
     /// Opens `<run_dir>/levels.ctl`, creating it (and `run_dir`) if needed. A new block is
     /// seeded from `<state_dir>/levels.conf` when `state_dir` is given, and changes are written
     /// back there.
@@ -233,6 +271,7 @@ impl Control {
             file,
             path: path.clone(),
             persist,
+            writable: true,
         };
         if len == 0 {
             control.words.set(W_VERSION, u64::from(MAJOR));
@@ -336,6 +375,9 @@ impl Control {
     }
 
     fn change(&self, edit: impl FnOnce(&mut Vec<Rule>)) -> Result<(), ControlError> {
+        if !self.writable {
+            return Err(ControlError::new(&self.path, "opened read-only"));
+        }
         let err = |what: &str, e: io::Error| ControlError::new(&self.path, format!("{what}: {e}"));
         self.file.lock().map_err(|e| err("locking", e))?;
         let mut rules = self.read_rules();
@@ -591,6 +633,22 @@ mod tests {
         assert_eq!(rebooted.rules(), c.rules());
         c.clear(&Scope::global()).unwrap();
         assert_eq!(c.rules().len(), 1);
+    }
+
+    #[test]
+    fn a_read_only_view_sees_the_rules_and_refuses_changes() {
+        let run = tempfile::tempdir().unwrap();
+        assert!(Control::open_read_only(run.path()).unwrap().is_none());
+        let c = Control::open(run.path(), None).unwrap();
+        c.set(Scope::global(), lv("debug")).unwrap();
+        let view = Control::open_read_only(run.path()).unwrap().unwrap();
+        assert_eq!(view.rules(), c.rules());
+        assert!(
+            view.set(Scope::global(), lv("none"))
+                .unwrap_err()
+                .to_string()
+                .contains("read-only")
+        );
     }
 
     #[test]
