@@ -7,6 +7,7 @@
 //! error: output stops and the exit code is 0.
 
 mod decode;
+mod logger;
 mod logs;
 mod tail;
 
@@ -44,6 +45,8 @@ enum Command {
     },
     /// The newest entries of every table, and with -f new ones as they come.
     Tail(TailCli),
+    /// Send a syslog message, like util-linux logger.
+    Logger(logger::LoggerArgs),
     /// Change settings.
     Set {
         #[command(subcommand)]
@@ -230,6 +233,7 @@ fn main() -> ExitCode {
             ShowLog::Levels { json } => logs::show_levels(&run_dir, json),
         }
         .map(|()| ExitCode::SUCCESS),
+        Command::Logger(a) => logger::run(&a).map(|()| ExitCode::SUCCESS),
         Command::Tail(t) => {
             let args = tail::TailArgs {
                 follow: t.follow,
