@@ -47,6 +47,10 @@ enum Command {
     Tail(TailCli),
     /// Send a syslog message, like util-linux logger.
     Logger(logger::LoggerArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `edgelog man > edgelog.1`.
+    Man,
     /// Change settings.
     Set {
         #[command(subcommand)]
@@ -233,6 +237,20 @@ fn main() -> ExitCode {
             ShowLog::Levels { json } => logs::show_levels(&run_dir, json),
         }
         .map(|()| ExitCode::SUCCESS),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "edgelog", &mut out);
+            logs::write_out(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| logs::write_out(&String::from_utf8_lossy(&out)))
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Logger(a) => logger::run(&a).map(|()| ExitCode::SUCCESS),
         Command::Tail(t) => {
             let args = tail::TailArgs {
