@@ -371,6 +371,8 @@ pub(crate) fn show_levels(run_dir: &Path, json: bool) -> anyhow::Result<()> {
             .to_vec(),
     ];
     for bd in &bds {
+        let defaults =
+            control::read_module_defaults(&run_dir.join(bd).join(control::DEFAULTS_NAME));
         let mut scopes: Vec<(String, String)> = load_maps(run_dir, bd)
             .into_iter()
             .map(|m| (m.module, m.group))
@@ -378,7 +380,8 @@ pub(crate) fn show_levels(run_dir: &Path, json: bool) -> anyhow::Result<()> {
         scopes.sort();
         scopes.dedup();
         for (module, group) in scopes {
-            let (level, source) = control::resolve(&rules, bd, &module, &group, None);
+            let default = defaults.iter().find(|(m, _)| *m == module).map(|(_, l)| *l);
+            let (level, source) = control::resolve(&rules, bd, &module, &group, default);
             let from = match source {
                 Source::Rule(s) => format!("rule {s}"),
                 Source::ModuleDefault => "module default".into(),

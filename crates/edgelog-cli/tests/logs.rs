@@ -291,3 +291,37 @@ fn tail_follow_shows_new_entries_of_a_running_app_within_a_second() {
         p.wait().unwrap();
     }
 }
+
+#[test]
+fn show_log_levels_uses_the_defaults_an_application_published() {
+    use edgelog_core::control::{self, Control, Scope};
+    use edgelog_core::maps::{self, LogMap};
+    use edgelog_core::table::{TableConfig, TableWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let bd = dir.path().join("run/lbd");
+    std::fs::create_dir_all(&bd).unwrap();
+    let map = |module: &str| LogMap {
+        id: maps::log_id(module, "X"),
+        level: Level::Info,
+        module: module.into(),
+        group: "g".into(),
+        name: "X".into(),
+        template: "x".into(),
+    };
+    maps::write(&bd.join(maps::FILE_NAME), &[map("noisy"), map("quiet")]).unwrap();
+    control::write_module_defaults(
+        &bd.join(control::DEFAULTS_NAME),
+        &[("noisy".into(), edgelog::LevelFilter::NONE)],
+    )
+    .unwrap();
+    TableWriter::open(&bd.join("noisy.lbd.log"), &TableConfig::new("lbd", "noisy")).unwrap();
+    Control::open(&dir.path().join("run"), None)
+        .unwrap()
+        .set(Scope::global(), edgelog::LevelFilter::ALL)
+        .unwrap();
+
+    let levels = json_lines(&edgelog(dir.path(), &["show", "log", "levels", "--json"]));
+    assert!(levels.contains(&json!({"kind": "effective", "bd": "lbd", "module": "noisy", "group": "g", "level": "none", "from": "module default"})), "{levels:?}");
+    assert!(levels.contains(&json!({"kind": "effective", "bd": "lbd", "module": "quiet", "group": "g", "level": "debug", "from": "rule global"})), "{levels:?}");
+}

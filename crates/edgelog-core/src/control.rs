@@ -461,6 +461,34 @@ impl Control {
     }
 }
 
+/// The file, in a BD's directory, listing the modules whose level the application sets when
+/// no rule names them (`<module> <level>` per line), so readers resolve levels as it does.
+pub const DEFAULTS_NAME: &str = "module-defaults";
+
+/// Writes a BD's module defaults (replacing the file).
+pub fn write_module_defaults(path: &Path, defaults: &[(String, LevelFilter)]) -> io::Result<()> {
+    let mut text =
+        String::from("# module levels when no rule names them, set by the application\n");
+    for (module, level) in defaults {
+        text.push_str(&format!("{module} {level}\n"));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a BD's module defaults; a missing file means none. Malformed lines are skipped.
+pub fn read_module_defaults(path: &Path) -> Vec<(String, LevelFilter)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (module, level) = l.split_once(' ')?;
+            Some((module.to_owned(), level.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 /// Parses `levels.conf`: `<level> [bd=B] [module=M] [group=G]` per line, `#` comments.
 pub fn parse_persisted(text: &str) -> Result<Vec<Rule>, (usize, String)> {
     let mut rules = Vec::new();
@@ -633,6 +661,19 @@ mod tests {
         assert_eq!(rebooted.rules(), c.rules());
         c.clear(&Scope::global()).unwrap();
         assert_eq!(c.rules().len(), 1);
+    }
+
+    #[test]
+    fn module_defaults_round_trip_through_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULTS_NAME);
+        assert!(read_module_defaults(&path).is_empty());
+        let defaults = vec![
+            ("noisy".to_string(), LevelFilter::NONE),
+            ("rib".into(), lv("info")),
+        ];
+        write_module_defaults(&path, &defaults).unwrap();
+        assert_eq!(read_module_defaults(&path), defaults);
     }
 
     #[test]

@@ -200,6 +200,9 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
     let rt = RUNTIME
         .get()
         .ok_or_else(|| InitError("runtime vanished".into()))?;
+    let defaults_path = rt.dir.join(control::DEFAULTS_NAME);
+    control::write_module_defaults(&defaults_path, &rt.options.module_defaults)
+        .map_err(|e| InitError(format!("writing {}: {e}", defaults_path.display())))?;
     {
         let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
         rt.publish(&inner).map_err(InitError)?;
