@@ -287,13 +287,7 @@ pub(crate) fn show_table(
     write_out(&out)
 }
 
-pub(crate) fn show_maps(
-    run_dir: &Path,
-    bd: Option<&str>,
-    module: Option<&str>,
-    group: Option<&str>,
-    json: bool,
-) -> anyhow::Result<()> {
+pub(crate) fn show_maps(run_dir: &Path, filter: &Scope, json: bool) -> anyhow::Result<()> {
     let mut bds: Vec<String> = find_tables(run_dir)?.into_iter().map(|t| t.bd).collect();
     bds.sort();
     bds.dedup();
@@ -305,12 +299,9 @@ pub(crate) fn show_maps(
         .to_vec(),
     ];
     let mut out = String::new();
-    for b in bds
-        .iter()
-        .filter(|b| bd.is_none_or(|want| want == b.as_str()))
-    {
+    for b in &bds {
         for m in load_maps(run_dir, b) {
-            if module.is_some_and(|x| x != m.module) || group.is_some_and(|x| x != m.group) {
+            if !filter.matches(b, &m.module, &m.group) {
                 continue;
             }
             if json {

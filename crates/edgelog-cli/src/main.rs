@@ -78,12 +78,8 @@ enum ShowLog {
     Table(TableArgs),
     /// What each log ID means.
     Maps {
-        #[arg(long)]
-        bd: Option<String>,
-        #[arg(long)]
-        module: Option<String>,
-        #[arg(long)]
-        group: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
         #[arg(long)]
         json: bool,
     },
@@ -159,13 +155,30 @@ enum SetLog {
     Level {
         /// emergency, alert, critical, error, warning, notice, info, debug or none (or 0-7).
         level: LevelFilter,
-        #[arg(long)]
-        bd: Option<String>,
-        #[arg(long)]
-        module: Option<String>,
-        #[arg(long)]
-        group: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
     },
+}
+
+/// `--bd --module --group`: a level scope, or a filter on log maps.
+#[derive(Debug, Args)]
+struct ScopeArgs {
+    #[arg(long)]
+    bd: Option<String>,
+    #[arg(long)]
+    module: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+}
+
+impl From<ScopeArgs> for Scope {
+    fn from(a: ScopeArgs) -> Scope {
+        Scope {
+            bd: a.bd,
+            module: a.module,
+            group: a.group,
+        }
+    }
 }
 
 /// `30s`, `10m`, `2h`, `1d` ago, or an RFC 3339 time.
@@ -222,18 +235,7 @@ fn main() -> ExitCode {
                 };
                 logs::show_table(&run_dir, &a.table, &filter, a.json)
             }
-            ShowLog::Maps {
-                bd,
-                module,
-                group,
-                json,
-            } => logs::show_maps(
-                &run_dir,
-                bd.as_deref(),
-                module.as_deref(),
-                group.as_deref(),
-                json,
-            ),
+            ShowLog::Maps { scope, json } => logs::show_maps(&run_dir, &scope.into(), json),
             ShowLog::Levels { json } => logs::show_levels(&run_dir, json),
         }
         .map(|()| ExitCode::SUCCESS),
@@ -266,18 +268,10 @@ fn main() -> ExitCode {
             tail::run(&run_dir, &args).map(|()| ExitCode::SUCCESS)
         }
         Command::Set {
-            what:
-                SetWhat::Log {
-                    what:
-                        SetLog::Level {
-                            level,
-                            bd,
-                            module,
-                            group,
-                        },
-                },
-        } => logs::set_level(&run_dir, &state_dir, level, Scope { bd, module, group })
-            .map(|()| ExitCode::SUCCESS),
+            what: SetWhat::Log {
+                what: SetLog::Level { level, scope },
+            },
+        } => logs::set_level(&run_dir, &state_dir, level, scope.into()).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

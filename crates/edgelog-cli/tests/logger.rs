@@ -96,6 +96,27 @@ const OPTION_SETS: &[&[&str]] = &[
     &["--rfc5424=nohost", "-t", "demo", "-p", "7", "no host"],
 ];
 
+/// Sends every option set with both loggers, each with `prefix` before the options, and
+/// compares the decoded fields of what `recv` gets.
+fn compare(
+    logger: &str,
+    options: &[&[&str]],
+    prefix: &[&str],
+    mut recv: impl FnMut(&mut [u8]) -> usize,
+) {
+    let mut buf = vec![0u8; 8192];
+    for opts in options {
+        let mut got = Vec::new();
+        for program in [logger, "edgelog"] {
+            let args: Vec<&str> = prefix.iter().chain(opts.iter()).copied().collect();
+            run(program, &args);
+            let n = recv(&mut buf);
+            got.push(fields(&buf[..n]));
+        }
+        assert_eq!(got[0], got[1], "{opts:?}");
+    }
+}
+
 #[test]
 fn same_fields_as_util_linux_over_a_unix_socket() {
     let Some(logger) = util_linux_logger() else {
@@ -105,18 +126,12 @@ fn same_fields_as_util_linux_over_a_unix_socket() {
     let path = dir.path().join("log.sock");
     let sock = UnixDatagram::bind(&path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = vec![0u8; 8192];
-    for opts in OPTION_SETS {
-        let mut got = Vec::new();
-        for program in [logger, "edgelog"] {
-            let mut args = vec!["-u", path.to_str().unwrap()];
-            args.extend_from_slice(opts);
-            run(program, &args);
-            let n = sock.recv(&mut buf).unwrap();
-            got.push(fields(&buf[..n]));
-        }
-        assert_eq!(got[0], got[1], "{opts:?}");
-    }
+    compare(
+        logger,
+        OPTION_SETS,
+        &["-u", path.to_str().unwrap()],
+        |buf| sock.recv(buf).unwrap(),
+    );
 }
 
 #[test]
@@ -127,18 +142,10 @@ fn same_fields_as_util_linux_over_udp() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let port = sock.local_addr().unwrap().port().to_string();
-    let mut buf = vec![0u8; 8192];
-    for opts in &OPTION_SETS[1..] {
-        let mut got = Vec::new();
-        for program in [logger, "edgelog"] {
-            let mut args = vec!["-n", "127.0.0.1", "-P", &port, "-d"];
-            args.extend_from_slice(opts);
-            run(program, &args);
-            let n = sock.recv(&mut buf).unwrap();
-            got.push(fields(&buf[..n]));
-        }
-        assert_eq!(got[0], got[1], "{opts:?}");
-    }
+    let prefix = ["-n", "127.0.0.1", "-P", &port, "-d"];
+    compare(logger, &OPTION_SETS[1..], &prefix, |buf| {
+        sock.recv(buf).unwrap()
+    });
 }
 
 #[test]

@@ -100,7 +100,8 @@ impl Scope {
         }
     }
 
-    fn matches(&self, bd: &str, module: &str, group: &str) -> bool {
+    /// Whether the scope covers `group` of `module` in `bd` (unset parts match anything).
+    pub fn matches(&self, bd: &str, module: &str, group: &str) -> bool {
         self.bd.as_deref().is_none_or(|b| b == bd)
             && self.module.as_deref().is_none_or(|m| m == module)
             && self.group.as_deref().is_none_or(|g| g == group)

@@ -288,6 +288,60 @@ impl Runtime {
         inner.tables.insert(module.to_owned(), writer);
         Ok(writer)
     }
+
+    fn resolve_dynamic(
+        &self,
+        inner: &mut Inner,
+        module: &str,
+        group: &str,
+        generation: u64,
+    ) -> DynamicSite {
+        let default = self
+            .options
+            .module_defaults
+            .iter()
+            .find(|(m, _)| m == module)
+            .map(|(_, l)| *l);
+        let rules = self.control.rules();
+        let (filter, _) = control::resolve(&rules, &self.bd, module, group, default);
+        let mut site = DynamicSite {
+            generation,
+            filter,
+            table: None,
+            limiter: None,
+        };
+        if filter == LevelFilter::NONE {
+            return site;
+        }
+        let map = LogMap {
+            id: maps::text_id(module, group),
+            level: filter.level().unwrap_or(Level::Debug),
+            module: module.to_owned(),
+            group: group.to_owned(),
+            name: "TEXT".into(),
+            template: "{text}".into(),
+        };
+        match register(&mut inner.maps, map) {
+            Ok(true) => {
+                if let Err(e) = self.publish(inner) {
+                    eprintln!("edgelog: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("edgelog: {e}; bridged records of {module}/{group} are dropped");
+                return site;
+            }
+        }
+        match self.table(inner, module) {
+            Ok(t) => {
+                site.table = Some(t);
+                site.limiter = self.limiter(inner, module, group, t);
+            }
+            Err(e) => eprintln!("edgelog: {e}; bridged records of module {module} are dropped"),
+        }
+        site
+    }
 }
 
 /// What an enabled call site writes to: its table and its group's rate limiter, if any.
@@ -389,62 +443,6 @@ pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
         entry_flags,
         w.as_bytes(),
     );
-}
-
-impl Runtime {
-    fn resolve_dynamic(
-        &self,
-        inner: &mut Inner,
-        module: &str,
-        group: &str,
-        generation: u64,
-    ) -> DynamicSite {
-        let default = self
-            .options
-            .module_defaults
-            .iter()
-            .find(|(m, _)| m == module)
-            .map(|(_, l)| *l);
-        let rules = self.control.rules();
-        let (filter, _) = control::resolve(&rules, &self.bd, module, group, default);
-        let mut site = DynamicSite {
-            generation,
-            filter,
-            table: None,
-            limiter: None,
-        };
-        if filter == LevelFilter::NONE {
-            return site;
-        }
-        let map = LogMap {
-            id: maps::text_id(module, group),
-            level: filter.level().unwrap_or(Level::Debug),
-            module: module.to_owned(),
-            group: group.to_owned(),
-            name: "TEXT".into(),
-            template: "{text}".into(),
-        };
-        match register(&mut inner.maps, map) {
-            Ok(true) => {
-                if let Err(e) = self.publish(inner) {
-                    eprintln!("edgelog: {e}");
-                }
-            }
-            Ok(false) => {}
-            Err(e) => {
-                eprintln!("edgelog: {e}; bridged records of {module}/{group} are dropped");
-                return site;
-            }
-        }
-        match self.table(inner, module) {
-            Ok(t) => {
-                site.table = Some(t);
-                site.limiter = self.limiter(inner, module, group, t);
-            }
-            Err(e) => eprintln!("edgelog: {e}; bridged records of module {module} are dropped"),
-        }
-        site
-    }
 }
 
 /// Writes the summary entries of every rate-limited group that suppressed events in the
