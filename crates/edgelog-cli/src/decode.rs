@@ -16,7 +16,7 @@ use jiff::tz::TimeZone;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DecodeArgs {
-    /// Format of each frame: auto, rfc5424, rfc3164, gelf or kmsg.
+    /// Format of each frame: auto, rfc5424, rfc3164, gelf, kmsg or raw.
     #[arg(long, default_value = "auto", value_name = "FORMAT")]
     format: FormatHint,
     /// How the input is split into frames: auto, lf, nul or octet-counting.

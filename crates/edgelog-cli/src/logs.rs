@@ -6,51 +6,21 @@
 //! severities by name, newest entries last — or, with `--json`, one object per line.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use edgelog_core::control::{self, Control, Scope, Source};
-use edgelog_core::maps::{self, LogMap};
-use edgelog_core::table::args::{Arg, decode};
-use edgelog_core::table::{Entry, Slot, TableReader};
+use edgelog_core::maps::{self, Formatted, LogMap};
+use edgelog_core::table::{self, Entry, Slot, TableFile, TableReader};
 use edgelog_core::{Level, LevelFilter, Timestamp};
 use serde_json::{Value, json};
 
-/// A table file found in the run directory.
-pub(crate) struct Found {
-    pub(crate) name: String,
-    pub(crate) bd: String,
-    pub(crate) path: PathBuf,
+/// Every table in the run directory, with the directory named in errors.
+pub(crate) fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<TableFile>> {
+    table::find_tables(run_dir).with_context(|| format!("reading {}", run_dir.display()))
 }
 
-/// Every `*.log` table under `<run_dir>/<bd>/`, sorted by name.
-pub(crate) fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<Found>> {
-    let mut found = Vec::new();
-    let bds = match std::fs::read_dir(run_dir) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", run_dir.display())),
-    };
-    for bd in bds.flatten().filter(|e| e.path().is_dir()) {
-        let bd_name = bd.file_name().to_string_lossy().into_owned();
-        for f in std::fs::read_dir(bd.path())?.flatten() {
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".log") {
-                found.push(Found {
-                    name,
-                    bd: bd_name.clone(),
-                    path: f.path(),
-                });
-            }
-        }
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
-}
-
-pub(crate) fn load_maps(run_dir: &Path, bd: &str) -> Vec<LogMap> {
-    maps::read(&run_dir.join(bd).join(maps::FILE_NAME)).unwrap_or_default()
-}
+pub(crate) use maps::read_bd as load_maps;
 
 pub(crate) fn write_out(out: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
@@ -151,73 +121,42 @@ pub(crate) struct Filter {
 /// A table entry as an operator sees it.
 pub(crate) struct Shown {
     pub(crate) entry: Entry,
-    pub(crate) map: Option<LogMap>,
-    pub(crate) message: String,
-    args: Vec<(String, Value)>,
+    pub(crate) formatted: Formatted,
 }
 
 impl Shown {
-    /// The group, or `-` for an entry whose log map is unknown.
-    pub(crate) fn group(&self) -> &str {
-        self.map.as_ref().map_or("-", |m| m.group.as_str())
-    }
-
-    /// The event name (`TEXT` for free text and unknown maps).
-    pub(crate) fn name(&self) -> &str {
-        self.map.as_ref().map_or("TEXT", |m| m.name.as_str())
-    }
-
     /// The CONTRACT.md JSON shape of a table record.
     pub(crate) fn json(&self, table: &str, bd: &str, module: &str) -> Value {
-        let args: serde_json::Map<String, Value> = self.args.iter().cloned().collect();
+        let f = &self.formatted;
+        let args: serde_json::Map<String, Value> = f
+            .args
+            .iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect();
         json!({
             "seq": self.entry.seq, "time": self.entry.time.to_string(),
             "level": self.entry.level.name(), "table": table, "bd": bd, "module": module,
-            "group": self.map.as_ref().map(|m| m.group.clone()), "log_id": self.entry.log_id,
-            "name": self.map.as_ref().map(|m| m.name.clone()), "message": self.message,
+            "group": f.map.as_ref().map(|m| m.group.clone()), "log_id": self.entry.log_id,
+            "name": f.map.as_ref().map(|m| m.name.clone()), "message": f.message,
             "args": args,
         })
     }
 }
 
-fn arg_json(a: &Arg<'_>) -> Value {
-    match a {
-        Arg::I64(n) => json!(n),
-        Arg::U64(n) => json!(n),
-        Arg::F64(n) => json!(n),
-        Arg::Bool(b) => json!(b),
-        Arg::Str(s) => json!(s),
-        Arg::Ip(ip) => json!(ip.to_string()),
+fn value_json(v: &edgelog_core::Value<'_>) -> Value {
+    use edgelog_core::Value as V;
+    match v {
+        V::I64(n) => json!(n),
+        V::U64(n) => json!(n),
+        V::F64(n) => json!(n),
+        V::Bool(b) => json!(b),
+        V::Str(s) => json!(s),
     }
 }
 
 pub(crate) fn show(entry: Entry, maps: &[LogMap]) -> Shown {
-    let args: Vec<Arg<'_>> = decode(&entry.args).collect();
-    let map = maps.iter().find(|m| m.id == entry.log_id).cloned();
-    let template = map.as_ref().map_or("{text}", |m| m.template.as_str());
-    let mut message = maps::format(template, &args);
-    if entry.truncated() {
-        message.push_str(" [truncated]");
-    }
-    let names: Vec<&str> = maps::placeholders(template);
-    let args = args
-        .iter()
-        .enumerate()
-        .map(|(k, a)| {
-            (
-                names
-                    .get(k)
-                    .map_or_else(|| format!("arg{k}"), |n| n.to_string()),
-                arg_json(a),
-            )
-        })
-        .collect();
-    Shown {
-        entry,
-        map,
-        message,
-        args,
-    }
+    let formatted = maps::format_entry(&entry, maps);
+    Shown { entry, formatted }
 }
 
 pub(crate) fn show_table(
@@ -250,7 +189,7 @@ pub(crate) fn show_table(
         if filter
             .grep
             .as_ref()
-            .is_some_and(|re| !re.is_match(&s.message))
+            .is_some_and(|re| !re.is_match(&s.formatted.message))
         {
             continue;
         }
@@ -277,9 +216,9 @@ pub(crate) fn show_table(
                 s.entry.time.to_string(),
                 s.entry.level.name().to_string(),
                 module.clone(),
-                s.group().to_owned(),
-                s.name().to_owned(),
-                s.message.clone(),
+                s.formatted.group().to_owned(),
+                s.formatted.name().to_owned(),
+                s.formatted.message.clone(),
             ]);
         }
         out = columns(&rows);

@@ -66,9 +66,9 @@ impl Printer {
             s.entry.time,
             level.name(),
             t.name,
-            s.group(),
-            s.name(),
-            s.message
+            s.formatted.group(),
+            s.formatted.name(),
+            s.formatted.message
         )
     }
 }
@@ -79,7 +79,10 @@ fn wanted(args: &TailArgs, t: &Followed, s: &Shown) -> bool {
             .module
             .as_deref()
             .is_none_or(|m| m == t.reader.info().module)
-        && args.grep.as_ref().is_none_or(|re| re.is_match(&s.message))
+        && args
+            .grep
+            .as_ref()
+            .is_none_or(|re| re.is_match(&s.formatted.message))
 }
 
 /// Opens tables not yet followed, each from its oldest entry.

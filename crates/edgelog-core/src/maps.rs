@@ -16,8 +16,9 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use crate::Level;
-use crate::table::args::Arg;
+use crate::table::Entry;
+use crate::table::args::{self, Arg};
+use crate::{Level, Value};
 
 /// The file name of a BD's log maps.
 pub const FILE_NAME: &str = "logmaps";
@@ -79,6 +80,57 @@ pub const fn log_id(module: &str, name: &str) -> u32 {
 /// template `{text}`), so readers know a text entry's group.
 pub const fn text_id(module: &str, group: &str) -> u32 {
     log_id(module, group) ^ 0x5445_5854 // "TEXT"
+}
+
+/// A table entry put into words with its log map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Formatted {
+    /// The entry's map; `None` when the BD has not published one for its ID.
+    pub map: Option<LogMap>,
+    /// The template with the arguments in it (`[truncated]` appended when they were cut).
+    pub message: String,
+    /// The arguments by placeholder name (`argN` beyond the template's placeholders).
+    pub args: Vec<(String, Value<'static>)>,
+}
+
+impl Formatted {
+    /// The group, or `-` for an entry whose log map is unknown.
+    pub fn group(&self) -> &str {
+        self.map.as_ref().map_or("-", |m| m.group.as_str())
+    }
+
+    /// The event name (`TEXT` for free text and unknown maps).
+    pub fn name(&self) -> &str {
+        self.map.as_ref().map_or("TEXT", |m| m.name.as_str())
+    }
+}
+
+/// Formats `entry` with the map of its log ID from `maps` (free text when there is none).
+pub fn format_entry(entry: &Entry, maps: &[LogMap]) -> Formatted {
+    let decoded: Vec<Arg<'_>> = args::decode(&entry.args).collect();
+    let map = maps.iter().find(|m| m.id == entry.log_id).cloned();
+    let template = map.as_ref().map_or("{text}", |m| m.template.as_str());
+    let mut message = format(template, &decoded);
+    if entry.truncated() {
+        message.push_str(" [truncated]");
+    }
+    let names = placeholders(template);
+    let args = decoded
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let name = names
+                .get(k)
+                .map_or_else(|| format!("arg{k}"), |n| (*n).to_owned());
+            (name, a.to_value())
+        })
+        .collect();
+    Formatted { map, message, args }
+}
+
+/// The log maps a BD published in the run directory (none if it has not).
+pub fn read_bd(run_dir: &Path, bd: &str) -> Vec<LogMap> {
+    read(&run_dir.join(bd).join(FILE_NAME)).unwrap_or_default()
 }
 
 /// Puts `args` into the template's placeholders, in order. Missing arguments show as

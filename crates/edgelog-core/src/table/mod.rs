@@ -472,6 +472,44 @@ fn init_header(words: &Words, config: &TableConfig) {
     words.at(W_MAGIC).store(MAGIC, Ordering::Release);
 }
 
+/// A table file found in a run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFile {
+    /// The file name, `<module>.<bd>.log`.
+    pub name: String,
+    pub bd: String,
+    pub path: PathBuf,
+}
+
+/// Every `*.log` table under `<run_dir>/<bd>/`, sorted by name. A missing run directory has
+/// no tables.
+pub fn find_tables(run_dir: &Path) -> io::Result<Vec<TableFile>> {
+    let mut found = Vec::new();
+    let bds = match std::fs::read_dir(run_dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e),
+    };
+    for bd in bds.flatten().filter(|e| e.path().is_dir()) {
+        let bd_name = bd.file_name().to_string_lossy().into_owned();
+        let Ok(files) = std::fs::read_dir(bd.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".log") {
+                found.push(TableFile {
+                    name,
+                    bd: bd_name.clone(),
+                    path: f.path(),
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
 /// One entry, copied out of its slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
