@@ -11,7 +11,7 @@ use edgelog_core::Timestamp;
 
 use crate::framing::Frame;
 use crate::gelf::compress::{self, Compression};
-use crate::message::{DiagKind, Diagnostic, Format, Message, Mode};
+use crate::message::{DiagKind, Diagnostic, Format, Message, Mode, utf8_lossy};
 use crate::rfc3164::Context;
 use crate::{gelf, kmsg, rfc3164, rfc5424};
 
@@ -25,6 +25,8 @@ pub enum FormatHint {
     Rfc3164,
     Gelf,
     Kmsg,
+    /// No syslog header expected: the whole frame is the message (plain log files).
+    Raw,
 }
 
 impl FromStr for FormatHint {
@@ -37,8 +39,9 @@ impl FromStr for FormatHint {
             "rfc3164" | "3164" | "bsd" => Ok(FormatHint::Rfc3164),
             "gelf" => Ok(FormatHint::Gelf),
             "kmsg" => Ok(FormatHint::Kmsg),
+            "raw" | "text" => Ok(FormatHint::Raw),
             _ => Err(format!(
-                "unknown format {s:?}: expected auto, rfc5424, rfc3164, gelf or kmsg"
+                "unknown format {s:?}: expected auto, rfc5424, rfc3164, gelf, kmsg or raw"
             )),
         }
     }
@@ -100,6 +103,7 @@ impl Decoder {
             FormatHint::Rfc3164 => rfc3164::parse(frame, &self.context, self.mode),
             FormatHint::Kmsg => kmsg::parse(frame, self.boot_time, self.mode),
             FormatHint::Gelf => self.gelf(frame),
+            FormatHint::Raw => raw(frame),
             FormatHint::Auto => self.auto(frame),
         }
     }
@@ -185,4 +189,15 @@ fn looks_kmsg(frame: &[u8]) -> bool {
             .next()
             .is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit))
     }) && parts.next().is_some()
+}
+
+/// The whole frame as the message, invalid UTF-8 repaired (and noted).
+fn raw(frame: &[u8]) -> Message<'_> {
+    let mut m = Message::new(Format::Raw);
+    let (text, repaired) = utf8_lossy(frame);
+    m.message = Some(text);
+    if repaired {
+        m.diagnose(DiagKind::InvalidUtf8, 0);
+    }
+    m
 }

@@ -694,6 +694,17 @@ pub struct FormatOptions {
 /// structured data is written as it is held (always grammatical). A missing PRI is written as 13
 /// (user.notice), a missing timestamp as `-`. Times are UTC with up to six fraction digits.
 pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: FormatOptions) {
+    format_with(out, m, opts, None);
+}
+
+/// Like [`format`], with `extra` elements written after the message's own structured data —
+/// how a relay adds what it knows (its origin, device facts) without copying the message.
+pub fn format_with(
+    out: &mut Vec<u8>,
+    m: &Message<'_>,
+    opts: FormatOptions,
+    extra: Option<&StructuredData<'_>>,
+) {
     out.push(b'<');
     let mut ibuf = itoa::Buffer::new();
     out.extend_from_slice(ibuf.format(m.pri.map_or(13, Pri::as_u8)).as_bytes());
@@ -712,9 +723,13 @@ pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: FormatOptions) {
         write_token(out, field.as_deref().unwrap_or(""), max);
     }
     out.push(b' ');
-    match &m.structured_data {
-        Some(sd) => out.extend_from_slice(sd.as_wire().as_bytes()),
-        None => out.push(b'-'),
+    match (&m.structured_data, extra) {
+        (None, None) => out.push(b'-'),
+        (sd, extra) => {
+            for sd in [sd.as_ref(), extra].into_iter().flatten() {
+                out.extend_from_slice(sd.as_wire().as_bytes());
+            }
+        }
     }
     if let Some(msg) = m.message.as_deref().filter(|s| !s.is_empty()) {
         out.push(b' ');
