@@ -1,0 +1,708 @@
+//! The daemon's configuration: named sources and destinations, device facts, directories.
+//!
+//! The shape is CONTRACT.md's, Vector-style: `[sources.<name>]` and `[destinations.<name>]`
+//! tables with a `type`; the name is how the operator refers to the component everywhere
+//! (counters, `show log destinations`, the plugin alias). Reading is strict: an unknown key,
+//! a wrong type, an out-of-range number or two sources on one address is an error naming the
+//! file, line and key, and every error in the file is reported at once ([`reader`] explains
+//! why the file is read by hand rather than with serde).
+//!
+//! Relative paths resolve where the thing belongs: socket paths in the run directory,
+//! stores in the state directory, watched files next to the config file. The embedded default
+//! ([`DEFAULT_CONFIG`]) is read through the same code, so it is checked like any other file.
+
+pub(crate) mod reader;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use edgelog_codec::{FormatHint, Framing};
+use edgelog_core::{Facility, Level, LevelFilter};
+
+pub use reader::ConfigError;
+use reader::{Diagnostics, Section};
+
+/// The configuration `edgelogd` runs with when given none (CONTRACT.md).
+pub const DEFAULT_CONFIG: &str = r#"# edgelogd's embedded default configuration.
+# Relative socket paths are in the run directory, relative stores in the state directory.
+
+[sources.devlog]
+type = "unix_datagram"
+path = "log.sock"
+
+[sources.syslog_udp]
+type = "syslog_udp"
+address = "127.0.0.1:5514"
+
+[sources.syslog_tcp]
+type = "syslog_tcp"
+address = "127.0.0.1:5514"
+
+[sources.tables]
+type = "tables"
+
+[destinations.store]
+type = "file_store"
+path = "store"
+format = "rfc5424"
+"#;
+
+/// The name shown for the embedded default in errors and the startup summary.
+pub const DEFAULT_CONFIG_NAME: &str = "<embedded default>";
+
+/// A whole configuration, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub run_dir: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub device: DeviceConfig,
+    pub tables: TablesConfig,
+    pub sources: BTreeMap<String, SourceConfig>,
+    pub destinations: BTreeMap<String, DestinationConfig>,
+}
+
+/// `[device]`: facts added to every record. `"auto"` reads the machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceConfig {
+    pub serial_number: Option<String>,
+    pub hostname: Option<String>,
+    pub element_name: Option<String>,
+    pub element_role: Option<String>,
+    pub pod_name: Option<String>,
+}
+
+impl Default for DeviceConfig {
+    /// The machine's hostname and serial number; no element name, role or pod.
+    fn default() -> DeviceConfig {
+        DeviceConfig {
+            serial_number: Some("auto".into()),
+            hostname: Some("auto".into()),
+            element_name: None,
+            element_role: None,
+            pod_name: None,
+        }
+    }
+}
+
+/// `[tables]`: the daemon's own tables, one per application it receives records from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TablesConfig {
+    pub enabled: bool,
+    pub capacity: u64,
+    pub slot_size: u32,
+    /// Applications beyond this many share the table `other.edgelogd.log`.
+    pub max_apps: usize,
+}
+
+impl Default for TablesConfig {
+    fn default() -> TablesConfig {
+        TablesConfig {
+            enabled: true,
+            capacity: edgelog_core::table::DEFAULT_CAPACITY,
+            slot_size: 512,
+            max_apps: 64,
+        }
+    }
+}
+
+/// One `[sources.<name>]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// How frames are decoded (`format`, default auto-detection per frame).
+    pub format: FormatHint,
+    /// The app name for records that carry none (files, stdin).
+    pub app_name: Option<String>,
+    /// The largest frame kept whole; longer ones are cut, flagged and counted.
+    pub max_frame: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    UnixDatagram {
+        path: PathBuf,
+        mode: u32,
+        receive_buffer: usize,
+    },
+    SyslogUdp {
+        address: SocketAddr,
+        receive_buffer: usize,
+    },
+    SyslogTcp {
+        address: SocketAddr,
+        framing: Framing,
+        max_connections: usize,
+        idle_timeout: Duration,
+    },
+    Kmsg {
+        path: PathBuf,
+    },
+    File {
+        paths: Vec<String>,
+        start_at_beginning: bool,
+        poll_interval: Duration,
+    },
+    Tables {
+        poll_interval: Duration,
+    },
+    Stdin,
+}
+
+impl SourceKind {
+    /// The `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceKind::UnixDatagram { .. } => "unix_datagram",
+            SourceKind::SyslogUdp { .. } => "syslog_udp",
+            SourceKind::SyslogTcp { .. } => "syslog_tcp",
+            SourceKind::Kmsg { .. } => "kmsg",
+            SourceKind::File { .. } => "file",
+            SourceKind::Tables { .. } => "tables",
+            SourceKind::Stdin => "stdin",
+        }
+    }
+}
+
+/// One `[destinations.<name>]`; the name is the plugin alias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationConfig {
+    pub kind: DestinationKind,
+    /// Export this severity and more severe (default: everything).
+    pub level: LevelFilter,
+    pub filter: Match,
+}
+
+/// Which records a destination wants besides the level: each list, when given, must contain
+/// the record's value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Match {
+    pub sources: Vec<String>,
+    pub apps: Vec<String>,
+    pub modules: Vec<String>,
+    pub facilities: Vec<Facility>,
+}
+
+impl Match {
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+            && self.apps.is_empty()
+            && self.modules.is_empty()
+            && self.facilities.is_empty()
+    }
+}
+
+/// The line format of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Rfc5424,
+    Rfc3164,
+    Json,
+    Gelf,
+}
+
+impl OutputFormat {
+    fn parse(name: &str) -> OutputFormat {
+        match name {
+            "rfc3164" => OutputFormat::Rfc3164,
+            "json" => OutputFormat::Json,
+            "gelf" => OutputFormat::Gelf,
+            _ => OutputFormat::Rfc5424,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Rfc5424 => "rfc5424",
+            OutputFormat::Rfc3164 => "rfc3164",
+            OutputFormat::Json => "json",
+            OutputFormat::Gelf => "gelf",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DestinationKind {
+    FileStore(FileStoreConfig),
+    Stdout { format: OutputFormat },
+}
+
+impl DestinationKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            DestinationKind::FileStore(_) => "file_store",
+            DestinationKind::Stdout { .. } => "stdout",
+        }
+    }
+}
+
+/// `type = "file_store"`: the local archive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileStoreConfig {
+    pub path: PathBuf,
+    pub format: OutputFormat,
+    /// Rotate the current file when it reaches this size…
+    pub max_file_size: u64,
+    /// …or this age.
+    pub max_file_age: Duration,
+    /// Gzip closed files.
+    pub compress: bool,
+    /// The whole store's quota; the oldest closed files are deleted (and counted) beyond it.
+    pub max_bytes: u64,
+}
+
+/// Where relative paths resolve.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub run_dir: PathBuf,
+    pub state_dir: PathBuf,
+    /// The config file's directory (files watched by `file` sources).
+    pub config_dir: PathBuf,
+}
+
+/// Errors found in a configuration: every one, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+const SOURCE_TYPES: &[&str] = &[
+    "unix_datagram",
+    "syslog_udp",
+    "syslog_tcp",
+    "kmsg",
+    "file",
+    "tables",
+    "stdin",
+];
+/// Types CONTRACT.md names that this build does not run yet: refused with that reason
+/// rather than as unknown.
+const SOURCE_TYPES_LATER: &[&str] = &[
+    "relp",
+    "memlogd",
+    "gelf_udp",
+    "gelf_tcp",
+    "gelf_http",
+    "alertmanager",
+];
+const DESTINATION_TYPES: &[&str] = &["file_store", "stdout"];
+const DESTINATION_TYPES_LATER: &[&str] = &[
+    "syslog_udp",
+    "syslog_tcp",
+    "relp",
+    "gelf_http",
+    "gelf_udp",
+    "gelf_tcp",
+];
+
+/// Reads a configuration from `text`; `file` names it in errors. Directory keys are read
+/// before anything is resolved, so `dirs` is asked for once they are known.
+pub fn parse(
+    file: &str,
+    text: &str,
+    dirs: impl FnOnce(Option<&Path>, Option<&Path>) -> Dirs,
+) -> Result<(Config, Dirs), ConfigErrors> {
+    let mut d = Diagnostics::new(file, text);
+    let Some(doc) = reader::parse(text, &mut d) else {
+        return Err(ConfigErrors(d.errors));
+    };
+    let mut root = Section::root(&doc);
+    let run_dir = root
+        .value(&mut d, "run_dir", reader::string)
+        .map(PathBuf::from);
+    let state_dir = root
+        .value(&mut d, "state_dir", reader::string)
+        .map(PathBuf::from);
+    let dirs = dirs(run_dir.as_deref(), state_dir.as_deref());
+
+    let device = root
+        .table(&mut d, "device")
+        .map(|s| read_device(&mut d, s))
+        .unwrap_or_default();
+    let tables = root
+        .table(&mut d, "tables")
+        .map(|s| read_tables(&mut d, s))
+        .unwrap_or_default();
+
+    let mut sources = BTreeMap::new();
+    if let Some(mut section) = root.table(&mut d, "sources") {
+        for (name, s) in section.entries(&mut d) {
+            check_name(&mut d, &s, &name);
+            if let Some(source) = read_source(&mut d, s, &dirs) {
+                sources.insert(name, source);
+            }
+        }
+    }
+    let mut destinations = BTreeMap::new();
+    let dest_span = root.get("destinations").map(|at| at.span);
+    if let Some(mut section) = root.table(&mut d, "destinations") {
+        for (name, s) in section.entries(&mut d) {
+            check_name(&mut d, &s, &name);
+            if let Some(dest) = read_destination(&mut d, s, &dirs) {
+                destinations.insert(name, dest);
+            }
+        }
+    }
+    let span = root.span();
+    root.finish(&mut d);
+
+    if d.errors.is_empty() && dest_span.is_none() {
+        d.error(
+            &span,
+            "destinations",
+            "no destinations: every record would be dropped (add a [destinations.<name>] table)",
+        );
+    }
+    check_conflicts(&mut d, &doc, &sources);
+
+    if d.errors.is_empty() {
+        Ok((
+            Config {
+                run_dir,
+                state_dir,
+                device,
+                tables,
+                sources,
+                destinations,
+            },
+            dirs,
+        ))
+    } else {
+        d.errors.sort_by_key(|e| e.line);
+        Err(ConfigErrors(d.errors))
+    }
+}
+
+fn check_name(d: &mut Diagnostics<'_>, s: &Section<'_, '_>, name: &str) {
+    if !edgelog_core::paths::valid_name(name) {
+        d.error(
+            &s.span(),
+            s.path(),
+            "invalid name: use 1-31 letters, digits, '_', '-' or '.'",
+        );
+    }
+}
+
+/// Two sources cannot listen on one address or socket path.
+fn check_conflicts(
+    d: &mut Diagnostics<'_>,
+    doc: &toml::Spanned<toml::de::DeTable<'_>>,
+    sources: &BTreeMap<String, SourceConfig>,
+) {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, s) in sources {
+        let endpoint = match &s.kind {
+            SourceKind::UnixDatagram { path, .. } => format!("unix socket {}", path.display()),
+            SourceKind::SyslogUdp { address, .. } => format!("udp {address}"),
+            SourceKind::SyslogTcp { address, .. } => format!("tcp {address}"),
+            SourceKind::Stdin => "stdin".to_owned(),
+            _ => continue,
+        };
+        if let Some(first) = seen.insert(endpoint.clone(), name) {
+            // Point at the second source's table.
+            let span = doc
+                .get_ref()
+                .iter()
+                .find(|(k, _)| k.get_ref() == "sources")
+                .and_then(|(_, v)| v.get_ref().as_table())
+                .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name.as_str()))
+                .map_or(0..0, |(k, _)| k.span());
+            d.error(
+                &span,
+                &format!("sources.{name}"),
+                format!("{endpoint} is already used by source {first:?}"),
+            );
+        }
+    }
+}
+
+fn read_device(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> DeviceConfig {
+    let def = DeviceConfig::default();
+    let mut get = |key| s.value(d, key, reader::string);
+    let device = DeviceConfig {
+        serial_number: get("serial_number").or(def.serial_number),
+        hostname: get("hostname").or(def.hostname),
+        element_name: get("element_name"),
+        element_role: get("element_role"),
+        pod_name: get("pod_name"),
+    };
+    s.finish(d);
+    device
+}
+
+fn read_tables(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> TablesConfig {
+    let def = TablesConfig::default();
+    let t = TablesConfig {
+        enabled: s
+            .value(d, "enabled", reader::boolean)
+            .unwrap_or(def.enabled),
+        capacity: s
+            .value(d, "capacity", reader::count(16..=10_000_000))
+            .unwrap_or(def.capacity),
+        slot_size: s
+            .value(d, "slot_size", reader::count(64..=65_536))
+            .map_or(def.slot_size, |n| n as u32),
+        max_apps: s
+            .value(d, "max_apps", reader::count(1..=4096))
+            .map_or(def.max_apps, |n| n as usize),
+    };
+    if !t.slot_size.is_multiple_of(8) {
+        let span = s.get("slot_size").map_or(s.span(), |a| a.span);
+        d.error(&span, &s.key_path("slot_size"), "must be a multiple of 8");
+    }
+    s.finish(d);
+    t
+}
+
+fn address(v: &toml::de::DeValue<'_>) -> Result<SocketAddr, String> {
+    let s = reader::string(v)?;
+    s.parse().map_err(|e| {
+        format!(
+            "invalid address {s:?}: {e} (expected IP:PORT, e.g. \"127.0.0.1:514\" or \"[::1]:514\")"
+        )
+    })
+}
+
+fn mode(v: &toml::de::DeValue<'_>) -> Result<u32, String> {
+    let n = match v {
+        toml::de::DeValue::String(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8)
+            .map_err(|_| format!("invalid mode {s:?}: expected octal digits such as \"0660\""))?,
+        _ => reader::count(0..=0o7777)(v)? as u32,
+    };
+    if n > 0o7777 {
+        return Err(format!("invalid mode {n:o}: at most 7777"));
+    }
+    Ok(n)
+}
+
+fn read_source(
+    d: &mut Diagnostics<'_>,
+    mut s: Section<'_, '_>,
+    dirs: &Dirs,
+) -> Option<SourceConfig> {
+    let ty = s.required(d, "type", reader::string)?;
+    // Watched files are mostly plain text; everything else speaks some syslog.
+    let format = s
+        .value(d, "format", reader::parsed::<FormatHint>)
+        .unwrap_or(if ty == "file" {
+            FormatHint::Raw
+        } else {
+            FormatHint::Auto
+        });
+    let app_name = s.value(d, "app_name", reader::string);
+    let max_frame = s
+        .value(d, "max_frame", reader::size)
+        .map_or(edgelog_codec::Framer::DEFAULT_MAX_FRAME, |n| {
+            n.clamp(64, 16 << 20) as usize
+        });
+    let receive_buffer = |s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>| {
+        s.value(d, "receive_buffer", reader::size)
+            .map_or(4 << 20, |n| n.min(1 << 30) as usize)
+    };
+    let kind = match ty.as_str() {
+        "unix_datagram" => {
+            let path = s.required(d, "path", reader::string);
+            let mode = s.value(d, "mode", mode).unwrap_or(0o666);
+            let receive_buffer = receive_buffer(&mut s, d);
+            path.map(|p| SourceKind::UnixDatagram {
+                path: dirs.run_dir.join(p),
+                mode,
+                receive_buffer,
+            })
+        }
+        "syslog_udp" => {
+            let address = s.required(d, "address", address);
+            let receive_buffer = receive_buffer(&mut s, d);
+            address.map(|address| SourceKind::SyslogUdp {
+                address,
+                receive_buffer,
+            })
+        }
+        "syslog_tcp" => {
+            let address = s.required(d, "address", address);
+            let framing = s
+                .value(d, "framing", reader::parsed::<Framing>)
+                .unwrap_or(Framing::Auto);
+            let max_connections = s
+                .value(d, "max_connections", reader::count(1..=65_536))
+                .map_or(256, |n| n as usize);
+            let idle_timeout = s
+                .value(d, "idle_timeout", reader::duration)
+                .unwrap_or(Duration::from_secs(3600));
+            if let Some(at) = s.get("tls") {
+                d.error(
+                    &at.span,
+                    &at.key,
+                    "TLS on syslog_tcp sources is not in this build yet; terminate TLS in front of it",
+                );
+            }
+            address.map(|address| SourceKind::SyslogTcp {
+                address,
+                framing,
+                max_connections,
+                idle_timeout,
+            })
+        }
+        "kmsg" => Some(SourceKind::Kmsg {
+            path: s
+                .value(d, "path", reader::string)
+                .map_or_else(|| PathBuf::from("/dev/kmsg"), PathBuf::from),
+        }),
+        "file" => {
+            let paths = s.required(d, "paths", |v| {
+                let paths = reader::strings(v)?;
+                match paths
+                    .iter()
+                    .find(|p| crate::sources::wildcard_in_directory(p))
+                {
+                    Some(p) => Err(format!(
+                        "{p:?}: wildcards are supported in the file name only, not in directories"
+                    )),
+                    None if paths.is_empty() => Err("no paths given".to_owned()),
+                    None => Ok(paths),
+                }
+            });
+            let start = s
+                .value(d, "start_at", reader::one_of(&["beginning", "end"]))
+                .unwrap_or_else(|| "end".into());
+            let poll_interval = s
+                .value(d, "poll_interval", reader::duration)
+                .unwrap_or(Duration::from_millis(250));
+            paths.map(|paths| SourceKind::File {
+                paths: paths
+                    .into_iter()
+                    .map(|p| dirs.config_dir.join(p).to_string_lossy().into_owned())
+                    .collect(),
+                start_at_beginning: start == "beginning",
+                poll_interval,
+            })
+        }
+        "tables" => Some(SourceKind::Tables {
+            poll_interval: s
+                .value(d, "poll_interval", reader::duration)
+                .unwrap_or(Duration::from_millis(100)),
+        }),
+        "stdin" => Some(SourceKind::Stdin),
+        other => {
+            let span = s.get("type").map_or(s.span(), |a| a.span);
+            let msg = if SOURCE_TYPES_LATER.contains(&other) {
+                format!("source type {other:?} is not in this build yet")
+            } else {
+                format!(
+                    "unknown source type {other:?}: expected one of {}",
+                    SOURCE_TYPES.join(", ")
+                )
+            };
+            d.error(&span, &s.key_path("type"), msg);
+            return None;
+        }
+    };
+    s.finish(d);
+    Some(SourceConfig {
+        kind: kind?,
+        format,
+        app_name,
+        max_frame,
+    })
+}
+
+fn read_destination(
+    d: &mut Diagnostics<'_>,
+    mut s: Section<'_, '_>,
+    dirs: &Dirs,
+) -> Option<DestinationConfig> {
+    let ty = s.required(d, "type", reader::string)?;
+    let level = s
+        .value(d, "level", reader::parsed::<LevelFilter>)
+        .unwrap_or(LevelFilter::from(Level::Debug));
+    let filter = s
+        .table(d, "match")
+        .map(|m| read_match(d, m))
+        .unwrap_or_default();
+    let formats = &["rfc5424", "rfc3164", "json", "gelf"];
+    let kind = match ty.as_str() {
+        "file_store" => {
+            let path = s
+                .value(d, "path", reader::string)
+                .unwrap_or_else(|| "store".into());
+            let format = s
+                .value(d, "format", reader::one_of(&["rfc5424", "json"]))
+                .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f));
+            let max_file_size = s
+                .value(d, "max_file_size", reader::size)
+                .unwrap_or(16 << 20)
+                .max(4096);
+            let max_file_age = s
+                .value(d, "max_file_age", reader::duration)
+                .unwrap_or(Duration::from_secs(3600));
+            let compress = s.value(d, "compress", reader::boolean).unwrap_or(true);
+            let max_bytes = s.value(d, "max_bytes", reader::size).unwrap_or(256 << 20);
+            Some(DestinationKind::FileStore(FileStoreConfig {
+                path: dirs.state_dir.join(path),
+                format,
+                max_file_size,
+                max_file_age,
+                compress,
+                max_bytes,
+            }))
+        }
+        "stdout" => Some(DestinationKind::Stdout {
+            format: s
+                .value(d, "format", reader::one_of(formats))
+                .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f)),
+        }),
+        other => {
+            let span = s.get("type").map_or(s.span(), |a| a.span);
+            let msg = if DESTINATION_TYPES_LATER.contains(&other) {
+                format!("destination type {other:?} is not in this build yet")
+            } else {
+                format!(
+                    "unknown destination type {other:?}: expected one of {}",
+                    DESTINATION_TYPES.join(", ")
+                )
+            };
+            d.error(&span, &s.key_path("type"), msg);
+            return None;
+        }
+    };
+    s.finish(d);
+    Some(DestinationConfig {
+        kind: kind?,
+        level,
+        filter,
+    })
+}
+
+fn read_match(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> Match {
+    let m = Match {
+        sources: s.value(d, "source", reader::strings).unwrap_or_default(),
+        apps: s.value(d, "app", reader::strings).unwrap_or_default(),
+        modules: s.value(d, "module", reader::strings).unwrap_or_default(),
+        facilities: s
+            .value(d, "facility", |v| {
+                reader::strings(v)?
+                    .iter()
+                    .map(|f| f.parse::<Facility>().map_err(|e| e.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    s.finish(d);
+    m
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+use super::*;
+
+fn dirs(_: Option<&Path>, _: Option<&Path>) -> Dirs {
+    Dirs {
+        run_dir: PathBuf::from("/run/e"),
+        state_dir: PathBuf::from("/var/lib/e"),
+        config_dir: PathBuf::from("/etc/edgelog"),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse("edgelog.toml", text, dirs) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn the_embedded_default_is_the_contracts() {
+    let (c, _) = parse(DEFAULT_CONFIG_NAME, DEFAULT_CONFIG, dirs).unwrap();
+    let kinds: Vec<(&str, &str)> = c
+        .sources
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.kind.type_name()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("devlog", "unix_datagram"),
+            ("syslog_tcp", "syslog_tcp"),
+            ("syslog_udp", "syslog_udp"),
+            ("tables", "tables")
+        ]
+    );
+    assert_eq!(
+        c.sources["devlog"].kind,
+        SourceKind::UnixDatagram {
+            path: PathBuf::from("/run/e/log.sock"),
+            mode: 0o666,
+            receive_buffer: 4 << 20
+        }
+    );
+    let SourceKind::SyslogUdp { address, .. } = c.sources["syslog_udp"].kind else {
+        panic!("not udp");
+    };
+    assert_eq!(address.to_string(), "127.0.0.1:5514");
+    let DestinationKind::FileStore(store) = &c.destinations["store"].kind else {
+        panic!("not a store");
+    };
+    assert_eq!(store.path, PathBuf::from("/var/lib/e/store"));
+    assert_eq!(c.device, DeviceConfig::default());
+}
+
+#[test]
+fn the_contract_example_parses() {
+    let text = r#"
+run_dir = "/run/edgelog"
+state_dir = "/var/lib/edgelog"
+
+[device]
+serial_number = "auto"
+hostname = "auto"
+element_name = "leaf-01"
+element_role = "leaf"
+pod_name = "pod-a"
+
+[sources.devlog]
+type = "unix_datagram"
+path = "/dev/log"
+
+[sources.net]
+type = "syslog_tcp"
+address = "0.0.0.0:514"
+
+[sources.hypervisor]
+type = "file"
+paths = ["/var/log/xen/*.log"]
+app_name = "hypervisor"
+start_at = "end"
+
+[destinations.local]
+type = "file_store"
+level = "warning"
+match = { app = ["bgpd"], facility = ["auth", "daemon"] }
+"#;
+    let mut seen = None;
+    let (c, _) = parse("x.toml", text, |r, s| {
+        seen = Some((r.map(Path::to_owned), s.map(Path::to_owned)));
+        dirs(r, s)
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        Some((
+            Some(PathBuf::from("/run/edgelog")),
+            Some(PathBuf::from("/var/lib/edgelog"))
+        ))
+    );
+    assert_eq!(c.device.element_name.as_deref(), Some("leaf-01"));
+    // An absolute socket path stays as it is.
+    assert!(matches!(
+        &c.sources["devlog"].kind,
+        SourceKind::UnixDatagram { path, .. } if path == Path::new("/dev/log")
+    ));
+    assert!(matches!(
+        &c.sources["hypervisor"].kind,
+        SourceKind::File { paths, start_at_beginning: false, .. } if paths == &["/var/log/xen/*.log"]
+    ));
+    assert_eq!(c.sources["hypervisor"].format, FormatHint::Raw);
+    let local = &c.destinations["local"];
+    assert_eq!(local.level, LevelFilter::from(Level::Warning));
+    assert_eq!(local.filter.apps, ["bgpd"]);
+    assert_eq!(local.filter.facilities, [Facility::Auth, Facility::Daemon]);
+}
+
+#[test]
+fn every_error_names_file_line_and_key() {
+    let text = r#"
+[sources.net]
+type = "syslog_tcp"
+address = "0.0.0.0:99999"
+max_connections = 0
+adress = "typo"
+
+[sources.udp]
+type = "syslog_udpp"
+
+[sources.gelf]
+type = "gelf_http"
+
+[sources.dup1]
+type = "syslog_udp"
+address = "127.0.0.1:514"
+
+[sources.dup2]
+type = "syslog_udp"
+address = "127.0.0.1:514"
+
+[destinations.store]
+type = "file_store"
+max_bytes = "12 parsecs"
+level = "loud"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "edgelog.toml:4: sources.net.address: invalid address \"0.0.0.0:99999\": invalid socket address syntax (expected IP:PORT, e.g. \"127.0.0.1:514\" or \"[::1]:514\")",
+            "edgelog.toml:5: sources.net.max_connections: 0 is out of range: expected 1 to 65536",
+            "edgelog.toml:6: sources.net.adress: unknown key; expected one of: address, app_name, format, framing, idle_timeout, max_connections, max_frame, tls, type",
+            "edgelog.toml:9: sources.udp.type: unknown source type \"syslog_udpp\": expected one of unix_datagram, syslog_udp, syslog_tcp, kmsg, file, tables, stdin",
+            "edgelog.toml:12: sources.gelf.type: source type \"gelf_http\" is not in this build yet",
+            "edgelog.toml:18: sources.dup2: udp 127.0.0.1:514 is already used by source \"dup1\"",
+            "edgelog.toml:24: destinations.store.max_bytes: invalid size \"12 parsecs\": unknown unit \"parsecs\" (use B, KB, KiB, MB, MiB, GB, GiB)",
+            "edgelog.toml:25: destinations.store.level: unknown level \"loud\": expected emergency, alert, critical, error, warning, notice, info, debug, none (or 0-7)",
+        ]
+    );
+}
+
+#[test]
+fn structure_errors_are_reported_too() {
+    assert_eq!(
+        errors("sources = 3\n[destinations.x]\ntype = \"stdout\"\n"),
+        ["edgelog.toml:1: sources: expected a table, found integer"]
+    );
+    assert_eq!(
+        errors("[sources.a]\ntype = \"stdin\"\n"),
+        [
+            "edgelog.toml:1: destinations: no destinations: every record would be dropped (add a [destinations.<name>] table)"
+        ]
+    );
+    assert_eq!(
+        errors("[sources.a]\npath = \"x\"\n[destinations.o]\ntype = \"stdout\"\n"),
+        ["edgelog.toml:1: sources.a.type: missing required key"]
+    );
+    assert_eq!(
+        errors("[sources.\"bad name\"]\ntype = \"stdin\"\n[destinations.o]\ntype = \"stdout\"\n"),
+        [
+            "edgelog.toml:1: sources.bad name: invalid name: use 1-31 letters, digits, '_', '-' or '.'"
+        ]
+    );
+    assert_eq!(
+        errors(
+            "[sources.f]\ntype = \"file\"\npaths = [\"/var/*/x.log\"]\n[destinations.o]\ntype = \"stdout\"\n"
+        ),
+        [
+            "edgelog.toml:3: sources.f.paths: \"/var/*/x.log\": wildcards are supported in the file name only, not in directories"
+        ]
+    );
+}

@@ -1,0 +1,149 @@
+//! Destinations: each named (the plugin alias), each on its own thread behind a bounded
+//! channel.
+//!
+//! The router hands every destination the same `Arc<Batch>`; the destination keeps what its
+//! [`Selector`] wants and writes it with its sink. Local sinks (a store, stdout) do blocking
+//! file I/O, so each runs on an OS thread of its own rather than on the async workers, where a
+//! slow disk would stall every source. The channel is bounded: when a sink falls behind the
+//! router waits, and so, in turn, do the sources — memory stays bounded, nothing is dropped
+//! in between. A sink flushes whenever its channel runs empty, so records reach the file
+//! within one batch of arriving even at a trickle; it is told the time once a second with no
+//! traffic, for age-based rotation. When the router lets go of the channel the destination
+//! writes what is left, flushes, syncs and ends.
+
+mod file_store;
+mod stdout;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+
+use crate::config::{DestinationConfig, DestinationKind};
+use crate::event::{Batch, Device, Event, Selector};
+use crate::stats::{DestinationDrop, DestinationStats};
+
+/// Batches a destination may have waiting before the router waits for it.
+const CHANNEL_BATCHES: usize = 64;
+
+/// What a destination writes records with.
+pub(crate) trait Sink: Send {
+    /// Writes one record; returns the bytes written.
+    fn write(&mut self, e: &Event, device: &Device) -> std::io::Result<usize>;
+    /// Makes what was written visible (to readers of the file, to the pipe).
+    fn flush(&mut self) -> std::io::Result<()>;
+    /// Called at least once a second: time-based work such as rotation by age.
+    fn tick(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Called once at the end: flush and make durable.
+    fn close(&mut self) -> std::io::Result<()> {
+        self.flush()
+    }
+}
+
+/// A running destination: the channel into it and its thread.
+#[derive(Debug)]
+pub struct Running {
+    pub tx: mpsc::Sender<Arc<Batch>>,
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// A human-readable line of where a destination writes, for the startup summary.
+pub fn describe(cfg: &DestinationConfig) -> String {
+    match &cfg.kind {
+        DestinationKind::FileStore(f) => format!(
+            "{} ({}, rotate at {} bytes or {:?}, quota {} bytes{})",
+            f.path.display(),
+            f.format.name(),
+            f.max_file_size,
+            f.max_file_age,
+            f.max_bytes,
+            if f.compress { ", gzip" } else { "" }
+        ),
+        DestinationKind::Stdout { format } => format!("standard output ({})", format.name()),
+    }
+}
+
+/// Opens the destination's sink and starts its thread.
+pub fn start(
+    name: &str,
+    cfg: &DestinationConfig,
+    stats: Arc<DestinationStats>,
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<Running> {
+    let sink: Box<dyn Sink> = match &cfg.kind {
+        DestinationKind::FileStore(f) => Box::new(
+            file_store::FileStore::open(f, stats.clone())
+                .with_context(|| format!("opening store {}", f.path.display()))?,
+        ),
+        DestinationKind::Stdout { format } => Box::new(stdout::Stdout::new(*format)),
+    };
+    let selector = Selector {
+        level: cfg.level,
+        filter: cfg.filter.clone(),
+    };
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let thread = std::thread::Builder::new()
+        .name(format!("dest-{name}"))
+        .spawn(move || run(rx, sink, selector, stats, runtime))
+        .context("starting a destination thread")?;
+    Ok(Running { tx, thread })
+}
+
+fn run(
+    mut rx: mpsc::Receiver<Arc<Batch>>,
+    mut sink: Box<dyn Sink>,
+    selector: Selector,
+    stats: Arc<DestinationStats>,
+    runtime: tokio::runtime::Handle,
+) {
+    let fail = |stats: &DestinationStats, e: std::io::Error, n: u64| {
+        stats.add_drop(DestinationDrop::WriteError, n);
+        stats.set_error(e.to_string());
+    };
+    loop {
+        let batch = match rx.try_recv() {
+            Ok(b) => b,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if let Err(e) = sink.flush() {
+                    fail(&stats, e, 0);
+                }
+                let next = runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
+                });
+                match next {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(_idle) => {
+                        if let Err(e) = sink.tick() {
+                            fail(&stats, e, 0);
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let (mut written, mut bytes) = (0, 0);
+        for e in batch.events.iter().filter(|e| selector.wants(e)) {
+            match sink.write(e, &batch.device) {
+                Ok(n) => {
+                    written += 1;
+                    bytes += n as u64;
+                }
+                Err(err) => fail(&stats, err, 1),
+            }
+        }
+        stats.written.fetch_add(written, Relaxed);
+        stats.bytes.fetch_add(bytes, Relaxed);
+        if let Err(e) = sink.tick() {
+            fail(&stats, e, 0);
+        }
+    }
+    if let Err(e) = sink.close() {
+        fail(&stats, e, 0);
+    }
+}

@@ -1,0 +1,161 @@
+//! What flows through the daemon: events, batches, and the device facts added to them.
+//!
+//! An event is the codec's [`Message`] detached from its frame, plus where and when it was
+//! received. The message is the union of every wire format (syslog header, structured data,
+//! GELF and kmsg fields), so an event re-encodes to any output format without a translation
+//! layer in between, and what a sender gave is kept as it gave it.
+//!
+//! Events travel in batches: a source sends a `Vec<Event>` per read burst, the router wraps it
+//! in one [`Batch`] behind an `Arc` and hands the same allocation to every destination. Fan-out
+//! to N destinations costs N reference-count increments, not N copies; each destination skips
+//! what its level and match do not want as it writes.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use edgelog_codec::Message;
+use edgelog_core::{Facility, Level, Timestamp, Value};
+
+use crate::config::Match;
+
+/// One received record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub msg: Message<'static>,
+    /// The name of the source it came through.
+    pub source: Arc<str>,
+    pub received: Timestamp,
+}
+
+impl Event {
+    /// The instant of the event: the sender's, or the arrival time when it gave none.
+    pub fn time(&self) -> Timestamp {
+        self.msg.timestamp.unwrap_or(self.received)
+    }
+
+    pub fn level(&self) -> Level {
+        self.msg.severity()
+    }
+
+    pub fn facility(&self) -> Facility {
+        self.msg.facility()
+    }
+
+    pub fn app(&self) -> Option<&str> {
+        self.msg.app_name.as_deref()
+    }
+
+    /// A text field (`module`, `group`, …) set by the source.
+    pub fn text_field(&self, key: &str) -> Option<&str> {
+        match self.msg.field(key)? {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Device-wide facts (`[device]`), resolved once: added to every record on output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Device {
+    pub hostname: Option<String>,
+    /// `(GELF-style name without "_", value)` in a fixed order: serial number, element name and
+    /// role, pod name — only those that are known.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Device {
+    /// The device facts as extra fields for the encoders.
+    pub fn extra_fields(&self) -> Vec<(&str, Value<'_>)> {
+        self.fields
+            .iter()
+            .map(|(k, v)| (*k, Value::Str(Cow::Borrowed(v.as_str()))))
+            .collect()
+    }
+}
+
+/// A batch as destinations see it.
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub device: Arc<Device>,
+}
+
+/// A destination's selection: a level and a match.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    pub level: edgelog_core::LevelFilter,
+    pub filter: Match,
+}
+
+impl Selector {
+    pub fn wants(&self, e: &Event) -> bool {
+        if !self.level.enabled(e.level()) {
+            return false;
+        }
+        let m = &self.filter;
+        if m.is_empty() {
+            return true;
+        }
+        let listed = |list: &[String], v: Option<&str>| {
+            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
+        };
+        listed(&m.sources, Some(&e.source))
+            && listed(&m.apps, e.app())
+            && listed(&m.modules, e.text_field("module"))
+            && (m.facilities.is_empty() || m.facilities.contains(&e.facility()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgelog_codec::{Format, Pri};
+    use edgelog_core::LevelFilter;
+
+    fn event(level: Level, facility: Facility, app: &str, module: Option<&str>) -> Event {
+        let mut msg = Message::new(Format::Rfc5424);
+        msg.pri = Some(Pri {
+            facility,
+            severity: level,
+        });
+        msg.app_name = Some(app.to_owned().into());
+        if let Some(m) = module {
+            msg.fields
+                .push(("module".into(), Value::Str(m.to_owned().into())));
+        }
+        Event {
+            msg,
+            source: "net".into(),
+            received: Timestamp::from_unix_nanos(0),
+        }
+    }
+
+    #[test]
+    fn selector_applies_level_then_every_given_list() {
+        let all = Selector {
+            level: LevelFilter::from(Level::Warning),
+            filter: Match::default(),
+        };
+        assert!(all.wants(&event(Level::Error, Facility::Daemon, "bgpd", None)));
+        assert!(!all.wants(&event(Level::Info, Facility::Daemon, "bgpd", None)));
+
+        let bgp_auth = Selector {
+            level: LevelFilter::from(Level::Debug),
+            filter: Match {
+                apps: vec!["bgpd".into()],
+                modules: vec!["peer".into()],
+                facilities: vec![Facility::Auth],
+                ..Match::default()
+            },
+        };
+        assert!(bgp_auth.wants(&event(Level::Info, Facility::Auth, "bgpd", Some("peer"))));
+        assert!(!bgp_auth.wants(&event(Level::Info, Facility::Auth, "bgpd", None)));
+        assert!(!bgp_auth.wants(&event(Level::Info, Facility::Kern, "bgpd", Some("peer"))));
+        assert!(!bgp_auth.wants(&event(Level::Info, Facility::Auth, "sshd", Some("peer"))));
+        let none = Selector {
+            level: LevelFilter::NONE,
+            filter: Match::default(),
+        };
+        assert!(!none.wants(&event(Level::Emergency, Facility::Kern, "k", None)));
+    }
+}

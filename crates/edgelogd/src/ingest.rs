@@ -1,0 +1,225 @@
+//! The part every source shares: decode a frame, count it, batch it, hand batches on.
+//!
+//! A source reads bytes its own way (datagrams, a stream, a file, a table) and gives each
+//! frame to its [`Ingest`], which decodes it leniently — a frame that breaks its grammar is
+//! kept raw with diagnostics and counted as malformed, never dropped — fills what the sender
+//! left out (the arrival time, the app name the source is configured with, the peer's address
+//! as host), and appends the event to a batch. The source flushes the batch when its read
+//! burst ends or the batch is full; the flush waits when the router is behind, which is how
+//! back-pressure reaches a stream source (it stops reading) and a datagram source (the socket
+//! buffer fills, and the kernel's drops are the sender's to see).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use edgelog_codec::rfc3164::Context;
+use edgelog_codec::{Decoder, FormatHint, Frame, Framer, Message, Mode};
+use edgelog_core::Timestamp;
+use jiff::tz::TimeZone;
+use tokio::sync::mpsc;
+
+use crate::event::Event;
+use crate::stats::SourceStats;
+
+/// Events per batch before a source must flush.
+pub const BATCH_MAX: usize = 256;
+
+/// The router is gone: the daemon is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+/// Per-source decoding and batching. See the module documentation.
+#[derive(Debug)]
+pub struct Ingest {
+    name: Arc<str>,
+    format: FormatHint,
+    decoder: Decoder,
+    zone: TimeZone,
+    boot_time: Option<Timestamp>,
+    app_name: Option<String>,
+    stats: Arc<SourceStats>,
+    tx: mpsc::Sender<Vec<Event>>,
+    batch: Vec<Event>,
+}
+
+impl Ingest {
+    pub fn new(
+        name: &str,
+        format: FormatHint,
+        app_name: Option<String>,
+        stats: Arc<SourceStats>,
+        tx: mpsc::Sender<Vec<Event>>,
+    ) -> Ingest {
+        let zone = TimeZone::system();
+        Ingest {
+            name: name.into(),
+            format,
+            decoder: Decoder::new(
+                format,
+                Mode::Lenient,
+                Context::new(Timestamp::now(), zone.clone()),
+            ),
+            zone,
+            boot_time: None,
+            app_name,
+            stats,
+            tx,
+            batch: Vec::with_capacity(BATCH_MAX),
+        }
+    }
+
+    pub fn stats(&self) -> &SourceStats {
+        &self.stats
+    }
+
+    /// The counters, to keep beyond the ingest's life.
+    pub fn stats_handle(&self) -> Arc<SourceStats> {
+        self.stats.clone()
+    }
+
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An ingest for another stream of the same source (a TCP connection): same settings
+    /// and counters, its own batch.
+    pub fn fork(&self) -> Ingest {
+        Ingest {
+            name: self.name.clone(),
+            format: self.format,
+            decoder: self.decoder.clone(),
+            zone: self.zone.clone(),
+            boot_time: self.boot_time,
+            app_name: self.app_name.clone(),
+            stats: self.stats.clone(),
+            tx: self.tx.clone(),
+            batch: Vec::with_capacity(BATCH_MAX),
+        }
+    }
+
+    /// Sets the app name given to records that carry none, from now on.
+    pub fn set_app_name(&mut self, app_name: Option<&str>) {
+        if self.app_name.as_deref() != app_name {
+            self.app_name = app_name.map(str::to_owned);
+        }
+    }
+
+    /// Sets the boot time that dates kmsg records.
+    pub fn with_boot_time(mut self, boot_time: Option<Timestamp>) -> Ingest {
+        self.boot_time = boot_time;
+        self.decoder = self.decoder.clone().with_boot_time(boot_time);
+        self
+    }
+
+    /// Decodes every complete frame at the front of `buf` (and the tail too at `eof`),
+    /// flushing full batches on the way, and removes the bytes it used. Stream bytes the
+    /// framer threw away after a cut frame are counted.
+    pub async fn stream(
+        &mut self,
+        framer: &mut Framer,
+        buf: &mut Vec<u8>,
+        eof: bool,
+        host: Option<&str>,
+    ) -> Result<(), Closed> {
+        let discarded = framer.discarded_bytes();
+        let mut start = 0;
+        let result = loop {
+            let (used, frame) = framer.next_frame(&buf[start..], eof);
+            start += used;
+            match frame {
+                Some(f) => {
+                    self.frame(f, host);
+                    if self.is_full()
+                        && let Err(e) = self.flush().await
+                    {
+                        break Err(e);
+                    }
+                }
+                None if used == 0 => break Ok(()),
+                None => {}
+            }
+        };
+        buf.drain(..start);
+        self.stats
+            .discarded_bytes
+            .fetch_add(framer.discarded_bytes() - discarded, Relaxed);
+        result
+    }
+
+    /// The decoder reads yearless times against its clock; keep that within a second.
+    fn decoder(&mut self, now: Timestamp) -> &Decoder {
+        let then = self.decoder.context().now();
+        if now.as_unix_nanos() - then.as_unix_nanos() > 1_000_000_000 {
+            let ctx = Context::new(now, self.zone.clone());
+            self.decoder =
+                Decoder::new(self.format, Mode::Lenient, ctx).with_boot_time(self.boot_time);
+        }
+        &self.decoder
+    }
+
+    /// Decodes a frame into an event of the current batch and returns it, so the source can
+    /// add what it knows (credentials, a file name). `host` is used when the frame names none.
+    pub fn frame(&mut self, frame: Frame<'_>, host: Option<&str>) -> &mut Event {
+        let now = Timestamp::now();
+        let stats = &self.stats;
+        stats.received.fetch_add(1, Relaxed);
+        stats.bytes.fetch_add(frame.data.len() as u64, Relaxed);
+        if frame.truncated {
+            stats.truncated.fetch_add(1, Relaxed);
+        }
+        let msg = self.decoder(now).decode_frame(frame);
+        if msg.first_problem().is_some() {
+            self.stats.malformed.fetch_add(1, Relaxed);
+        }
+        let mut msg = msg.into_owned();
+        if msg.hostname.is_none() {
+            msg.hostname = host.map(|h| h.to_owned().into());
+        }
+        self.push_message(msg, now)
+    }
+
+    /// A whole datagram or line as one frame.
+    pub fn bytes(&mut self, data: &[u8], truncated: bool, host: Option<&str>) -> &mut Event {
+        self.frame(
+            Frame {
+                data,
+                octet_counted: false,
+                truncated,
+                incomplete: false,
+            },
+            host,
+        )
+    }
+
+    /// Adds an event the source built itself (tables, kmsg); counting is the source's.
+    pub fn push_message(&mut self, mut msg: Message<'static>, received: Timestamp) -> &mut Event {
+        if msg.app_name.is_none() {
+            msg.app_name = self.app_name.clone().map(Into::into);
+        }
+        self.batch.push(Event {
+            msg,
+            source: self.name.clone(),
+            received,
+        });
+        let last = self.batch.len() - 1;
+        &mut self.batch[last]
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.batch.len() >= BATCH_MAX
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// Hands the batch to the router, waiting while it is behind.
+    pub async fn flush(&mut self) -> Result<(), Closed> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX));
+        self.tx.send(batch).await.map_err(|_| Closed)
+    }
+}

@@ -1,0 +1,142 @@
+//! `edgelogd`: the collector daemon.
+//!
+//! It gathers every log source of the box (the `/dev/log` socket, syslog over UDP and TCP, the
+//! kernel log, files programs write, the library tables, stdin), decodes each frame with the
+//! codecs, adds the device's facts, routes each record to every destination that wants it, and
+//! keeps a copy in the daemon's own tables for the operator CLI. `pipeline` is the map of how
+//! records move and how the daemon reloads and stops without losing any; `config` is the
+//! contract's TOML; `sources/` and `destinations/` hold one module per type.
+//!
+//! This file is the command line; the daemon is the `edgelogd` library crate beside it.
+//! With no `--config` it runs the embedded default (CONTRACT.md), so
+//! `cargo run --release --bin edgelogd` is a working collector for an unprivileged user.
+//! Exit codes: 0 after a clean stop, 1 when starting failed, 2 for bad usage or a bad config.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+
+use edgelogd::config;
+use edgelogd::pipeline::{ConfigSource, Daemon};
+
+/// edgelogd: collects every log of the device and delivers it.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// The configuration file (TOML). Without it, the embedded default runs.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration, print `ok` or every error with file, line and key, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Print the embedded default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    /// The run directory (tables, sockets); overrides EDGELOG_RUN_DIR and the config.
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// The state directory (checkpoints, store); overrides EDGELOG_STATE_DIR and the config.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The daemon's own log level on stderr: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: tracing::Level,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if cli.print_default_config {
+        print!("{}", config::DEFAULT_CONFIG);
+        return ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(cli.log_level)
+        .with_target(false)
+        .init();
+
+    let source = ConfigSource {
+        file: cli.config.clone(),
+        run_dir: cli.run_dir.clone(),
+        state_dir: cli.state_dir.clone(),
+    };
+    let (config, dirs) = match source.load() {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!("ok");
+        return ExitCode::SUCCESS;
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("edgelogd")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("edgelogd: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(source, config, dirs))
+}
+
+async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -> ExitCode {
+    // Signals first, so a SIGTERM during start-up is not the default (fatal) action.
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("edgelogd: cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    let mut daemon = match Daemon::start(source, config, dirs).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("edgelogd: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{}", daemon.summary());
+        let _ = writeln!(err, "edgelogd: ready");
+    }
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                match daemon.reload().await {
+                    Ok(()) => tracing::info!("reloaded"),
+                    Err(e) => tracing::error!("reload refused or incomplete:\n{e}"),
+                }
+            }
+        }
+    }
+    tracing::info!("stopping: draining sources and destinations");
+    let stats = daemon.stats.clone();
+    daemon.shutdown().await;
+    tracing::info!("stopped; counters: {}", stats.to_json());
+    ExitCode::SUCCESS
+}

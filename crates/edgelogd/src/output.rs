@@ -1,0 +1,158 @@
+//! Encoding an event for a destination: RFC 5424, RFC 3164, JSON lines or GELF.
+//!
+//! The codec's formatters write the message as the sender gave it; this module adds what the
+//! daemon knows on top, in the idiom of each format, so a receiver can tell devices and origins
+//! apart (CONTRACT.md "GELF fields we add"):
+//!
+//! - RFC 5424: an `[edgelog@32473 …]` element with the source and the device facts, and the
+//!   message's own fields (GELF extras, kmsg dictionary, table arguments) as
+//!   `[fields@32473 …]`, after the sender's structured data. (32473 is the private enterprise
+//!   number RFC 5612 reserves for documentation; ours until one is assigned.)
+//! - GELF: `_source` and `_serial_number`, `_element_name`, … as additional fields.
+//! - JSON: the `edgelog decode` object plus `source`, `received` and `device`.
+//! - RFC 3164 has nowhere to put them: header and message only.
+
+use edgelog_codec::{StructuredData, gelf, json, rfc3164, rfc5424};
+use edgelog_core::Value;
+
+use crate::config::OutputFormat;
+use crate::event::{Device, Event};
+
+/// Appends one encoded event (no framing, no newline) to `out`.
+pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Device) {
+    match format {
+        OutputFormat::Rfc5424 => {
+            let extra = extra_sd(e, device);
+            rfc5424::format_with(
+                out,
+                &e.msg,
+                rfc5424::FormatOptions::default(),
+                extra.as_ref(),
+            );
+        }
+        OutputFormat::Rfc3164 => {
+            rfc3164::format(out, &e.msg, &rfc3164::FormatOptions::default());
+        }
+        OutputFormat::Gelf => {
+            let mut extra = device.extra_fields();
+            extra.push(("source", Value::Str((&*e.source).into())));
+            gelf::encode(out, &e.msg, &extra);
+        }
+        OutputFormat::Json => {
+            json::write_line(out, &e.msg);
+            // The decode object always ends in "}\n": reopen it for our keys.
+            out.truncate(out.len() - 2);
+            out.extend_from_slice(b",\"source\":");
+            let _ = serde_json::to_writer(&mut *out, &*e.source);
+            out.extend_from_slice(b",\"received\":\"");
+            out.extend_from_slice(e.received.to_string().as_bytes());
+            out.extend_from_slice(b"\",\"device\":{");
+            for (i, (k, v)) in device.fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+            out.extend_from_slice(b"}}");
+        }
+    }
+}
+
+fn extra_sd(e: &Event, device: &Device) -> Option<StructuredData<'static>> {
+    let origin = std::iter::once(("source", &*e.source))
+        .chain(device.fields.iter().map(|(k, v)| (*k, v.as_str())));
+    let texts: Vec<(&str, String)> = e
+        .msg
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_ref(), value_text(v)))
+        .collect();
+    let fields = texts.iter().map(|(k, v)| (*k, v.as_str()));
+    let origin: Vec<(&str, &str)> = origin.collect();
+    let fields: Vec<(&str, &str)> = fields.collect();
+    let mut elements = vec![("edgelog@32473", origin)];
+    if !fields.is_empty() {
+        elements.push(("fields@32473", fields));
+    }
+    StructuredData::from_elements(elements)
+}
+
+fn value_text(v: &Value<'_>) -> String {
+    match v {
+        Value::Str(s) => s.to_string(),
+        Value::I64(n) => n.to_string(),
+        Value::U64(n) => n.to_string(),
+        Value::F64(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgelog_codec::{Decoder, FormatHint, Mode, rfc3164::Context};
+    use edgelog_core::Timestamp;
+
+    fn event(line: &str) -> Event {
+        let d = Decoder::new(
+            FormatHint::Auto,
+            Mode::Lenient,
+            Context::utc(Timestamp::now()),
+        );
+        Event {
+            msg: d.decode(line.as_bytes()).into_owned(),
+            source: "net".into(),
+            received: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
+        }
+    }
+
+    fn device() -> Device {
+        Device {
+            hostname: Some("leaf-01".into()),
+            fields: vec![
+                ("serial_number", "SN123".into()),
+                ("element_role", "leaf".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn rfc5424_keeps_sender_sd_and_adds_origin_and_fields() {
+        let e = event(
+            r#"<165>1 2003-10-11T22:14:15.003Z host app - ID47 [exampleSDID@32473 iut="3"] hi"#,
+        );
+        let mut out = Vec::new();
+        encode(&mut out, OutputFormat::Rfc5424, &e, &device());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"<165>1 2003-10-11T22:14:15.003Z host app - ID47 [exampleSDID@32473 iut="3"][edgelog@32473 source="net" serial_number="SN123" element_role="leaf"] hi"#
+        );
+    }
+
+    #[test]
+    fn json_is_the_decode_object_plus_origin() {
+        let e = event("<13>Oct 11 22:14:15 host app[7]: hello");
+        let mut out = Vec::new();
+        encode(&mut out, OutputFormat::Json, &e, &device());
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["message"], "hello");
+        assert_eq!(v["app_name"], "app");
+        assert_eq!(v["source"], "net");
+        assert_eq!(v["received"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["device"]["serial_number"], "SN123");
+    }
+
+    #[test]
+    fn gelf_carries_device_fields() {
+        let e = event("<13>Oct 11 22:14:15 host app[7]: hello");
+        let mut out = Vec::new();
+        encode(&mut out, OutputFormat::Gelf, &e, &device());
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["_serial_number"], "SN123");
+        assert_eq!(v["_element_role"], "leaf");
+        assert_eq!(v["_source"], "net");
+        assert_eq!(v["short_message"], "hello");
+    }
+}

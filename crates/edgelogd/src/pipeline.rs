@@ -1,0 +1,437 @@
+//! The running daemon: sources → router → destinations, and how it changes shape.
+//!
+//! ```text
+//!  source tasks ──Vec<Event>──► router task ──Arc<Batch>──► destination threads
+//!   (Ingest)      bounded mpsc   hostnames, daemon tables,   bounded mpsc, one per
+//!                                device facts                destination (Selector, Sink)
+//! ```
+//!
+//! Every channel is bounded, so a slow destination slows the router, which slows the sources:
+//! memory stays bounded and nothing is dropped between a source and a sink.
+//!
+//! **Reload** (SIGHUP) never loses a record. The new config is read and checked first; a bad one
+//! is refused with its errors and the daemon goes on as it was. Components whose config is
+//! unchanged keep running untouched (their sockets stay open). New and changed destinations
+//! are started and published to the router before anything stops; then removed and changed
+//! sources are stopped — each drains what it has read into the router, which routes it to the
+//! new set — and new and changed sources start. A destination that is gone from the routes
+//! writes out its channel and closes.
+//!
+//! **Shutdown** (SIGTERM) runs the same drain for everything: sources stop and flush, the
+//! router ends when the last source's sender is gone, destinations write what they hold,
+//! sync and end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{self, Config, DestinationConfig, Dirs, SourceConfig};
+use crate::destinations;
+use crate::dtables::DaemonTables;
+use crate::event::{Batch, Device, Event};
+use crate::sources::{self, SourceContext, Stop};
+use crate::stats::{DestinationDrop, DestinationStats, Registry};
+
+/// Bursts the router may have waiting from all sources together.
+const ROUTER_BURSTS: usize = 256;
+
+/// What the router sends to: the destinations and the device facts of the current config.
+#[derive(Debug)]
+struct Routes {
+    device: Arc<Device>,
+    destinations: Vec<(Arc<DestinationStats>, mpsc::Sender<Arc<Batch>>)>,
+}
+
+#[derive(Debug)]
+struct RunningSource {
+    cfg: SourceConfig,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct RunningDestination {
+    cfg: DestinationConfig,
+    running: destinations::Running,
+}
+
+/// Where the configuration comes from, so a reload reads it the same way.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    /// `None`: the embedded default.
+    pub file: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    /// Reads and checks the configuration; `Err` carries every error, ready to print.
+    pub fn load(&self) -> Result<(Config, Dirs), String> {
+        let (name, text) = match &self.file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(t) => (path.display().to_string(), t),
+                Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+            },
+            None => (
+                config::DEFAULT_CONFIG_NAME.to_owned(),
+                config::DEFAULT_CONFIG.to_owned(),
+            ),
+        };
+        let config_dir = self
+            .file
+            .as_deref()
+            .and_then(Path::parent)
+            .map_or_else(|| PathBuf::from("."), Path::to_owned);
+        config::parse(&name, &text, |run_dir, state_dir| {
+            // CONTRACT.md: the flag, else the environment, else the config, else the default.
+            let env = |var: &str| {
+                std::env::var_os(var)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            };
+            Dirs {
+                run_dir: self
+                    .run_dir
+                    .clone()
+                    .or_else(|| env("EDGELOG_RUN_DIR"))
+                    .or_else(|| run_dir.map(Path::to_owned))
+                    .unwrap_or_else(edgelog_core::paths::default_run_dir),
+                state_dir: self
+                    .state_dir
+                    .clone()
+                    .or_else(|| env("EDGELOG_STATE_DIR"))
+                    .or_else(|| state_dir.map(Path::to_owned))
+                    .unwrap_or_else(edgelog_core::paths::default_state_dir),
+                config_dir,
+            }
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    pub fn name(&self) -> String {
+        self.file.as_ref().map_or_else(
+            || config::DEFAULT_CONFIG_NAME.to_owned(),
+            |p| p.display().to_string(),
+        )
+    }
+}
+
+/// The running daemon. See the module documentation.
+#[derive(Debug)]
+pub struct Daemon {
+    source: ConfigSource,
+    config: Config,
+    dirs: Dirs,
+    pub stats: Arc<Registry>,
+    sources: BTreeMap<String, RunningSource>,
+    destinations: BTreeMap<String, RunningDestination>,
+    routes: watch::Sender<Arc<Routes>>,
+    source_tx: mpsc::Sender<Vec<Event>>,
+    router: JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Starts everything `config` names; fails (with the component's name) if any part
+    /// cannot start.
+    pub async fn start(source: ConfigSource, config: Config, dirs: Dirs) -> anyhow::Result<Daemon> {
+        for (dir, what) in [(&dirs.run_dir, "run"), (&dirs.state_dir, "state")] {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the {what} directory {}", dir.display()))?;
+        }
+        let tables = if config.tables.enabled {
+            Some(
+                DaemonTables::open(&dirs.run_dir, config.tables.clone())
+                    .context("opening the daemon's tables")?,
+            )
+        } else {
+            None
+        };
+        let stats = Arc::new(Registry::default());
+        let mut destinations = BTreeMap::new();
+        for (name, cfg) in &config.destinations {
+            let running = destinations::start(
+                name,
+                cfg,
+                stats.destination(name),
+                tokio::runtime::Handle::current(),
+            )
+            .with_context(|| format!("destination {name:?}"))?;
+            destinations.insert(
+                name.clone(),
+                RunningDestination {
+                    cfg: cfg.clone(),
+                    running,
+                },
+            );
+        }
+        let (routes_tx, routes_rx) = watch::channel(routes(&config.device, &destinations, &stats));
+        let (source_tx, source_rx) = mpsc::channel(ROUTER_BURSTS);
+        let router = tokio::spawn(route(source_rx, routes_rx, tables));
+        let mut daemon = Daemon {
+            source,
+            config: config.clone(),
+            dirs,
+            stats,
+            sources: BTreeMap::new(),
+            destinations,
+            routes: routes_tx,
+            source_tx,
+            router,
+        };
+        for (name, cfg) in &config.sources {
+            if let Err(e) = daemon.start_source(name, cfg).await {
+                daemon.shutdown().await;
+                return Err(e);
+            }
+        }
+        Ok(daemon)
+    }
+
+    async fn start_source(&mut self, name: &str, cfg: &SourceConfig) -> anyhow::Result<()> {
+        let cx = SourceContext {
+            run_dir: self.dirs.run_dir.clone(),
+            state_dir: self.dirs.state_dir.clone(),
+            tx: self.source_tx.clone(),
+        };
+        let (stop_tx, stop) = Stop::new();
+        let task = sources::start(name, cfg, &cx, self.stats.source(name), stop)
+            .await
+            .with_context(|| format!("source {name:?}"))?;
+        self.sources.insert(
+            name.to_owned(),
+            RunningSource {
+                cfg: cfg.clone(),
+                stop: stop_tx,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// What the daemon listens on and writes to, one line each.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "edgelogd {}: config {}\n  run dir    {}\n  state dir  {}\n",
+            env!("CARGO_PKG_VERSION"),
+            self.source.name(),
+            self.dirs.run_dir.display(),
+            self.dirs.state_dir.display()
+        );
+        for (name, s) in &self.sources {
+            out += &format!(
+                "  source      {name:<14} {:<14} {}\n",
+                s.cfg.kind.type_name(),
+                sources::describe(&s.cfg)
+            );
+        }
+        for (name, d) in &self.destinations {
+            out += &format!(
+                "  destination {name:<14} {:<14} {} [level {}]\n",
+                d.cfg.kind.type_name(),
+                destinations::describe(&d.cfg),
+                d.cfg.level
+            );
+        }
+        if self.config.tables.enabled {
+            out += &format!(
+                "  tables      {}/{}/<app>.{}.log\n",
+                self.dirs.run_dir.display(),
+                crate::dtables::BD,
+                crate::dtables::BD
+            );
+        }
+        out
+    }
+
+    /// Re-reads the configuration and applies the difference. See the module documentation.
+    pub async fn reload(&mut self) -> Result<(), String> {
+        let (config, dirs) = self.source.load()?;
+        if dirs.run_dir != self.dirs.run_dir || dirs.state_dir != self.dirs.state_dir {
+            tracing::warn!("reload: a new run_dir or state_dir takes effect at the next start");
+        }
+        if config.tables != self.config.tables {
+            tracing::warn!("reload: [tables] changes take effect at the next start");
+        }
+        // Destinations first: new ones must be there before sources drain into the router.
+        let mut retired = Vec::new();
+        let mut errors = Vec::new();
+        for (name, cfg) in &config.destinations {
+            if self.destinations.get(name).is_some_and(|d| d.cfg == *cfg) {
+                continue;
+            }
+            match destinations::start(
+                name,
+                cfg,
+                self.stats.destination(name),
+                tokio::runtime::Handle::current(),
+            ) {
+                Ok(running) => {
+                    let new = RunningDestination {
+                        cfg: cfg.clone(),
+                        running,
+                    };
+                    if let Some(old) = self.destinations.insert(name.clone(), new) {
+                        retired.push(old);
+                    }
+                    tracing::info!("reload: destination {name:?} started");
+                }
+                Err(e) => errors.push(format!("destination {name:?}: {e:#}")),
+            }
+        }
+        let gone: Vec<String> = self
+            .destinations
+            .keys()
+            .filter(|n| !config.destinations.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(old) = self.destinations.remove(&name) {
+                tracing::info!("reload: destination {name:?} removed");
+                retired.push(old);
+            }
+        }
+        self.routes
+            .send_replace(routes(&config.device, &self.destinations, &self.stats));
+        // Retired destinations write out what they were sent and end once the router has
+        // let go of the old routes.
+        for old in retired {
+            let RunningDestination { running, .. } = old;
+            drop(running.tx);
+            tokio::task::spawn_blocking(move || running.thread.join());
+        }
+
+        // Sources: stop the removed and changed ones (they drain into the router), then
+        // start the new and changed ones.
+        let stale: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|(n, s)| config.sources.get(*n) != Some(&s.cfg))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in stale {
+            if let Some(s) = self.sources.remove(&name) {
+                let _ = s.stop.send(true);
+                let _ = s.task.await;
+                tracing::info!("reload: source {name:?} stopped");
+            }
+        }
+        for (name, cfg) in &config.sources {
+            if self.sources.contains_key(name) {
+                continue;
+            }
+            match self.start_source(name, cfg).await {
+                Ok(()) => tracing::info!("reload: source {name:?} started"),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        self.config = config;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        }
+    }
+
+    /// Stops everything, draining every record in flight to its destinations.
+    pub async fn shutdown(self) {
+        let Daemon {
+            sources,
+            destinations,
+            routes,
+            source_tx,
+            router,
+            ..
+        } = self;
+        for s in sources.values() {
+            let _ = s.stop.send(true);
+        }
+        for (_, s) in sources {
+            let _ = s.task.await;
+        }
+        drop(source_tx);
+        let _ = router.await;
+        drop(routes);
+        let threads: Vec<_> = destinations
+            .into_values()
+            .map(|d| {
+                drop(d.running.tx);
+                d.running.thread
+            })
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+fn routes(
+    device: &config::DeviceConfig,
+    destinations: &BTreeMap<String, RunningDestination>,
+    stats: &Registry,
+) -> Arc<Routes> {
+    Arc::new(Routes {
+        device: Arc::new(crate::device::resolve(device)),
+        destinations: destinations
+            .iter()
+            .map(|(name, d)| (stats.destination(name), d.running.tx.clone()))
+            .collect(),
+    })
+}
+
+/// The router task. See the module documentation.
+async fn route(
+    mut rx: mpsc::Receiver<Vec<Event>>,
+    mut routes: watch::Receiver<Arc<Routes>>,
+    mut tables: Option<DaemonTables>,
+) {
+    let mut current = routes.borrow_and_update().clone();
+    let mut watching = true;
+    loop {
+        let events = tokio::select! {
+            biased;
+            changed = routes.changed(), if watching => {
+                match changed {
+                    Ok(()) => current = routes.borrow_and_update().clone(),
+                    Err(_) => watching = false,
+                }
+                continue;
+            }
+            events = rx.recv() => match events {
+                Some(events) => events,
+                None => break,
+            },
+        };
+        let mut events = events;
+        let local = current.device.hostname.as_deref();
+        for e in &mut events {
+            if e.msg.hostname.is_none() {
+                e.msg.hostname = local.map(|h| h.to_owned().into());
+            }
+        }
+        if let Some(t) = &mut tables {
+            for e in &events {
+                if let Err(err) = t.write(e, local) {
+                    tracing::warn!("daemon tables: {err}");
+                }
+            }
+        }
+        let batch = Arc::new(Batch {
+            events,
+            device: current.device.clone(),
+        });
+        for (stats, tx) in &current.destinations {
+            // Destinations end only after the router lets go of them, so a closed channel
+            // means the destination's thread failed: count what it was offered.
+            if tx.send(batch.clone()).await.is_err() {
+                stats.add_drop(DestinationDrop::Down, batch.events.len() as u64);
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Sources: each reads one kind of input and feeds its [`Ingest`].
+//!
+//! Starting a source is two steps on purpose: [`start`] binds its socket or opens its file
+//! right away, so an address in use or a missing permission fails the daemon's start (or a
+//! reload) with the source's name and the reason; only then is its loop spawned. A running
+//! source stops when its [`Stop`] fires: it stops reading, flushes what it decoded and ends,
+//! which closes its sender; the router drains after the last sender is gone.
+
+mod file;
+pub(crate) use file::wildcard_in_directory;
+mod kmsg;
+mod stdin;
+mod tables;
+mod tcp;
+mod udp;
+mod unix;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{SourceConfig, SourceKind};
+use crate::event::Event;
+use crate::ingest::Ingest;
+use crate::stats::SourceStats;
+
+/// The signal that tells a source to stop.
+#[derive(Debug, Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    /// A stop signal and the switch that fires it.
+    pub fn new() -> (watch::Sender<bool>, Stop) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Stop(rx))
+    }
+
+    /// Resolves once stopping was asked for (at once if it already was).
+    pub async fn wait(&mut self) {
+        // An error means the switch is gone, which also means stop.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// What every source gets besides its config.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    pub run_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub tx: mpsc::Sender<Burst>,
+}
+
+/// What sources send: one burst of events.
+pub type Burst = Vec<Event>;
+
+/// A human-readable line of what a source listens on, for the startup summary.
+pub fn describe(cfg: &SourceConfig) -> String {
+    match &cfg.kind {
+        SourceKind::UnixDatagram { path, mode, .. } => {
+            format!("unix datagram {} (mode {mode:o})", path.display())
+        }
+        SourceKind::SyslogUdp { address, .. } => format!("udp {address}"),
+        SourceKind::SyslogTcp { address, .. } => format!("tcp {address}"),
+        SourceKind::Kmsg { path } => format!("kernel log {}", path.display()),
+        SourceKind::File { paths, .. } => format!("files {}", paths.join(", ")),
+        SourceKind::Tables { .. } => "library tables in the run directory".to_owned(),
+        SourceKind::Stdin => "standard input".to_owned(),
+    }
+}
+
+/// Opens the source's input and spawns its loop.
+pub async fn start(
+    name: &str,
+    cfg: &SourceConfig,
+    cx: &SourceContext,
+    stats: Arc<SourceStats>,
+    stop: Stop,
+) -> anyhow::Result<JoinHandle<()>> {
+    // A file source names its records per file (`{file}` in `app_name`); kmsg records are
+    // the kernel's.
+    let app_name = match &cfg.kind {
+        SourceKind::File { .. } => None,
+        SourceKind::Kmsg { .. } => cfg.app_name.clone().or(Some("kernel".to_owned())),
+        _ => cfg.app_name.clone(),
+    };
+    let ingest = Ingest::new(name, cfg.format, app_name, stats, cx.tx.clone());
+    let what = describe(cfg);
+    let task = match &cfg.kind {
+        SourceKind::UnixDatagram {
+            path,
+            mode,
+            receive_buffer,
+        } => {
+            let sock = unix::bind(path, *mode, *receive_buffer)?;
+            tokio::spawn(unix::run(sock, path.clone(), cfg.max_frame, ingest, stop))
+        }
+        SourceKind::SyslogUdp {
+            address,
+            receive_buffer,
+        } => {
+            let sock = udp::bind(*address, *receive_buffer)?;
+            tokio::spawn(udp::run(sock, cfg.max_frame, ingest, stop))
+        }
+        SourceKind::SyslogTcp {
+            address,
+            framing,
+            max_connections,
+            idle_timeout,
+        } => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening on tcp {address}"))?;
+            let conn = tcp::Settings {
+                framing: *framing,
+                max_frame: cfg.max_frame,
+                max_connections: *max_connections,
+                idle_timeout: *idle_timeout,
+            };
+            tokio::spawn(tcp::run(listener, conn, ingest, stop))
+        }
+        SourceKind::Kmsg { path } => {
+            let reader = kmsg::open(path)?;
+            tokio::spawn(kmsg::run(reader, ingest, stop))
+        }
+        SourceKind::File {
+            paths,
+            start_at_beginning,
+            poll_interval,
+        } => {
+            let watcher = file::Watcher::new(
+                name,
+                paths.clone(),
+                *start_at_beginning,
+                cfg.max_frame,
+                cfg.app_name.clone(),
+                &cx.state_dir,
+            )?;
+            tokio::spawn(file::run(watcher, *poll_interval, ingest, stop))
+        }
+        SourceKind::Tables { poll_interval } => {
+            let follower = tables::Follower::new(name, &cx.run_dir, &cx.state_dir)?;
+            tokio::spawn(tables::run(follower, *poll_interval, ingest, stop))
+        }
+        SourceKind::Stdin => tokio::spawn(stdin::run(cfg.max_frame, ingest, stop)),
+    };
+    tracing::debug!(source = name, "started: {what}");
+    Ok(task)
+}

@@ -1,0 +1,146 @@
+//! `unix_datagram`: the `/dev/log` socket local programs (glibc `syslog(3)`, `logger`) write to.
+//!
+//! One datagram is one record. The socket has `SO_PASSCRED` on, so the kernel attaches the
+//! sender's pid and uid to every datagram: a record without a PROCID gets the pid, and every
+//! record gets a `uid` field — facts the sender cannot forge. A datagram longer than the
+//! buffer (`max_frame`) arrives cut (`MSG_TRUNC`) and is kept, flagged and counted. On stop the
+//! datagrams already queued in the socket are read before it is closed and its file removed.
+
+use std::io::{self, IoSliceMut};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use edgelog_core::Value;
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt,
+};
+use tokio::io::Interest;
+use tokio::net::UnixDatagram;
+
+use super::Stop;
+use crate::ingest::Ingest;
+
+pub(super) fn bind(path: &Path, mode: u32, receive_buffer: usize) -> anyhow::Result<UnixDatagram> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            // A socket file left by a process that died is removed; one that still has a
+            // reader is someone else's.
+            let probe = std::os::unix::net::UnixDatagram::unbound()?;
+            if probe.connect(path).is_ok() {
+                bail!("{} is in use by another process", path.display());
+            }
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing stale socket {}", path.display()))?;
+        }
+        Ok(_) => bail!("{} exists and is not a socket", path.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
+    }
+    let sock = std::os::unix::net::UnixDatagram::bind(path)
+        .with_context(|| format!("binding unix datagram socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
+    sock.set_nonblocking(true)?;
+    if let Err(e) = setsockopt(&sock, sockopt::RcvBuf, &receive_buffer) {
+        tracing::warn!(
+            "{}: receive buffer of {receive_buffer} bytes refused: {e}",
+            path.display()
+        );
+    }
+    setsockopt(&sock, sockopt::PassCred, &true).context("enabling SO_PASSCRED")?;
+    Ok(UnixDatagram::from_std(sock)?)
+}
+
+/// One datagram as received.
+struct Datagram {
+    len: usize,
+    /// Longer than the buffer: cut by the kernel.
+    truncated: bool,
+    /// The sender's pid and uid.
+    creds: Option<(i32, u32)>,
+}
+
+// `cmsg` is a `Vec` because nix's `recvmsg` takes one.
+#[allow(clippy::ptr_arg)]
+fn receive(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<Datagram> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?;
+    let creds = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|m| match m {
+            ControlMessageOwned::ScmCredentials(c) => Some((c.pid(), c.uid())),
+            _ => None,
+        })
+    });
+    Ok(Datagram {
+        len: msg.bytes,
+        truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+        creds,
+    })
+}
+
+/// Reads every datagram queued now (up to a batch); `false` when the socket failed.
+#[allow(clippy::ptr_arg)]
+fn drain(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>, ingest: &mut Ingest) -> bool {
+    while !ingest.is_full() {
+        match sock.try_io(Interest::READABLE, || receive(sock, buf, cmsg)) {
+            Ok(d) => {
+                let e = ingest.bytes(&buf[..d.len], d.truncated, None);
+                if let Some((pid, uid)) = d.creds {
+                    if e.msg.proc_id.is_none() {
+                        e.msg.proc_id = Some(pid.to_string().into());
+                    }
+                    e.msg
+                        .fields
+                        .push(("uid".into(), Value::U64(u64::from(uid))));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => {
+                tracing::error!(source = %ingest.name(), "receiving: {e}");
+                return false;
+            }
+        }
+    }
+    true
+}
+
+pub(super) async fn run(
+    sock: UnixDatagram,
+    path: PathBuf,
+    max_frame: usize,
+    mut ingest: Ingest,
+    mut stop: Stop,
+) {
+    let mut buf = vec![0u8; max_frame];
+    let mut cmsg = nix::cmsg_space!(UnixCredentials);
+    loop {
+        tokio::select! {
+            _ = stop.wait() => break,
+            r = sock.readable() => if r.is_err() { break },
+        }
+        let ok = drain(&sock, &mut buf, &mut cmsg, &mut ingest);
+        if ingest.flush().await.is_err() || !ok {
+            break;
+        }
+    }
+    // What senders already handed to the kernel is ours: read it before closing.
+    while drain(&sock, &mut buf, &mut cmsg, &mut ingest) && !ingest.is_empty() {
+        if ingest.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = ingest.flush().await;
+    let _ = std::fs::remove_file(&path);
+}

@@ -1,0 +1,196 @@
+//! Counters: what each source received and each destination wrote or dropped, by reason.
+//!
+//! Every drop anywhere is counted by reason (an invariant): sources count frames, malformed
+//! frames, cut frames and lost records; destinations count records written, filtered out and
+//! dropped. Counters are relaxed atomics bumped once per batch where possible, kept per
+//! component name in a [`Registry`] that outlives reloads, so a source that is reconfigured
+//! keeps counting from where it was. The registry renders itself as JSON for the shutdown
+//! summary and the control plane.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+/// Why records were lost before they became events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceDrop {
+    /// The kernel ring overwrote records before we read them (kmsg sequence gap).
+    KernelGap,
+    /// A library table's writers lapped the daemon's cursor.
+    Lapped,
+    /// A table slot was torn by a writer that died mid-write.
+    Torn,
+    /// A watched file shrank or vanished before it was read to the end.
+    FileTruncated,
+    /// A connection was refused because `max_connections` were open.
+    ConnectionLimit,
+}
+
+impl SourceDrop {
+    const ALL: [SourceDrop; 5] = [
+        SourceDrop::KernelGap,
+        SourceDrop::Lapped,
+        SourceDrop::Torn,
+        SourceDrop::FileTruncated,
+        SourceDrop::ConnectionLimit,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceDrop::KernelGap => "kernel_gap",
+            SourceDrop::Lapped => "lapped",
+            SourceDrop::Torn => "torn",
+            SourceDrop::FileTruncated => "file_truncated",
+            SourceDrop::ConnectionLimit => "connection_limit",
+        }
+    }
+}
+
+/// One source's counters.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// Frames received (each becomes one record).
+    pub received: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Records whose frame broke its format's grammar (kept raw, with diagnostics).
+    pub malformed: AtomicU64,
+    /// Frames longer than `max_frame`, cut (the record is kept and flagged).
+    pub truncated: AtomicU64,
+    /// Stream bytes thrown away after a cut frame.
+    pub discarded_bytes: AtomicU64,
+    pub connections: AtomicU64,
+    dropped: [AtomicU64; SourceDrop::ALL.len()],
+}
+
+impl SourceStats {
+    pub fn add_drop(&self, reason: SourceDrop, n: u64) {
+        self.dropped[reason as usize].fetch_add(n, Relaxed);
+    }
+
+    pub fn dropped(&self, reason: SourceDrop) -> u64 {
+        self.dropped[reason as usize].load(Relaxed)
+    }
+
+    fn to_json(&self) -> Value {
+        let dropped: serde_json::Map<String, Value> = SourceDrop::ALL
+            .iter()
+            .filter(|r| self.dropped(**r) > 0)
+            .map(|r| (r.name().to_owned(), self.dropped(*r).into()))
+            .collect();
+        json!({
+            "received": self.received.load(Relaxed),
+            "bytes": self.bytes.load(Relaxed),
+            "malformed": self.malformed.load(Relaxed),
+            "truncated": self.truncated.load(Relaxed),
+            "discarded_bytes": self.discarded_bytes.load(Relaxed),
+            "connections": self.connections.load(Relaxed),
+            "dropped": dropped,
+        })
+    }
+}
+
+/// Why a destination did not deliver a record it wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationDrop {
+    /// Writing failed (disk full, closed pipe); the error is kept as `last_error`.
+    WriteError,
+    /// The store's quota evicted a closed file; counted in records.
+    Quota,
+    /// The destination had stopped (its thread failed) when the router offered a batch.
+    Down,
+}
+
+/// One destination's counters.
+#[derive(Debug, Default)]
+pub struct DestinationStats {
+    pub written: AtomicU64,
+    pub bytes: AtomicU64,
+    dropped_write_error: AtomicU64,
+    dropped_quota: AtomicU64,
+    dropped_down: AtomicU64,
+    /// Closed files deleted by the quota.
+    pub evicted_files: AtomicU64,
+    last_error: Mutex<Option<(String, edgelog_core::Timestamp)>>,
+}
+
+impl DestinationStats {
+    fn counter(&self, reason: DestinationDrop) -> &AtomicU64 {
+        match reason {
+            DestinationDrop::WriteError => &self.dropped_write_error,
+            DestinationDrop::Quota => &self.dropped_quota,
+            DestinationDrop::Down => &self.dropped_down,
+        }
+    }
+
+    pub fn add_drop(&self, reason: DestinationDrop, n: u64) {
+        self.counter(reason).fetch_add(n, Relaxed);
+    }
+
+    pub fn dropped(&self, reason: DestinationDrop) -> u64 {
+        self.counter(reason).load(Relaxed)
+    }
+
+    pub fn set_error(&self, error: String) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((error, edgelog_core::Timestamp::now()));
+    }
+
+    fn to_json(&self) -> Value {
+        let last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        json!({
+            "written": self.written.load(Relaxed),
+            "bytes": self.bytes.load(Relaxed),
+            "dropped": {
+                "write_error": self.dropped(DestinationDrop::WriteError),
+                "quota": self.dropped(DestinationDrop::Quota),
+                "down": self.dropped(DestinationDrop::Down),
+            },
+            "evicted_files": self.evicted_files.load(Relaxed),
+            "last_error": last.as_ref().map(|(e, _)| e.clone()),
+            "last_error_time": last.map(|(_, t)| t.to_string()),
+        })
+    }
+}
+
+/// Counters by component name; they survive reloads.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
+    destinations: Mutex<BTreeMap<String, Arc<DestinationStats>>>,
+}
+
+impl Registry {
+    pub fn source(&self, name: &str) -> Arc<SourceStats> {
+        let mut map = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.to_owned()).or_default().clone()
+    }
+
+    pub fn destination(&self, name: &str) -> Arc<DestinationStats> {
+        let mut map = self.destinations.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.to_owned()).or_default().clone()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let sources: serde_json::Map<String, Value> = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
+        let destinations: serde_json::Map<String, Value> = self
+            .destinations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
+        json!({ "sources": sources, "destinations": destinations })
+    }
+}

@@ -1,0 +1,259 @@
+//! Running the real `edgelogd` binary in tests: a private run and state directory, free
+//! loopback ports, records read back from a `stdout` JSON destination, signals, and a bounded
+//! wait for everything.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_edgelogd");
+
+/// A loopback port free for both TCP and UDP right now.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair found");
+}
+
+/// Whether `cmd` can run. Under CI a missing peer fails the test; elsewhere it is skipped
+/// with a note.
+pub fn have(cmd: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{cmd} is missing; scripts/test installs it"
+        );
+        eprintln!("skipping: {cmd} is not installed (scripts/test installs it)");
+    }
+    found
+}
+
+/// A running daemon.
+pub struct Daemon {
+    child: Child,
+    dir: Option<tempfile::TempDir>,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir().join("run")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir().join("state")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir().join("edgelogd.toml")
+    }
+
+    /// Starts `edgelogd` with `config` (none: the embedded default) and waits until it says
+    /// it is ready.
+    pub fn start(config: Option<&str>) -> Daemon {
+        Daemon::start_in(tempfile::tempdir().unwrap(), config, Stdio::null())
+    }
+
+    /// Like [`start`](Self::start) in a given directory (to restart over the same state),
+    /// with the given stdin.
+    pub fn start_in(dir: tempfile::TempDir, config: Option<&str>, stdin: Stdio) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--run-dir")
+            .arg(dir.path().join("run"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(text) = config {
+            let path = dir.path().join("edgelogd.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let mut child = cmd.spawn().expect("starting edgelogd");
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if line == "edgelogd: ready" {
+                    let _ = ready_tx.send(());
+                }
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut d = Daemon {
+            child,
+            dir: Some(dir),
+            lines,
+            stderr,
+        };
+        if ready.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = d.child.kill();
+            panic!("edgelogd did not get ready:\n{}", d.stderr());
+        }
+        d
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    pub fn signal(&self, sig: Signal) {
+        kill(self.pid(), sig).unwrap();
+    }
+
+    /// JSON records from the `stdout` destination until `n` arrived or `timeout` passed.
+    pub fn records(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => out.push(
+                    serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("not JSON ({e}): {line}")),
+                ),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Whatever else arrives within `wait`.
+    pub fn more_records(&self, wait: Duration) -> Vec<Value> {
+        self.records(usize::MAX, wait)
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns the final counters.
+    pub fn stop(self) -> (Value, tempfile::TempDir) {
+        self.signal(Signal::SIGTERM);
+        self.finish()
+    }
+
+    /// Waits (bounded) for a clean exit that was asked for; returns the final counters.
+    pub fn finish(mut self) -> (Value, tempfile::TempDir) {
+        let status = wait_bounded(&mut self.child, Duration::from_secs(20));
+        // Let the reader threads see the pipes close.
+        std::thread::sleep(Duration::from_millis(50));
+        let stderr = self.stderr();
+        assert!(status.success(), "edgelogd exited with {status}:\n{stderr}");
+        let counters = stderr
+            .lines()
+            .find_map(|l| {
+                l.split_once("stopped; counters: ")
+                    .map(|(_, j)| j.to_owned())
+            })
+            .unwrap_or_else(|| panic!("no counters in:\n{stderr}"));
+        (
+            serde_json::from_str(&counters).unwrap(),
+            self.dir.take().unwrap(),
+        )
+    }
+
+    /// SIGKILL: the daemon gets no chance to flush or save anything.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        self.signal(Signal::SIGKILL);
+        let _ = wait_bounded(&mut self.child, Duration::from_secs(10));
+        self.dir.take().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("edgelogd did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs util-linux `logger` with `args`, asserting it succeeded.
+pub fn logger(args: &[&str]) {
+    let out = Command::new("logger").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "logger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes `text` to a file, appending.
+pub fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The `seq=N` numbers in the records' messages.
+pub fn seqs(records: &[Value]) -> Vec<u64> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let m = r["message"].as_str()?;
+            let at = m.find("seq=")?;
+            m[at + 4..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}

@@ -1,0 +1,275 @@
+//! The daemon's life: config checking, the embedded default, reload and stop without loss.
+
+mod common;
+
+use std::io::Write as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{BIN, Daemon, free_port, have, logger, seqs};
+use nix::sys::signal::Signal;
+
+#[test]
+fn check_config_prints_ok_or_every_error_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[sources.in]\ntype = \"stdin\"\n[destinations.out]\ntype = \"stdout\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--check-config", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+
+    // No config: the embedded default is checked.
+    let out = Command::new(BIN).arg("--check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[sources.net]\ntype = \"syslog_tcp\"\naddress = \"nowhere\"\n\n[destinations.out]\ntype = \"stdout\"\nformat = \"xml\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let name = bad.display().to_string();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{name}:3: sources.net.address: invalid address \"nowhere\""
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        format!(
+            "{name}:7: destinations.out.format: unknown value \"xml\": expected rfc5424, rfc3164, json, gelf"
+        )
+    );
+
+    // A missing file and a bad flag.
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent/edgelogd.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/edgelogd.toml: cannot read")
+    );
+    let out = Command::new(BIN).arg("--frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The `edgelog` CLI, built beside `edgelogd` by `cargo test --workspace`.
+fn edgelog_cli() -> Option<PathBuf> {
+    let path = PathBuf::from(BIN).with_file_name("edgelog");
+    if path.exists() {
+        Some(path)
+    } else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the edgelog binary is missing; run the workspace's tests (scripts/test)"
+        );
+        eprintln!("skipping the CLI check: run `cargo test --workspace` to build edgelog");
+        None
+    }
+}
+
+#[test]
+fn embedded_default_stores_and_tables_what_logger_sends() {
+    if !have("logger") {
+        return;
+    }
+    let d = Daemon::start(None);
+    let stderr = d.stderr();
+    for want in [
+        "config <embedded default>",
+        "log.sock",
+        "udp 127.0.0.1:5514",
+        "tcp 127.0.0.1:5514",
+        "file_store",
+    ] {
+        assert!(
+            stderr.contains(want),
+            "startup summary lacks {want:?}:\n{stderr}"
+        );
+    }
+    let sock = d.run_dir().join("log.sock");
+    let marker = format!("hello-{}", std::process::id());
+    logger(&["-u", sock.to_str().unwrap(), "-t", "demo", &marker]);
+
+    // In the store…
+    let store = d.state_dir().join("store/current.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&store).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains(&marker)) {
+            break l.to_owned();
+        }
+        assert!(Instant::now() < deadline, "not in the store:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(line.starts_with("<13>1 "), "{line}");
+    assert!(line.contains(" demo "), "{line}");
+    assert!(line.contains("[edgelog@32473 source=\"devlog\""), "{line}");
+
+    // …and in the daemon's table, as `edgelog show log table` shows it.
+    if let Some(cli) = edgelog_cli() {
+        let out = Command::new(cli)
+            .arg("--run-dir")
+            .arg(d.run_dir())
+            .args(["show", "log", "table", "demo.edgelogd.log", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let row = rows.iter().find(|r| r["message"] == marker.as_str());
+        let row = row.unwrap_or_else(|| panic!("not in the table: {rows:?}"));
+        assert_eq!(row["level"], "notice");
+        assert_eq!(row["bd"], "edgelogd");
+        assert_eq!(row["module"], "demo");
+        assert_eq!(row["group"], "user");
+    }
+    let (counters, _) = d.stop();
+    assert_eq!(counters["destinations"]["store"]["written"], 1);
+}
+
+fn stdout_config(extra: &str) -> String {
+    format!(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.out]\ntype = \"stdout\"\nformat = \"json\"\n{extra}"
+    )
+}
+
+#[test]
+fn reload_adds_and_removes_components_without_losing_a_record() {
+    let d = Daemon::start(Some(&stdout_config("")));
+    let sock_path = d.run_dir().join("log.sock");
+    let port = free_port();
+    const N: u64 = 3000;
+    let sender = std::thread::spawn(move || {
+        let sock = UnixDatagram::unbound().unwrap();
+        for i in 0..N {
+            let msg = format!("<14>reload: seq={i}");
+            // A full socket buffer blocks the sender: datagrams on a unix socket are not lost.
+            sock.send_to(msg.as_bytes(), &sock_path).unwrap();
+            if i % 500 == 0 {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+    });
+    // Two reloads while the stream runs: add a TCP source and a second destination, then
+    // remove them again.
+    std::thread::sleep(Duration::from_millis(20));
+    let added = stdout_config(&format!(
+        "\n[sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\n\n[destinations.archive]\ntype = \"file_store\"\nformat = \"json\"\n"
+    ));
+    std::fs::write(d.config_path(), added).unwrap();
+    d.signal(Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut tcp = loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reload did not start the TCP source"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    tcp.write_all(format!("<14>via tcp: seq={N}\n").as_bytes())
+        .unwrap();
+    drop(tcp);
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::write(d.config_path(), stdout_config("")).unwrap();
+    d.signal(Signal::SIGHUP);
+    sender.join().unwrap();
+
+    let got = d.records(N as usize + 1, Duration::from_secs(20));
+    let mut s = seqs(&got);
+    s.sort_unstable();
+    assert_eq!(s, (0..=N).collect::<Vec<_>>(), "lost or duplicated records");
+    let stderr = d.stderr();
+    assert!(stderr.contains("source \"tcp\" started"), "{stderr}");
+    assert!(
+        stderr.contains("destination \"archive\" removed"),
+        "{stderr}"
+    );
+    let (counters, dir) = d.stop();
+    // The archive got what arrived while it existed, no more than the stream.
+    let archived = counters["destinations"]["archive"]["written"]
+        .as_u64()
+        .unwrap();
+    assert!(archived <= N + 1, "{counters}");
+    let text =
+        std::fs::read_to_string(dir.path().join("state/store/current.jsonl")).unwrap_or_default();
+    assert_eq!(text.lines().count() as u64, archived);
+}
+
+#[test]
+fn a_bad_reload_is_refused_and_the_daemon_goes_on() {
+    let d = Daemon::start(Some(&stdout_config("")));
+    std::fs::write(d.config_path(), "[sources.devlog]\ntype = 7\n").unwrap();
+    d.signal(Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.stderr().contains("reload refused") {
+        assert!(Instant::now() < deadline, "{}", d.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        d.stderr()
+            .contains("edgelogd.toml:2: sources.devlog.type: expected a string, found integer"),
+        "{}",
+        d.stderr()
+    );
+    let sock = UnixDatagram::unbound().unwrap();
+    sock.send_to(b"<14>still here seq=7", d.run_dir().join("log.sock"))
+        .unwrap();
+    assert_eq!(seqs(&d.records(1, Duration::from_secs(10))), [7]);
+    d.stop();
+}
+
+#[test]
+fn sigterm_drains_a_tcp_stream_already_sent() {
+    let port = free_port();
+    let d = Daemon::start(Some(&format!(
+        "[sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\n\n[destinations.out]\ntype = \"stdout\"\nformat = \"json\"\n"
+    )));
+    const N: u64 = 20_000;
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut payload = Vec::new();
+    for i in 0..N {
+        payload.extend_from_slice(format!("<14>1 - host app - - - drain seq={i}\n").as_bytes());
+    }
+    tcp.write_all(&payload).unwrap();
+    // Stop at once: what was sent is in the daemon's buffers or the kernel's.
+    d.signal(Signal::SIGTERM);
+    let got = d.records(N as usize, Duration::from_secs(30));
+    let mut s = seqs(&got);
+    s.sort_unstable();
+    assert_eq!(s.len() as u64, N, "lost records");
+    assert_eq!(s, (0..N).collect::<Vec<_>>());
+    let (counters, _) = d.finish();
+    assert_eq!(counters["sources"]["tcp"]["received"], N);
+    drop(tcp);
+}
