@@ -169,7 +169,7 @@ impl Watcher {
                 }
             })
             .collect();
-        Ok(Watcher {
+        let mut w = Watcher {
             patterns,
             start_at_beginning,
             max_frame,
@@ -178,7 +178,11 @@ impl Watcher {
                 .with_context(|| format!("loading checkpoints of source {name:?}"))?,
             files: HashMap::new(),
             first_scan: true,
-        })
+        };
+        // The first scan belongs to the start: "the end" is where the files are when the
+        // daemon says it is ready, not when the loop first runs.
+        w.scan();
+        Ok(w)
     }
 
     fn app_for(&self, path: &Path) -> String {

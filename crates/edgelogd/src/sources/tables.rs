@@ -74,6 +74,11 @@ impl Follower {
                 }
                 _ => Cursor::at_oldest(&reader),
             };
+            tracing::debug!(
+                "following table {} from entry {}",
+                t.path.display(),
+                cursor.position()
+            );
             self.followed.insert(
                 t.path,
                 Followed {

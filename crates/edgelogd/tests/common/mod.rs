@@ -86,6 +86,7 @@ impl Daemon {
             .arg(dir.path().join("run"))
             .arg("--state-dir")
             .arg(dir.path().join("state"))
+            .args(["--log-level", "debug"])
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
