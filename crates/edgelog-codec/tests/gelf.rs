@@ -68,7 +68,7 @@ fn strict_refuses_what_the_spec_forbids() {
         (r#"{"version":"1.1","short_message":"m"}"#, "missing_field"),
         (r#"{"version":"1.1","host":"h"}"#, "missing_field"),
         (
-            r#"{"version":"1.0","host":"h","short_message":"m"}"#,
+            r#"{"version":"2.0","host":"h","short_message":"m"}"#,
             "invalid_field",
         ),
         (
@@ -80,7 +80,7 @@ fn strict_refuses_what_the_spec_forbids() {
             "invalid_field",
         ),
         (
-            r#"{"version":"1.1","host":"h","short_message":"m","_n":null}"#,
+            r#"{"version":"1.1","host":"h","short_message":"m","_n":[1]}"#,
             "invalid_field",
         ),
         (
@@ -96,6 +96,14 @@ fn strict_refuses_what_the_spec_forbids() {
         let m = gelf::parse(json.as_bytes(), Mode::Strict);
         assert_eq!(m.error.map(|e| e.kind.name()), Some(kind), "{json}");
     }
+    // What real clients send and Graylog takes: version 1.0 (graypy), null fields (dropped).
+    let m = gelf::parse(
+        br#"{"version":"1.0","host":"h","short_message":"m","_function":null,"_pid":7}"#,
+        Mode::Strict,
+    );
+    assert_eq!(m.error, None);
+    assert_eq!(m.fields.len(), 1);
+    assert_eq!(m.field("pid"), Some(&Value::I64(7)));
     let m = gelf::parse(b"{\"version\":\"1.1\",\n\"host\": oops}", Mode::Strict);
     assert_eq!(
         m.error.map(|e| (e.kind.name(), e.offset)),

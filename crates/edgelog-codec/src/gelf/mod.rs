@@ -73,7 +73,8 @@ pub fn parse(payload: &[u8], mode: Mode) -> Message<'_> {
         match key.as_ref() {
             "version" => {
                 has_version = true;
-                if value.as_ref().and_then(Value::as_str) != Some("1.1")
+                // 1.0 is still what some clients send (graypy does); the fields agree.
+                if !matches!(value.as_ref().and_then(Value::as_str), Some("1.1" | "1.0"))
                     && problem(&mut m, DiagKind::InvalidField)
                 {
                     return m;
@@ -140,6 +141,9 @@ pub fn parse(payload: &[u8], mode: Mode) -> Message<'_> {
                 }
                 let v = match value {
                     Some(v) => v,
+                    // A field with no value is no field (Graylog drops them too); clients
+                    // such as graypy send `"_function": null`.
+                    None if raw.get() == "null" => continue,
                     None if problem(&mut m, DiagKind::InvalidField) => return m,
                     None => Value::Str(Cow::Borrowed(raw.get())),
                 };
