@@ -160,8 +160,14 @@ impl Ingest {
 
     /// Decodes a frame into an event of the current batch and returns it, so the source can
     /// add what it knows (credentials, a file name). `host` is used when the frame names none.
-    pub fn frame(&mut self, frame: Frame<'_>, host: Option<&str>) -> &mut Event {
+    pub fn frame(&mut self, mut frame: Frame<'_>, host: Option<&str>) -> &mut Event {
         let now = Timestamp::now();
+        // A line ending inside a frame is the sender's framing habit (rsyslog ends
+        // octet-counted frames and datagrams with LF), never message content.
+        frame.data = frame
+            .data
+            .strip_suffix(b"\n")
+            .map_or(frame.data, |d| d.strip_suffix(b"\r").unwrap_or(d));
         let stats = &self.stats;
         stats.received.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(frame.data.len() as u64, Relaxed);
@@ -214,12 +220,18 @@ impl Ingest {
         self.batch.is_empty()
     }
 
-    /// Hands the batch to the router, waiting while it is behind.
+    /// Hands the batch to the router, waiting while it is behind. Cancel-safe: the batch is
+    /// taken only once the router has room for it, so a caller that gives up (a stopped
+    /// source, a dropped request) leaves it in place.
     pub async fn flush(&mut self) -> Result<(), Closed> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX));
-        self.tx.send(batch).await.map_err(|_| Closed)
+        let permit = self.tx.reserve().await.map_err(|_| Closed)?;
+        permit.send(std::mem::replace(
+            &mut self.batch,
+            Vec::with_capacity(BATCH_MAX),
+        ));
+        Ok(())
     }
 }

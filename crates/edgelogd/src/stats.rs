@@ -26,15 +26,28 @@ pub enum SourceDrop {
     FileTruncated,
     /// A connection was refused because `max_connections` were open.
     ConnectionLimit,
+    /// A chunked GELF message did not complete within 5 s.
+    GelfIncomplete,
+    /// A partial GELF message was dropped to stay within the reassembly limits.
+    GelfEvicted,
+    /// A GELF chunk with an impossible header.
+    GelfInvalidChunk,
+    /// An HTTP request refused with a 4xx (bad body, bad token, too large): the sender was
+    /// told, nothing of it was taken.
+    Rejected,
 }
 
 impl SourceDrop {
-    const ALL: [SourceDrop; 5] = [
+    const ALL: [SourceDrop; 9] = [
         SourceDrop::KernelGap,
         SourceDrop::Lapped,
         SourceDrop::Torn,
         SourceDrop::FileTruncated,
         SourceDrop::ConnectionLimit,
+        SourceDrop::GelfIncomplete,
+        SourceDrop::GelfEvicted,
+        SourceDrop::GelfInvalidChunk,
+        SourceDrop::Rejected,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +57,10 @@ impl SourceDrop {
             SourceDrop::Torn => "torn",
             SourceDrop::FileTruncated => "file_truncated",
             SourceDrop::ConnectionLimit => "connection_limit",
+            SourceDrop::GelfIncomplete => "gelf_incomplete",
+            SourceDrop::GelfEvicted => "gelf_evicted",
+            SourceDrop::GelfInvalidChunk => "gelf_invalid_chunk",
+            SourceDrop::Rejected => "rejected",
         }
     }
 }

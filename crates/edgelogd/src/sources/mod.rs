@@ -7,6 +7,7 @@
 //! which closes its sender; the router drains after the last sender is gone.
 
 mod file;
+mod http;
 pub(crate) use file::wildcard_in_directory;
 mod kmsg;
 mod stdin;
@@ -18,7 +19,7 @@ mod unix;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use edgelog_codec::Framing;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -68,6 +69,12 @@ pub fn describe(cfg: &SourceConfig) -> String {
         SourceKind::File { paths, .. } => format!("files {}", paths.join(", ")),
         SourceKind::Tables { .. } => "library tables in the run directory".to_owned(),
         SourceKind::Stdin => "standard input".to_owned(),
+        SourceKind::GelfUdp { address, .. } => format!("GELF udp {address}"),
+        SourceKind::GelfTcp { address, .. } => format!("GELF tcp {address}"),
+        SourceKind::GelfHttp(h) => format!("GELF http://{}{}", h.address, h.path),
+        SourceKind::Alertmanager(h) => {
+            format!("Alertmanager webhook http://{}{}", h.address, h.path)
+        }
     }
 }
 
@@ -102,7 +109,30 @@ pub async fn start(
             receive_buffer,
         } => {
             let sock = udp::bind(*address, *receive_buffer)?;
-            tokio::spawn(udp::run(sock, cfg.max_frame, ingest, stop))
+            tokio::spawn(udp::run(sock, cfg.max_frame, None, ingest, stop))
+        }
+        SourceKind::GelfUdp {
+            address,
+            receive_buffer,
+        } => {
+            let sock = udp::bind(*address, *receive_buffer)?;
+            let gelf = Some(udp::Gelf::new());
+            tokio::spawn(udp::run(sock, cfg.max_frame, gelf, ingest, stop))
+        }
+        SourceKind::GelfHttp(h) => {
+            let listener = http::bind(h.address).await?;
+            tokio::spawn(http::run(
+                listener,
+                h.clone(),
+                http::Kind::Gelf,
+                ingest,
+                stop,
+            ))
+        }
+        SourceKind::Alertmanager(h) => {
+            let listener = http::bind(h.address).await?;
+            let kind = http::Kind::Alertmanager;
+            tokio::spawn(http::run(listener, h.clone(), kind, ingest, stop))
         }
         SourceKind::SyslogTcp {
             address,
@@ -110,16 +140,26 @@ pub async fn start(
             max_connections,
             idle_timeout,
         } => {
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .with_context(|| format!("listening on tcp {address}"))?;
             let conn = tcp::Settings {
                 framing: *framing,
                 max_frame: cfg.max_frame,
                 max_connections: *max_connections,
                 idle_timeout: *idle_timeout,
             };
-            tokio::spawn(tcp::run(listener, conn, ingest, stop))
+            tokio::spawn(tcp::run(tcp::bind(*address).await?, conn, ingest, stop))
+        }
+        SourceKind::GelfTcp {
+            address,
+            max_connections,
+            idle_timeout,
+        } => {
+            let conn = tcp::Settings {
+                framing: Framing::Nul,
+                max_frame: cfg.max_frame,
+                max_connections: *max_connections,
+                idle_timeout: *idle_timeout,
+            };
+            tokio::spawn(tcp::run(tcp::bind(*address).await?, conn, ingest, stop))
         }
         SourceKind::Kmsg { path } => {
             let reader = kmsg::open(path)?;

@@ -1,4 +1,6 @@
-//! `syslog_tcp`: RFC 6587 streams — octet counting or LF-delimited, chosen per frame in auto.
+//! `syslog_tcp` and `gelf_tcp`: RFC 6587 streams — octet counting or LF-delimited, chosen per frame in auto.
+//!
+//! `gelf_tcp` is the same with NUL-delimited frames.
 //!
 //! One task per connection, each with its own framer and batch, bounded by
 //! `max_connections` (a connection beyond it is closed at once and counted). A read waits at
@@ -28,6 +30,13 @@ pub(super) struct Settings {
     pub(super) max_frame: usize,
     pub(super) max_connections: usize,
     pub(super) idle_timeout: Duration,
+}
+
+pub(super) async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    use anyhow::Context as _;
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on tcp {address}"))
 }
 
 pub(super) async fn run(listener: TcpListener, s: Settings, ingest: Ingest, mut stop: Stop) {
