@@ -9,6 +9,7 @@
 mod decode;
 mod logger;
 mod logs;
+mod run;
 mod tail;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ enum Command {
     Tail(TailCli),
     /// Send a syslog message, like util-linux logger.
     Logger(logger::LoggerArgs),
+    /// Run a command, streaming its stdout and stderr into edgelogd as records.
+    Run(run::RunArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `edgelog man > edgelog.1`.
@@ -254,6 +257,7 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
         }
         Command::Logger(a) => logger::run(&a).map(|()| ExitCode::SUCCESS),
+        Command::Run(a) => run::run(&run_dir, &a),
         Command::Tail(t) => {
             let args = tail::TailArgs {
                 follow: t.follow,
