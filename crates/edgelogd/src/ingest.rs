@@ -122,6 +122,18 @@ impl Ingest {
         eof: bool,
         host: Option<&str>,
     ) -> Result<(), Closed> {
+        self.stream_with(framer, buf, eof, host, |_| {}).await
+    }
+
+    /// Like [`stream`](Self::stream), showing each frame to `seen` first.
+    pub async fn stream_with(
+        &mut self,
+        framer: &mut Framer,
+        buf: &mut Vec<u8>,
+        eof: bool,
+        host: Option<&str>,
+        mut seen: impl FnMut(&Frame<'_>),
+    ) -> Result<(), Closed> {
         let discarded = framer.discarded_bytes();
         let mut start = 0;
         let result = loop {
@@ -129,6 +141,7 @@ impl Ingest {
             start += used;
             match frame {
                 Some(f) => {
+                    seen(&f);
                     self.frame(f, host);
                     if self.is_full()
                         && let Err(e) = self.flush().await

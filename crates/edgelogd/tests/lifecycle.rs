@@ -4,11 +4,10 @@ mod common;
 
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Daemon, free_port, have, logger, seqs};
+use common::{BIN, Daemon, edgelog_cli, free_port, have, logger, seqs};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -72,21 +71,6 @@ fn check_config_prints_ok_or_every_error_with_file_line_and_key() {
     );
     let out = Command::new(BIN).arg("--frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// The `edgelog` CLI, built beside `edgelogd` by `cargo test --workspace`.
-fn edgelog_cli() -> Option<PathBuf> {
-    let path = PathBuf::from(BIN).with_file_name("edgelog");
-    if path.exists() {
-        Some(path)
-    } else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the edgelog binary is missing; run the workspace's tests (scripts/test)"
-        );
-        eprintln!("skipping the CLI check: run `cargo test --workspace` to build edgelog");
-        None
-    }
 }
 
 #[test]

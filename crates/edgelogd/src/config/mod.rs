@@ -163,6 +163,12 @@ pub enum SourceKind {
     GelfHttp(HttpConfig),
     /// Prometheus Alertmanager webhooks (payload version 4).
     Alertmanager(HttpConfig),
+    /// linuxkit memlogd: descriptors passed over `path`, queries on `query_path`.
+    Memlogd {
+        path: PathBuf,
+        query_path: PathBuf,
+        max_lines: usize,
+    },
 }
 
 /// An HTTP receiver: where it listens and what it accepts.
@@ -191,6 +197,7 @@ impl SourceKind {
             SourceKind::GelfTcp { .. } => "gelf_tcp",
             SourceKind::GelfHttp(_) => "gelf_http",
             SourceKind::Alertmanager(_) => "alertmanager",
+            SourceKind::Memlogd { .. } => "memlogd",
         }
     }
 }
@@ -321,10 +328,11 @@ const SOURCE_TYPES: &[&str] = &[
     "gelf_tcp",
     "gelf_http",
     "alertmanager",
+    "memlogd",
 ];
 /// Types CONTRACT.md names that this build does not run yet: refused with that reason
 /// rather than as unknown.
-const SOURCE_TYPES_LATER: &[&str] = &["relp", "memlogd"];
+const SOURCE_TYPES_LATER: &[&str] = &["relp"];
 const DESTINATION_TYPES: &[&str] = &["file_store", "stdout"];
 const DESTINATION_TYPES_LATER: &[&str] = &[
     "syslog_udp",
@@ -440,24 +448,44 @@ fn check_conflicts(
             | SourceKind::Alertmanager(HttpConfig { address, .. }) => format!("tcp {address}"),
             SourceKind::GelfUdp { address, .. } => format!("udp {address}"),
             SourceKind::Stdin => "stdin".to_owned(),
+            SourceKind::Memlogd {
+                path, query_path, ..
+            } => {
+                let query = format!("unix socket {}", query_path.display());
+                if let Some(first) = seen.insert(query.clone(), name) {
+                    conflict(d, doc, name, &query, first);
+                }
+                format!("unix socket {}", path.display())
+            }
             _ => continue,
         };
         if let Some(first) = seen.insert(endpoint.clone(), name) {
-            // Point at the second source's table.
-            let span = doc
-                .get_ref()
-                .iter()
-                .find(|(k, _)| k.get_ref() == "sources")
-                .and_then(|(_, v)| v.get_ref().as_table())
-                .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name.as_str()))
-                .map_or(0..0, |(k, _)| k.span());
-            d.error(
-                &span,
-                &format!("sources.{name}"),
-                format!("{endpoint} is already used by source {first:?}"),
-            );
+            conflict(d, doc, name, &endpoint, first);
         }
     }
+}
+
+/// Reports that source `name` wants `endpoint`, which source `first` has.
+fn conflict(
+    d: &mut Diagnostics<'_>,
+    doc: &toml::Spanned<toml::de::DeTable<'_>>,
+    name: &str,
+    endpoint: &str,
+    first: &str,
+) {
+    // Point at the second source's table.
+    let span = doc
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "sources")
+        .and_then(|(_, v)| v.get_ref().as_table())
+        .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name))
+        .map_or(0..0, |(k, _)| k.span());
+    d.error(
+        &span,
+        &format!("sources.{name}"),
+        format!("{endpoint} is already used by source {first:?}"),
+    );
 }
 
 fn read_device(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> DeviceConfig {
@@ -530,7 +558,7 @@ fn read_source(
     let format = s
         .value(d, "format", reader::parsed::<FormatHint>)
         .unwrap_or(match ty.as_str() {
-            "file" => FormatHint::Raw,
+            "file" | "memlogd" => FormatHint::Raw,
             "gelf_udp" | "gelf_tcp" | "gelf_http" => FormatHint::Gelf,
             _ => FormatHint::Auto,
         });
@@ -602,6 +630,22 @@ fn read_source(
         }
         "gelf_http" => read_http(&mut s, d, "/gelf").map(SourceKind::GelfHttp),
         "alertmanager" => read_http(&mut s, d, "/").map(SourceKind::Alertmanager),
+        "memlogd" => {
+            let mut socket = |key, default: &str| {
+                let p = s.value(d, key, reader::string);
+                dirs.run_dir.join(p.as_deref().unwrap_or(default))
+            };
+            let path = socket("path", "linuxkit-external-logging.sock");
+            let query_path = socket("query_path", "memlogdq.sock");
+            let max_lines = s
+                .value(d, "max_lines", reader::count(1..=1_000_000))
+                .map_or(5000, |n| n as usize);
+            Some(SourceKind::Memlogd {
+                path,
+                query_path,
+                max_lines,
+            })
+        }
         "kmsg" => Some(SourceKind::Kmsg {
             path: s
                 .value(d, "path", reader::string)

@@ -125,8 +125,8 @@ adress = "typo"
 [sources.udp]
 type = "syslog_udpp"
 
-[sources.containers]
-type = "memlogd"
+[sources.reliable]
+type = "relp"
 
 [sources.dup1]
 type = "syslog_udp"
@@ -147,8 +147,8 @@ level = "loud"
             "edgelog.toml:4: sources.net.address: invalid address \"0.0.0.0:99999\": invalid socket address syntax (expected IP:PORT, e.g. \"127.0.0.1:514\" or \"[::1]:514\")",
             "edgelog.toml:5: sources.net.max_connections: 0 is out of range: expected 1 to 65536",
             "edgelog.toml:6: sources.net.adress: unknown key; expected one of: address, app_name, format, framing, idle_timeout, max_connections, max_frame, tls, type",
-            "edgelog.toml:9: sources.udp.type: unknown source type \"syslog_udpp\": expected one of unix_datagram, syslog_udp, syslog_tcp, kmsg, file, tables, stdin, gelf_udp, gelf_tcp, gelf_http, alertmanager",
-            "edgelog.toml:12: sources.containers.type: source type \"memlogd\" is not in this build yet",
+            "edgelog.toml:9: sources.udp.type: unknown source type \"syslog_udpp\": expected one of unix_datagram, syslog_udp, syslog_tcp, kmsg, file, tables, stdin, gelf_udp, gelf_tcp, gelf_http, alertmanager, memlogd",
+            "edgelog.toml:12: sources.reliable.type: source type \"relp\" is not in this build yet",
             "edgelog.toml:18: sources.dup2: udp 127.0.0.1:514 is already used by source \"dup1\"",
             "edgelog.toml:24: destinations.store.max_bytes: invalid size \"12 parsecs\": unknown unit \"parsecs\" (use B, KB, KiB, MB, MiB, GB, GiB)",
             "edgelog.toml:25: destinations.store.level: unknown level \"loud\": expected emergency, alert, critical, error, warning, notice, info, debug, none (or 0-7)",

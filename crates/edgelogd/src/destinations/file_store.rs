@@ -329,4 +329,30 @@ mod tests {
         assert_eq!(kept, ((evicted as usize)..2000).collect::<Vec<_>>());
         assert!(stats.evicted_files.load(Relaxed) > 0);
     }
+
+    #[test]
+    fn rotates_by_age_and_not_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path(), 1 << 30, 1 << 30);
+        c.max_file_age = Duration::from_millis(50);
+        c.compress = false;
+        let mut s = FileStore::open(&c, Arc::new(DestinationStats::default())).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        s.tick().unwrap(); // nothing written: nothing to close
+        s.write(&event(0), &Device::default()).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        s.tick().unwrap();
+        s.write(&event(1), &Device::default()).unwrap();
+        s.close().unwrap();
+        let mut names: Vec<String> = fs::read_dir(dir.path().join("store"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names[0].ends_with("_n1.log"), "{names:?}");
+        assert_eq!(names[1], "current.log");
+        assert_eq!(stored(&dir.path().join("store")), [0, 1]);
+    }
 }

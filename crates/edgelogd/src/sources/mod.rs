@@ -10,6 +10,7 @@ mod file;
 mod http;
 pub(crate) use file::wildcard_in_directory;
 mod kmsg;
+mod memlogd;
 mod stdin;
 mod tables;
 mod tcp;
@@ -46,6 +47,34 @@ impl Stop {
     }
 }
 
+/// Makes `path` free for a new unix socket: creates its directory, removes a socket file a
+/// dead process left behind, and refuses a path that is another file or a socket someone
+/// still listens on.
+pub(crate) fn claim_socket_path(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::{Context as _, bail};
+    use std::os::unix::fs::FileTypeExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            let in_use = std::os::unix::net::UnixDatagram::unbound()?
+                .connect(path)
+                .is_ok()
+                || std::os::unix::net::UnixStream::connect(path).is_ok();
+            if in_use {
+                bail!("{} is in use by another process", path.display());
+            }
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing stale socket {}", path.display()))
+        }
+        Ok(_) => bail!("{} exists and is not a socket", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("checking {}", path.display())),
+    }
+}
+
 /// What every source gets besides its config.
 #[derive(Debug, Clone)]
 pub struct SourceContext {
@@ -75,6 +104,13 @@ pub fn describe(cfg: &SourceConfig) -> String {
         SourceKind::Alertmanager(h) => {
             format!("Alertmanager webhook http://{}{}", h.address, h.path)
         }
+        SourceKind::Memlogd {
+            path, query_path, ..
+        } => format!(
+            "memlogd fds {}, queries {}",
+            path.display(),
+            query_path.display()
+        ),
     }
 }
 
@@ -185,6 +221,15 @@ pub async fn start(
             tokio::spawn(tables::run(follower, *poll_interval, ingest, stop))
         }
         SourceKind::Stdin => tokio::spawn(stdin::run(cfg.max_frame, ingest, stop)),
+        SourceKind::Memlogd {
+            path,
+            query_path,
+            max_lines,
+        } => {
+            let sockets = memlogd::bind(path, query_path)?;
+            let max_frame = cfg.max_frame;
+            tokio::spawn(memlogd::run(sockets, *max_lines, max_frame, ingest, stop))
+        }
     };
     tracing::debug!(source = name, "started: {what}");
     Ok(task)

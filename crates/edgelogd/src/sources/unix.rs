@@ -8,10 +8,10 @@
 
 use std::io::{self, IoSliceMut};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use edgelog_core::Value;
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt,
@@ -23,25 +23,7 @@ use super::Stop;
 use crate::ingest::Ingest;
 
 pub(super) fn bind(path: &Path, mode: u32, receive_buffer: usize) -> anyhow::Result<UnixDatagram> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating directory {}", dir.display()))?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => {
-            // A socket file left by a process that died is removed; one that still has a
-            // reader is someone else's.
-            let probe = std::os::unix::net::UnixDatagram::unbound()?;
-            if probe.connect(path).is_ok() {
-                bail!("{} is in use by another process", path.display());
-            }
-            std::fs::remove_file(path)
-                .with_context(|| format!("removing stale socket {}", path.display()))?;
-        }
-        Ok(_) => bail!("{} exists and is not a socket", path.display()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
-    }
+    super::claim_socket_path(path)?;
     let sock = std::os::unix::net::UnixDatagram::bind(path)
         .with_context(|| format!("binding unix datagram socket {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))

@@ -258,3 +258,19 @@ pub fn seqs(records: &[Value]) -> Vec<u64> {
         })
         .collect()
 }
+
+/// The `edgelog` CLI, built beside `edgelogd` by `cargo test --workspace`. Under CI its
+/// absence fails the test; elsewhere the caller skips with a note.
+pub fn edgelog_cli() -> Option<PathBuf> {
+    let path = PathBuf::from(BIN).with_file_name("edgelog");
+    if path.exists() {
+        Some(path)
+    } else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the edgelog binary is missing; run the workspace's tests (scripts/test)"
+        );
+        eprintln!("skipping the CLI check: run `cargo test --workspace` to build edgelog");
+        None
+    }
+}
