@@ -17,3 +17,4 @@ pub mod output;
 pub mod pipeline;
 pub mod sources;
 pub mod stats;
+pub mod tls;

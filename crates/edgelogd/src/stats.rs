@@ -32,13 +32,15 @@ pub enum SourceDrop {
     GelfEvicted,
     /// A GELF chunk with an impossible header.
     GelfInvalidChunk,
+    /// A TLS connection whose handshake failed (no or a wrong client certificate, not TLS).
+    TlsHandshake,
     /// An HTTP request refused with a 4xx (bad body, bad token, too large): the sender was
     /// told, nothing of it was taken.
     Rejected,
 }
 
 impl SourceDrop {
-    const ALL: [SourceDrop; 9] = [
+    const ALL: [SourceDrop; 10] = [
         SourceDrop::KernelGap,
         SourceDrop::Lapped,
         SourceDrop::Torn,
@@ -47,6 +49,7 @@ impl SourceDrop {
         SourceDrop::GelfIncomplete,
         SourceDrop::GelfEvicted,
         SourceDrop::GelfInvalidChunk,
+        SourceDrop::TlsHandshake,
         SourceDrop::Rejected,
     ];
 
@@ -60,6 +63,7 @@ impl SourceDrop {
             SourceDrop::GelfIncomplete => "gelf_incomplete",
             SourceDrop::GelfEvicted => "gelf_evicted",
             SourceDrop::GelfInvalidChunk => "gelf_invalid_chunk",
+            SourceDrop::TlsHandshake => "tls_handshake",
             SourceDrop::Rejected => "rejected",
         }
     }

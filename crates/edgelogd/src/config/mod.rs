@@ -135,6 +135,7 @@ pub enum SourceKind {
         framing: Framing,
         max_connections: usize,
         idle_timeout: Duration,
+        tls: Option<TlsConfig>,
     },
     Kmsg {
         path: PathBuf,
@@ -169,6 +170,15 @@ pub enum SourceKind {
         query_path: PathBuf,
         max_lines: usize,
     },
+}
+
+/// `tls = { cert, key, client_ca }`: PEM files, relative to the config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates signed by this CA.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// An HTTP receiver: where it listens and what it accepts.
@@ -597,18 +607,13 @@ fn read_source(
                 .value(d, "framing", reader::parsed::<Framing>)
                 .unwrap_or(Framing::Auto);
             let (max_connections, idle_timeout) = stream_limits(&mut s, d);
-            if let Some(at) = s.get("tls") {
-                d.error(
-                    &at.span,
-                    &at.key,
-                    "TLS on syslog_tcp sources is not in this build yet; terminate TLS in front of it",
-                );
-            }
+            let tls = s.table(d, "tls").and_then(|t| read_tls(d, t, dirs));
             address.map(|address| SourceKind::SyslogTcp {
                 address,
                 framing,
                 max_connections,
                 idle_timeout,
+                tls,
             })
         }
         "gelf_udp" => {
@@ -706,6 +711,23 @@ fn read_source(
         format,
         app_name,
         max_frame,
+    })
+}
+
+fn read_tls(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>, dirs: &Dirs) -> Option<TlsConfig> {
+    let mut file = |key| {
+        s.required(d, key, reader::string)
+            .map(|p| dirs.config_dir.join(p))
+    };
+    let (cert, key) = (file("cert"), file("key"));
+    let client_ca = s
+        .value(d, "client_ca", reader::string)
+        .map(|p| dirs.config_dir.join(p));
+    s.finish(d);
+    Some(TlsConfig {
+        cert: cert?,
+        key: key?,
+        client_ca,
     })
 }
 

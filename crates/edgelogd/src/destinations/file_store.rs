@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <path>/current.log                          being written (current.jsonl for JSON lines)
-//! <path>/20261122T081500.123Z_n4096.log.gz    closed: start time, record count, gzip
+//! <path>/20261122T081500.123456789Z_n4096.log.gz   closed: start time, record count, gzip
 //! ```
 //!
 //! One line per record. The current file is closed when it reaches `max_file_size` or
@@ -140,11 +140,21 @@ impl FileStore {
         }
         self.out.flush()?;
         self.out.get_ref().sync_all()?;
-        let utc = self.started.to_jiff().to_zoned(jiff::tz::TimeZone::UTC);
-        let stamp = jiff::fmt::strtime::format("%Y%m%dT%H%M%S%.3fZ", &utc)
-            .unwrap_or_else(|_| self.started.as_unix_nanos().to_string());
-        let base = format!("{stamp}_n{}.{}", self.records, self.ext);
-        let closed = self.cfg.path.join(&base);
+        // Names must be unique (a rename onto an older file would lose it) and sort by time:
+        // the start time to the nanosecond, moved on while a file of that name exists.
+        let closed = loop {
+            let utc = self.started.to_jiff().to_zoned(jiff::tz::TimeZone::UTC);
+            let stamp = jiff::fmt::strtime::format("%Y%m%dT%H%M%S%.9fZ", &utc)
+                .unwrap_or_else(|_| self.started.as_unix_nanos().to_string());
+            let path = self
+                .cfg
+                .path
+                .join(format!("{stamp}_n{}.{}", self.records, self.ext));
+            if !path.exists() && !path.with_extension(format!("{}.gz", self.ext)).exists() {
+                break path;
+            }
+            self.started = Timestamp::from_unix_nanos(self.started.as_unix_nanos() + 1);
+        };
         fs::rename(self.current(), &closed)?;
         let file = OpenOptions::new()
             .create(true)

@@ -93,7 +93,21 @@ pub fn describe(cfg: &SourceConfig) -> String {
             format!("unix datagram {} (mode {mode:o})", path.display())
         }
         SourceKind::SyslogUdp { address, .. } => format!("udp {address}"),
-        SourceKind::SyslogTcp { address, .. } => format!("tcp {address}"),
+        SourceKind::SyslogTcp {
+            address, tls: None, ..
+        } => format!("tcp {address}"),
+        SourceKind::SyslogTcp {
+            address,
+            tls: Some(t),
+            ..
+        } => format!(
+            "tls {address}{}",
+            if t.client_ca.is_some() {
+                " (client certificates required)"
+            } else {
+                ""
+            }
+        ),
         SourceKind::Kmsg { path } => format!("kernel log {}", path.display()),
         SourceKind::File { paths, .. } => format!("files {}", paths.join(", ")),
         SourceKind::Tables { .. } => "library tables in the run directory".to_owned(),
@@ -175,12 +189,20 @@ pub async fn start(
             framing,
             max_connections,
             idle_timeout,
+            tls,
         } => {
+            let tls = match tls {
+                Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+                    t,
+                )?)),
+                None => None,
+            };
             let conn = tcp::Settings {
                 framing: *framing,
                 max_frame: cfg.max_frame,
                 max_connections: *max_connections,
                 idle_timeout: *idle_timeout,
+                tls,
             };
             tokio::spawn(tcp::run(tcp::bind(*address).await?, conn, ingest, stop))
         }
@@ -194,6 +216,7 @@ pub async fn start(
                 max_frame: cfg.max_frame,
                 max_connections: *max_connections,
                 idle_timeout: *idle_timeout,
+                tls: None,
             };
             tokio::spawn(tcp::run(tcp::bind(*address).await?, conn, ingest, stop))
         }

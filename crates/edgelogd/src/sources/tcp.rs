@@ -15,22 +15,28 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use edgelog_codec::{Framer, Framing};
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use super::Stop;
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct Settings {
     pub(super) framing: Framing,
     pub(super) max_frame: usize,
     pub(super) max_connections: usize,
     pub(super) idle_timeout: Duration,
+    /// Serve TLS (and maybe require client certificates).
+    pub(super) tls: Option<TlsAcceptor>,
 }
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     use anyhow::Context as _;
@@ -66,6 +72,7 @@ pub(super) async fn run(listener: TcpListener, s: Settings, ingest: Ingest, mut 
         let _ = stream.set_nodelay(true);
         let conn = ingest.fork();
         let stop = stop.clone();
+        let s = s.clone();
         conns.spawn(async move {
             connection(stream, peer.ip().to_string(), s, conn, stop).await;
             drop(permit);
@@ -77,7 +84,22 @@ pub(super) async fn run(listener: TcpListener, s: Settings, ingest: Ingest, mut 
 async fn connection(stream: TcpStream, host: String, s: Settings, ingest: Ingest, stop: Stop) {
     let stats = ingest.stats_handle();
     stats.connections.fetch_add(1, Relaxed);
-    receive(stream, host, s, ingest, stop).await;
+    match &s.tls {
+        None => receive(stream, host, &s, ingest, stop).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => receive(tls, host, &s, ingest, stop).await,
+                Ok(Err(e)) => {
+                    stats.add_drop(SourceDrop::TlsHandshake, 1);
+                    tracing::warn!(source = %ingest.name(), %host, "TLS handshake failed: {e}");
+                }
+                Err(_) => {
+                    stats.add_drop(SourceDrop::TlsHandshake, 1);
+                    tracing::warn!(source = %ingest.name(), %host, "TLS handshake timed out");
+                }
+            }
+        }
+    }
     stats.connections.fetch_sub(1, Relaxed);
 }
 
@@ -92,9 +114,9 @@ enum Read {
 }
 
 async fn receive(
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + Unpin,
     host: String,
-    s: Settings,
+    s: &Settings,
     mut ingest: Ingest,
     mut stop: Stop,
 ) {
