@@ -35,7 +35,8 @@ pub fn default_run_dir() -> PathBuf {
 
 /// The state directory when neither a flag nor a config names one: `EDGELOG_STATE_DIR`, else
 /// `/var/lib/edgelog` for root, else `$XDG_STATE_HOME/edgelog`, else
-/// `~/.local/state/edgelog`.
+/// `~/.local/state/edgelog`, else (a user without a home, such as `nobody`)
+/// `/tmp/edgelog-state-$UID`.
 pub fn default_state_dir() -> PathBuf {
     if let Some(dir) = env_dir("EDGELOG_STATE_DIR") {
         return dir;
@@ -47,6 +48,7 @@ pub fn default_state_dir() -> PathBuf {
         return dir.join("edgelog");
     }
     env_dir("HOME")
+        .filter(|h| h.is_dir())
         .map(|h| h.join(".local/state/edgelog"))
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/edgelog-state-{}", uid().unwrap_or(0))))
 }
