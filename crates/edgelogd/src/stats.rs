@@ -100,10 +100,13 @@ impl SourceStats {
             .filter(|r| self.dropped(**r) > 0)
             .map(|r| (r.name().to_owned(), self.dropped(*r).into()))
             .collect();
+        let received = self.received.load(Relaxed);
+        let malformed = self.malformed.load(Relaxed);
         json!({
-            "received": self.received.load(Relaxed),
+            "received": received,
+            "decoded": received.saturating_sub(malformed),
             "bytes": self.bytes.load(Relaxed),
-            "malformed": self.malformed.load(Relaxed),
+            "malformed": malformed,
             "truncated": self.truncated.load(Relaxed),
             "discarded_bytes": self.discarded_bytes.load(Relaxed),
             "connections": self.connections.load(Relaxed),

@@ -20,6 +20,7 @@ pod_name = "pod-a"
 [sources.devlog]
 type = "unix_datagram"
 path = "log.sock"
+mode = "0620"
 
 [sources.udp]
 type = "syslog_udp"
@@ -44,6 +45,9 @@ fn logger_into_unix_udp_and_tcp_sources() {
     let port = free_port();
     let d = Daemon::start(Some(&config(port)));
     let sock = d.run_dir().join("log.sock");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o620);
     let sock = sock.to_str().unwrap();
     let p = port.to_string();
     // (logger arguments, source, expected hostname: None = the device's)
@@ -211,6 +215,7 @@ fn logger_into_unix_udp_and_tcp_sources() {
     );
     assert_eq!(counters["destinations"]["out"]["written"], 6);
     assert_eq!(counters["sources"]["devlog"]["malformed"], 0);
+    assert_eq!(counters["sources"]["devlog"]["decoded"], 2);
 }
 
 #[test]

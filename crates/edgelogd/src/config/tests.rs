@@ -187,3 +187,21 @@ fn structure_errors_are_reported_too() {
         ]
     );
 }
+
+#[test]
+fn the_reference_example_parses() {
+    let doc = include_str!("../../../../docs/configuration.md");
+    let start = doc.find("```toml\n").expect("an example") + "```toml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let (c, _) = parse("docs/configuration.md", &doc[start..end], dirs)
+        .unwrap_or_else(|e| panic!("the documented example does not parse:\n{e}"));
+    assert_eq!(c.sources.len(), 4);
+    assert_eq!(c.destinations.len(), 2);
+    let SourceKind::SyslogTcp { tls: Some(tls), .. } = &c.sources["net"].kind else {
+        panic!("no TLS");
+    };
+    assert_eq!(
+        tls.client_ca,
+        Some(PathBuf::from("/etc/edgelog/tls/ca.pem"))
+    );
+}
