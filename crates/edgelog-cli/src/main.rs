@@ -9,6 +9,7 @@
 mod decode;
 mod logger;
 mod logs;
+mod queue;
 mod run;
 mod tail;
 
@@ -50,6 +51,11 @@ enum Command {
     Logger(logger::LoggerArgs),
     /// Run a command, streaming its stdout and stderr into edgelogd as records.
     Run(run::RunArgs),
+    /// Disk queues.
+    Queue {
+        #[command(subcommand)]
+        what: QueueCmd,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `edgelog man > edgelog.1`.
@@ -58,6 +64,17 @@ enum Command {
     Set {
         #[command(subcommand)]
         what: SetWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCmd {
+    /// Check a disk queue offline (read-only): segments, records, checksums, cursors.
+    Verify {
+        /// The queue's directory.
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -258,6 +275,15 @@ fn main() -> ExitCode {
         }
         Command::Logger(a) => logger::run(&a).map(|()| ExitCode::SUCCESS),
         Command::Run(a) => run::run(&run_dir, &a),
+        Command::Queue {
+            what: QueueCmd::Verify { dir, json },
+        } => queue::verify(&dir, json).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
         Command::Tail(t) => {
             let args = tail::TailArgs {
                 follow: t.follow,

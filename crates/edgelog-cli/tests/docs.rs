@@ -37,6 +37,8 @@ fn completion_scripts_are_valid_and_know_every_verb() {
         "set",
         "completions",
         "man",
+        "run",
+        "queue",
     ] {
         assert!(bash.contains(verb), "bash completion lacks {verb}");
     }
