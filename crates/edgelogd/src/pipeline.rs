@@ -157,6 +157,7 @@ impl Daemon {
                 name,
                 cfg,
                 stats.destination(name),
+                &dirs.state_dir,
                 tokio::runtime::Handle::current(),
             )
             .with_context(|| format!("destination {name:?}"))?;
@@ -267,6 +268,7 @@ impl Daemon {
                 name,
                 cfg,
                 self.stats.destination(name),
+                &self.dirs.state_dir,
                 tokio::runtime::Handle::current(),
             ) {
                 Ok(running) => {
@@ -299,9 +301,7 @@ impl Daemon {
         // Retired destinations write out what they were sent and end once the router has
         // let go of the old routes.
         for old in retired {
-            let RunningDestination { running, .. } = old;
-            drop(running.tx);
-            tokio::task::spawn_blocking(move || running.thread.join());
+            tokio::spawn(old.running.stop());
         }
 
         // Sources: stop the removed and changed ones (they drain into the router), then
@@ -346,6 +346,9 @@ impl Daemon {
             router,
             ..
         } = self;
+        for d in destinations.values() {
+            d.running.begin_stop();
+        }
         for s in sources.values() {
             let _ = s.stop.send(true);
         }
@@ -355,19 +358,13 @@ impl Daemon {
         drop(source_tx);
         let _ = router.await;
         drop(routes);
-        let threads: Vec<_> = destinations
+        let stopping: Vec<_> = destinations
             .into_values()
-            .map(|d| {
-                drop(d.running.tx);
-                d.running.thread
-            })
+            .map(|d| tokio::spawn(d.running.stop()))
             .collect();
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-        })
-        .await;
+        for s in stopping {
+            let _ = s.await;
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 //! summary and the control plane.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -32,6 +32,8 @@ pub enum SourceDrop {
     GelfEvicted,
     /// A GELF chunk with an impossible header.
     GelfInvalidChunk,
+    /// Datagrams the kernel dropped because the socket's receive buffer was full.
+    SocketOverflow,
     /// A TLS connection whose handshake failed (no or a wrong client certificate, not TLS).
     TlsHandshake,
     /// An HTTP request refused with a 4xx (bad body, bad token, too large): the sender was
@@ -40,7 +42,7 @@ pub enum SourceDrop {
 }
 
 impl SourceDrop {
-    const ALL: [SourceDrop; 10] = [
+    const ALL: [SourceDrop; 11] = [
         SourceDrop::KernelGap,
         SourceDrop::Lapped,
         SourceDrop::Torn,
@@ -49,6 +51,7 @@ impl SourceDrop {
         SourceDrop::GelfIncomplete,
         SourceDrop::GelfEvicted,
         SourceDrop::GelfInvalidChunk,
+        SourceDrop::SocketOverflow,
         SourceDrop::TlsHandshake,
         SourceDrop::Rejected,
     ];
@@ -63,6 +66,7 @@ impl SourceDrop {
             SourceDrop::GelfIncomplete => "gelf_incomplete",
             SourceDrop::GelfEvicted => "gelf_evicted",
             SourceDrop::GelfInvalidChunk => "gelf_invalid_chunk",
+            SourceDrop::SocketOverflow => "socket_overflow",
             SourceDrop::TlsHandshake => "tls_handshake",
             SourceDrop::Rejected => "rejected",
         }
@@ -124,6 +128,8 @@ pub enum DestinationDrop {
     Quota,
     /// The destination had stopped (its thread failed) when the router offered a batch.
     Down,
+    /// Still waiting for queue room when the daemon stopped.
+    Shutdown,
 }
 
 /// One destination's counters.
@@ -134,6 +140,14 @@ pub struct DestinationStats {
     dropped_write_error: AtomicU64,
     dropped_quota: AtomicU64,
     dropped_down: AtomicU64,
+    dropped_shutdown: AtomicU64,
+    /// Network destinations: records the transport took, records sent again, the receiver's
+    /// state, and the queue's level and drops as its last stats said.
+    sent: AtomicU64,
+    retried: AtomicU64,
+    /// 0 not known yet, 1 up, 2 down.
+    up: AtomicU8,
+    queue: Mutex<Option<edgelog_queue::QueueStats>>,
     /// Closed files deleted by the quota.
     pub evicted_files: AtomicU64,
     last_error: Mutex<Option<(String, edgelog_core::Timestamp)>>,
@@ -145,7 +159,26 @@ impl DestinationStats {
             DestinationDrop::WriteError => &self.dropped_write_error,
             DestinationDrop::Quota => &self.dropped_quota,
             DestinationDrop::Down => &self.dropped_down,
+            DestinationDrop::Shutdown => &self.dropped_shutdown,
         }
+    }
+
+    pub fn add_sent(&self, n: u64) {
+        self.sent.fetch_add(n, Relaxed);
+    }
+
+    pub fn add_retried(&self, n: u64) {
+        self.retried.fetch_add(n, Relaxed);
+    }
+
+    /// Sets the receiver's state; returns whether it changed (the first report always does).
+    pub fn set_up(&self, up: bool) -> bool {
+        let v = if up { 1 } else { 2 };
+        self.up.swap(v, Relaxed) != v
+    }
+
+    pub fn set_queue(&self, q: &edgelog_queue::QueueStats) {
+        *self.queue.lock().unwrap_or_else(|e| e.into_inner()) = Some(q.clone());
     }
 
     pub fn add_drop(&self, reason: DestinationDrop, n: u64) {
@@ -167,13 +200,37 @@ impl DestinationStats {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (queue_full, evicted) = queue.as_ref().map_or((0, 0), |q| {
+            (
+                q.dropped_newest,
+                q.consumers.iter().map(|c| c.evicted).sum::<u64>(),
+            )
+        });
+        let network = queue.as_ref().map(|q| {
+            json!({
+                "queued": {"records": q.records, "bytes": q.bytes},
+                "sent": self.sent.load(Relaxed),
+                "acknowledged": q.consumers.first().map_or(0, |c| c.acked),
+                "retried": self.retried.load(Relaxed),
+                "up": match self.up.load(Relaxed) {
+                    1 => Some(true),
+                    2 => Some(false),
+                    _ => None,
+                },
+            })
+        });
         json!({
             "written": self.written.load(Relaxed),
             "bytes": self.bytes.load(Relaxed),
+            "network": network,
             "dropped": {
                 "write_error": self.dropped(DestinationDrop::WriteError),
                 "quota": self.dropped(DestinationDrop::Quota),
                 "down": self.dropped(DestinationDrop::Down),
+                "shutdown": self.dropped(DestinationDrop::Shutdown),
+                "queue_full": queue_full,
+                "evicted": evicted,
             },
             "evicted_files": self.evicted_files.load(Relaxed),
             "last_error": last.as_ref().map(|(e, _)| e.clone()),

@@ -272,7 +272,11 @@ impl OutputFormat {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DestinationKind {
     FileStore(FileStoreConfig),
-    Stdout { format: OutputFormat },
+    Stdout {
+        format: OutputFormat,
+    },
+    /// `syslog_tcp` and `syslog_udp`: a central syslog server.
+    Syslog(SyslogConfig),
 }
 
 impl DestinationKind {
@@ -280,6 +284,75 @@ impl DestinationKind {
         match self {
             DestinationKind::FileStore(_) => "file_store",
             DestinationKind::Stdout { .. } => "stdout",
+            DestinationKind::Syslog(s) if s.udp => "syslog_udp",
+            DestinationKind::Syslog(_) => "syslog_tcp",
+        }
+    }
+}
+
+/// A syslog receiver and how to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogConfig {
+    pub udp: bool,
+    /// `host:port`; the host is resolved at each connection.
+    pub address: String,
+    /// `rfc5424` or `rfc3164`.
+    pub format: OutputFormat,
+    /// TCP: octet counting (RFC 6587 §3.4.1) or LF-terminated.
+    pub octet_counting: bool,
+    pub tls: Option<ClientTlsConfig>,
+    pub queue: QueueConfig,
+    pub batch: BatchConfig,
+}
+
+/// TLS towards a receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientTlsConfig {
+    /// The CA that signed the receiver's certificate.
+    pub ca: PathBuf,
+    /// Our certificate and key, for receivers that ask for one.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The name the receiver's certificate must carry (default: the address's host).
+    pub server_name: Option<String>,
+}
+
+/// A destination's queue (`queue = { kind, max_bytes, when_full, … }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    pub disk: bool,
+    /// The memory queue's bound in records.
+    pub max_records: usize,
+    pub max_bytes: u64,
+    pub when_full: edgelog_queue::WhenFull,
+    pub fsync: edgelog_queue::disk::Fsync,
+}
+
+impl Default for QueueConfig {
+    fn default() -> QueueConfig {
+        QueueConfig {
+            disk: false,
+            max_records: 100_000,
+            max_bytes: 64 << 20,
+            when_full: edgelog_queue::WhenFull::Block,
+            fsync: edgelog_queue::disk::Fsync::Every(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// `batch = { max_records, max_wait }`: how much is sent at once, and how long a partial
+/// batch may wait for more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchConfig {
+    pub max_records: usize,
+    pub max_wait: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> BatchConfig {
+        BatchConfig {
+            max_records: 500,
+            max_wait: Duration::ZERO,
         }
     }
 }
@@ -343,15 +416,8 @@ const SOURCE_TYPES: &[&str] = &[
 /// Types CONTRACT.md names that this build does not run yet: refused with that reason
 /// rather than as unknown.
 const SOURCE_TYPES_LATER: &[&str] = &["relp"];
-const DESTINATION_TYPES: &[&str] = &["file_store", "stdout"];
-const DESTINATION_TYPES_LATER: &[&str] = &[
-    "syslog_udp",
-    "syslog_tcp",
-    "relp",
-    "gelf_http",
-    "gelf_udp",
-    "gelf_tcp",
-];
+const DESTINATION_TYPES: &[&str] = &["file_store", "stdout", "syslog_tcp", "syslog_udp"];
+const DESTINATION_TYPES_LATER: &[&str] = &["relp", "gelf_http", "gelf_udp", "gelf_tcp"];
 
 /// Reads a configuration from `text`; `file` names it in errors. Directory keys are read
 /// before anything is resolved, so `dirs` is asked for once they are known.
@@ -811,6 +877,43 @@ fn read_destination(
                 .value(d, "format", reader::one_of(formats))
                 .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f)),
         }),
+        "syslog_tcp" | "syslog_udp" => {
+            let udp = ty == "syslog_udp";
+            let address = s.required(d, "address", host_port);
+            let format = s
+                .value(d, "format", reader::one_of(&["rfc5424", "rfc3164"]))
+                .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f));
+            let octet_counting = if udp {
+                false
+            } else {
+                s.value(d, "framing", reader::one_of(&["octet-counting", "lf"]))
+                    .is_none_or(|f| f == "octet-counting")
+            };
+            let tls = if udp {
+                None
+            } else {
+                s.table(d, "tls").and_then(|t| read_client_tls(d, t, dirs))
+            };
+            let queue = s
+                .table(d, "queue")
+                .map(|q| read_queue(d, q))
+                .unwrap_or_default();
+            let batch = s
+                .table(d, "batch")
+                .map(|b| read_batch(d, b))
+                .unwrap_or_default();
+            address.map(|address| {
+                DestinationKind::Syslog(SyslogConfig {
+                    udp,
+                    address,
+                    format,
+                    octet_counting,
+                    tls,
+                    queue,
+                    batch,
+                })
+            })
+        }
         other => {
             let span = s.get("type").map_or(s.span(), |a| a.span);
             let msg = if DESTINATION_TYPES_LATER.contains(&other) {
@@ -831,6 +934,95 @@ fn read_destination(
         level,
         filter,
     })
+}
+
+/// `host:port`, the host a name or an address.
+fn host_port(v: &toml::de::DeValue<'_>) -> Result<String, String> {
+    let s = reader::string(v)?;
+    let ok = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "invalid address {s:?}: expected HOST:PORT, e.g. \"10.0.0.5:514\" or \"logs.example:6514\""
+        ))
+    }
+}
+
+fn read_client_tls(
+    d: &mut Diagnostics<'_>,
+    mut s: Section<'_, '_>,
+    dirs: &Dirs,
+) -> Option<ClientTlsConfig> {
+    let mut file = |key| {
+        s.value(d, key, reader::string)
+            .map(|p| dirs.config_dir.join(p))
+    };
+    let ca = file("ca").unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    let (cert, key) = (file("cert"), file("key"));
+    let server_name = s.value(d, "server_name", reader::string);
+    if cert.is_some() != key.is_some() {
+        d.error(
+            &s.span(),
+            s.path(),
+            "cert and key go together: give both or neither",
+        );
+    }
+    s.finish(d);
+    Some(ClientTlsConfig {
+        ca,
+        cert,
+        key,
+        server_name,
+    })
+}
+
+fn read_queue(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> QueueConfig {
+    let def = QueueConfig::default();
+    let kind = s
+        .value(d, "kind", reader::one_of(&["memory", "disk"]))
+        .unwrap_or_else(|| "memory".into());
+    let q = QueueConfig {
+        disk: kind == "disk",
+        max_records: s
+            .value(d, "max_records", reader::count(1..=100_000_000))
+            .map_or(def.max_records, |n| n as usize),
+        max_bytes: s
+            .value(d, "max_bytes", reader::size)
+            .unwrap_or(if kind == "disk" {
+                512 << 20
+            } else {
+                def.max_bytes
+            })
+            .max(64 << 10),
+        when_full: s
+            .value(d, "when_full", reader::parsed::<edgelog_queue::WhenFull>)
+            .unwrap_or(def.when_full),
+        fsync: s
+            .value(d, "fsync", |v| match v {
+                toml::de::DeValue::String(_) => reader::parsed(v),
+                _ => reader::duration(v).map(edgelog_queue::disk::Fsync::Every),
+            })
+            .unwrap_or(def.fsync),
+    };
+    s.finish(d);
+    q
+}
+
+fn read_batch(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> BatchConfig {
+    let def = BatchConfig::default();
+    let b = BatchConfig {
+        max_records: s
+            .value(d, "max_records", reader::count(1..=100_000))
+            .map_or(def.max_records, |n| n as usize),
+        max_wait: s
+            .value(d, "max_wait", reader::duration)
+            .unwrap_or(def.max_wait),
+    };
+    s.finish(d);
+    b
 }
 
 fn read_match(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> Match {

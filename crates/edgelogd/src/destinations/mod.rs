@@ -12,6 +12,7 @@
 //! writes what is left, flushes, syncs and ends.
 
 mod file_store;
+mod network;
 mod stdout;
 
 use std::sync::Arc;
@@ -44,11 +45,34 @@ pub(crate) trait Sink: Send {
     }
 }
 
-/// A running destination: the channel into it and its thread.
+/// A running destination: the channel into it, its thread, and for network destinations the
+/// sender task.
 #[derive(Debug)]
 pub struct Running {
     pub tx: mpsc::Sender<Arc<Batch>>,
     pub thread: std::thread::JoinHandle<()>,
+    pub sender: Option<tokio::task::JoinHandle<()>>,
+    network: Option<Arc<network::Shared>>,
+}
+
+impl Running {
+    /// Tells the destination the daemon is stopping: from now on a full queue holds it up
+    /// only briefly, so the router can drain.
+    pub fn begin_stop(&self) {
+        if let Some(n) = &self.network {
+            n.begin_stop();
+        }
+    }
+
+    /// Lets go of the channel and waits for the thread, then the sender, to finish.
+    pub async fn stop(self) {
+        drop(self.tx);
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        if let Some(s) = self.sender {
+            let _ = s.await;
+        }
+    }
 }
 
 /// A human-readable line of where a destination writes, for the startup summary.
@@ -64,6 +88,31 @@ pub fn describe(cfg: &DestinationConfig) -> String {
             if f.compress { ", gzip" } else { "" }
         ),
         DestinationKind::Stdout { format } => format!("standard output ({})", format.name()),
+        DestinationKind::Syslog(s) => format!(
+            "{} {} ({}{}, {} queue, when full {})",
+            if s.udp {
+                "udp"
+            } else if s.tls.is_some() {
+                "tls"
+            } else {
+                "tcp"
+            },
+            s.address,
+            s.format.name(),
+            if s.udp {
+                ""
+            } else if s.octet_counting {
+                ", octet-counting"
+            } else {
+                ", lf"
+            },
+            if s.queue.disk { "disk" } else { "memory" },
+            match s.queue.when_full {
+                edgelog_queue::WhenFull::Block => "block",
+                edgelog_queue::WhenFull::DropNewest => "drop_newest",
+                edgelog_queue::WhenFull::DropOldest => "drop_oldest",
+            }
+        ),
     }
 }
 
@@ -72,14 +121,25 @@ pub fn start(
     name: &str,
     cfg: &DestinationConfig,
     stats: Arc<DestinationStats>,
+    state_dir: &std::path::Path,
     runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<Running> {
+    let mut sender = None;
+    let mut network = None;
     let sink: Box<dyn Sink> = match &cfg.kind {
         DestinationKind::FileStore(f) => Box::new(
             file_store::FileStore::open(f, stats.clone())
                 .with_context(|| format!("opening store {}", f.path.display()))?,
         ),
         DestinationKind::Stdout { format } => Box::new(stdout::Stdout::new(*format)),
+        DestinationKind::Syslog(s) => {
+            let target = network::Target::new(s)?;
+            let queue = open_queue(name, &s.queue, state_dir)?;
+            let shared = network::Shared::new(queue, s.queue.when_full, stats.clone());
+            sender = Some(runtime.spawn(network::send(shared.clone(), target, name.to_owned())));
+            network = Some(shared.clone());
+            Box::new(network::QueueSink::new(shared, s.format))
+        }
     };
     let selector = Selector {
         level: cfg.level,
@@ -90,7 +150,50 @@ pub fn start(
         .name(format!("dest-{name}"))
         .spawn(move || run(rx, sink, selector, stats, runtime))
         .context("starting a destination thread")?;
-    Ok(Running { tx, thread })
+    Ok(Running {
+        tx,
+        thread,
+        sender,
+        network,
+    })
+}
+
+/// The destination's queue: in memory, or on disk under `<state_dir>/queues/<name>`.
+fn open_queue(
+    name: &str,
+    cfg: &crate::config::QueueConfig,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Box<dyn edgelog_queue::Queue>> {
+    use edgelog_queue::{DiskQueue, MemoryQueue, Queue as _, disk::DiskOptions};
+    if !cfg.disk {
+        return Ok(Box::new(MemoryQueue::new(
+            cfg.max_records,
+            cfg.max_bytes as usize,
+            cfg.when_full,
+            &["send"],
+        )));
+    }
+    let dir = state_dir.join("queues").join(name);
+    let opts = DiskOptions {
+        max_bytes: cfg.max_bytes,
+        segment_bytes: (cfg.max_bytes / 8).clamp(64 << 10, 16 << 20),
+        fsync: cfg.fsync,
+        when_full: cfg.when_full,
+        ..DiskOptions::default()
+    };
+    let (q, recovery) = DiskQueue::open(&dir, opts, &["send"])
+        .with_context(|| format!("opening the disk queue {}", dir.display()))?;
+    for p in &recovery.problems {
+        tracing::warn!(destination = name, "queue recovery: {p}");
+    }
+    if recovery.records > 0 {
+        tracing::info!(
+            destination = name,
+            "disk queue holds {} records from before; they are sent first",
+            q.stats().consumers[0].pending
+        );
+    }
+    Ok(Box::new(q))
 }
 
 fn run(

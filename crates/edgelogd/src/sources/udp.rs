@@ -1,20 +1,26 @@
 //! `syslog_udp` and `gelf_udp`: one datagram is one record (RFC 5426), from any host.
 //!
-//! The receive buffer is set large (`receive_buffer`) because UDP has no back-pressure: what
-//! does not fit in it is lost in the kernel. A frame without a HOSTNAME gets the peer's
+//! The receive buffer is set large (`receive_buffer`, forced past the system maximum when
+//! privileged) because UDP has no back-pressure: what does not fit in it is lost in the
+//! kernel — and counted: `SO_RXQ_OVFL` makes the kernel attach its drop count to every
+//! datagram, and the difference is counted as `socket_overflow`, so UDP loss is never silent. A frame without a HOSTNAME gets the peer's
 //! address. Datagrams longer than `max_frame` are cut, kept and counted.
 //!
 //! For GELF, chunked datagrams go through the codec's bounded [`Reassembler`] first: a message
 //! becomes a record when its last chunk arrives; partial messages that time out (5 s) or are
 //! evicted to stay within the memory bounds, and impossible chunks, are counted as drops.
 
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use edgelog_codec::gelf::chunk::{Limits, Push, Reassembler, ReassemblyStats};
-use nix::sys::socket::{setsockopt, sockopt};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use super::Stop;
@@ -25,10 +31,55 @@ pub(super) fn bind(address: SocketAddr, receive_buffer: usize) -> anyhow::Result
     let sock = std::net::UdpSocket::bind(address)
         .with_context(|| format!("listening on udp {address}"))?;
     sock.set_nonblocking(true)?;
-    if let Err(e) = setsockopt(&sock, sockopt::RcvBuf, &receive_buffer) {
+    // Past the system's rmem_max when allowed (root, CAP_NET_ADMIN), as rsyslog does; else as
+    // large as the system lets an unprivileged socket be.
+    if setsockopt(&sock, sockopt::RcvBufForce, &receive_buffer).is_err()
+        && let Err(e) = setsockopt(&sock, sockopt::RcvBuf, &receive_buffer)
+    {
         tracing::warn!("udp {address}: receive buffer of {receive_buffer} bytes refused: {e}");
     }
+    // The kernel's count of datagrams it dropped for want of buffer, on every datagram.
+    if let Err(e) = setsockopt(&sock, sockopt::RxqOvfl, &1) {
+        tracing::debug!("udp {address}: no drop counts from the kernel: {e}");
+    }
     Ok(UdpSocket::from_std(sock)?)
+}
+
+/// One datagram as received.
+struct Datagram {
+    len: usize,
+    peer: Option<IpAddr>,
+    /// The kernel's running count of drops on this socket, when it says.
+    dropped: Option<u32>,
+}
+
+// `cmsg` is a `Vec` because nix's `recvmsg` takes one.
+#[allow(clippy::ptr_arg)]
+fn receive(sock: &UdpSocket, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<Datagram> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrStorage>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?;
+    let dropped = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|m| match m {
+            ControlMessageOwned::RxqOvfl(n) => Some(n),
+            _ => None,
+        })
+    });
+    let peer = msg.address.and_then(|a| {
+        a.as_sockaddr_in()
+            .map(|a| IpAddr::V4(a.ip()))
+            .or_else(|| a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
+    });
+    Ok(Datagram {
+        len: msg.bytes,
+        peer,
+        dropped,
+    })
 }
 
 /// GELF chunk reassembly and the counts already reported.
@@ -64,25 +115,68 @@ impl Gelf {
     }
 }
 
+/// The kernel's drop count for `sock` from `/proc/net/udp{,6}` (by the socket's inode): the
+/// same counter `SO_RXQ_OVFL` reports, but readable when no datagram arrives to carry it —
+/// drops after the last datagram read are counted too.
+fn kernel_drops(sock: &UdpSocket) -> Option<u32> {
+    let inode = nix::sys::stat::fstat(sock).ok()?.st_ino.to_string();
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (f.get(9) == Some(&inode.as_str()))
+                    .then(|| f.last()?.parse().ok())
+                    .flatten()
+            })
+        })
+}
+
+/// Counts drops the kernel reports beyond what was counted.
+fn count_drops(total: u32, st: &mut State, ingest: &Ingest) {
+    let new = total.wrapping_sub(st.kernel_drops);
+    if new > 0 && new < u32::MAX / 2 {
+        ingest
+            .stats()
+            .add_drop(SourceDrop::SocketOverflow, u64::from(new));
+        st.kernel_drops = total;
+    }
+}
+
+/// What a receive loop carries between reads.
+#[derive(Debug, Default)]
+struct State {
+    /// The kernel's drop count when last seen.
+    kernel_drops: u32,
+    cmsg: Vec<u8>,
+}
+
 /// Reads what is queued now (up to a batch); `false` when the socket failed.
 fn drain(
     sock: &UdpSocket,
     buf: &mut [u8],
     max_frame: usize,
     gelf: &mut Option<Gelf>,
+    st: &mut State,
     ingest: &mut Ingest,
 ) -> bool {
-    let mut last: Option<(SocketAddr, String)> = None;
+    let mut last: Option<(IpAddr, String)> = None;
     while !ingest.is_full() {
-        match sock.try_recv_from(buf) {
-            Ok((n, peer)) => {
-                let host = match &last {
-                    Some((a, h)) if *a == peer => h.clone(),
-                    _ => {
-                        let h = peer.ip().to_string();
-                        last = Some((peer, h.clone()));
+        match sock.try_io(Interest::READABLE, || receive(sock, buf, &mut st.cmsg)) {
+            Ok(d) => {
+                let n = d.len;
+                if let Some(total) = d.dropped {
+                    count_drops(total, st, ingest);
+                }
+                let host = match (&last, d.peer) {
+                    (Some((a, h)), Some(p)) if *a == p => h.clone(),
+                    (_, Some(p)) => {
+                        let h = p.to_string();
+                        last = Some((p, h.clone()));
                         h
                     }
+                    (_, None) => String::new(),
                 };
                 match gelf {
                     None => {
@@ -123,6 +217,10 @@ pub(super) async fn run(
     };
     let mut buf = vec![0u8; size.min(65_536)];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut st = State {
+        cmsg: nix::cmsg_space!(u32),
+        ..State::default()
+    };
     loop {
         tokio::select! {
             _ = stop.wait() => break,
@@ -130,16 +228,19 @@ pub(super) async fn run(
                 if let Some(g) = &mut gelf {
                     g.account(&ingest);
                 }
+                if let Some(total) = kernel_drops(&sock) {
+                    count_drops(total, &mut st, &ingest);
+                }
                 continue;
             }
             r = sock.readable() => if r.is_err() { break },
         }
-        let ok = drain(&sock, &mut buf, max_frame, &mut gelf, &mut ingest);
+        let ok = drain(&sock, &mut buf, max_frame, &mut gelf, &mut st, &mut ingest);
         if ingest.flush().await.is_err() || !ok {
             break;
         }
     }
-    while drain(&sock, &mut buf, max_frame, &mut gelf, &mut ingest) && !ingest.is_empty() {
+    while drain(&sock, &mut buf, max_frame, &mut gelf, &mut st, &mut ingest) && !ingest.is_empty() {
         if ingest.flush().await.is_err() {
             break;
         }
@@ -147,5 +248,8 @@ pub(super) async fn run(
     let _ = ingest.flush().await;
     if let Some(g) = &mut gelf {
         g.account(&ingest);
+    }
+    if let Some(total) = kernel_drops(&sock) {
+        count_drops(total, &mut st, &ingest);
     }
 }

@@ -1,0 +1,466 @@
+//! Network destinations: a queue in front of a sender.
+//!
+//! ```text
+//!  router ─Arc<Batch>─► destination thread ──append──► queue (memory or disk) ──read──► sender task
+//!                       (Selector, encode)                  ▲                     │ connect, frame,
+//!                                                           └──────── ack ────────┘ write, retry
+//! ```
+//!
+//! The destination thread encodes what its selector wants and appends it to the queue. A full
+//! queue with `when_full = "block"` makes the thread wait, which backs the router and then the
+//! sources up; `drop_newest` and `drop_oldest` are the queue's and counted there. The sender, a
+//! task on the async runtime, reads batches from the queue, sends them, and acknowledges what
+//! the transport accepted: for TCP and TLS a batch written to the socket in full, for UDP a
+//! batch handed to the kernel — the most these protocols can say; RELP and HTTP destinations
+//! will acknowledge on the receiver's answer. When sending fails the sender rewinds the queue
+//! (the batch will be sent again), marks the receiver down with the error, and reconnects with
+//! exponential backoff and jitter; nothing leaves the queue until acknowledged, so a receiver
+//! that is away for a minute gets the minute's records when it is back.
+//!
+//! On stop the thread appends what it still holds (waiting at most a few seconds for room) and
+//! the sender keeps sending until the queue is empty or a short deadline passes; what a disk
+//! queue still holds is sent after the next start, what a memory queue still holds is counted
+//! as dropped at shutdown.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use edgelog_codec::framing;
+use edgelog_queue::{Queue, QueueStats, WhenFull};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Notify;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+use super::Sink;
+use crate::config::{OutputFormat, SyslogConfig};
+use crate::event::{Device, Event};
+use crate::output;
+use crate::stats::{DestinationDrop, DestinationStats};
+
+/// How long the stopping daemon waits for queue room, and for the receiver to take the rest.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long one write may block before the receiver counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the thread and the sender share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    queue: Mutex<Box<dyn Queue>>,
+    /// Records were appended (or the destination is closing).
+    data: Notify,
+    /// When the daemon began stopping plus [`STOP_GRACE`]: waiting for room ends there.
+    stop_deadline: std::sync::OnceLock<Instant>,
+    /// The destination thread has handed over everything: the sender finishes.
+    closing: AtomicBool,
+    when_full: WhenFull,
+    stats: Arc<DestinationStats>,
+}
+
+impl Shared {
+    pub(super) fn new(
+        queue: Box<dyn Queue>,
+        when_full: WhenFull,
+        stats: Arc<DestinationStats>,
+    ) -> Arc<Shared> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(queue),
+            data: Notify::new(),
+            stop_deadline: std::sync::OnceLock::new(),
+            closing: AtomicBool::new(false),
+            when_full,
+            stats,
+        });
+        shared.publish(&shared.lock().stats());
+        shared
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Queue>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, s: &QueueStats) {
+        self.stats.set_queue(s);
+    }
+
+    /// The daemon is stopping: a full queue may now hold the destination up only briefly.
+    pub(super) fn begin_stop(&self) {
+        let _ = self.stop_deadline.set(Instant::now() + STOP_GRACE);
+        self.data.notify_one();
+    }
+
+    /// Resolves once the destination has been closing for longer than the grace period.
+    async fn closed_for_good(&self) {
+        loop {
+            if self.closing.load(Relaxed) {
+                tokio::time::sleep(STOP_GRACE).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The destination thread's side: encode, append.
+#[derive(Debug)]
+pub(super) struct QueueSink {
+    shared: Arc<Shared>,
+    format: OutputFormat,
+    pending: Vec<Vec<u8>>,
+}
+
+impl QueueSink {
+    pub(super) fn new(shared: Arc<Shared>, format: OutputFormat) -> QueueSink {
+        QueueSink {
+            shared,
+            format,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Appends what is pending, waiting for room while the queue says block — forever while
+    /// running, until the stop deadline when stopping; what is left then is counted as
+    /// dropped.
+    fn enqueue(&mut self) -> std::io::Result<()> {
+        while !self.pending.is_empty() {
+            let appended = {
+                let mut q = self.shared.lock();
+                let refs: Vec<&[u8]> = self.pending.iter().map(Vec::as_slice).collect();
+                let r = q.append(&refs);
+                self.shared.publish(&q.stats());
+                r
+            };
+            let a = match appended {
+                Ok(a) => a,
+                Err(e) => {
+                    let n = self.pending.len() as u64;
+                    self.pending.clear();
+                    self.shared.stats.add_drop(DestinationDrop::WriteError, n);
+                    return Err(std::io::Error::other(e.to_string()));
+                }
+            };
+            self.pending.drain(..a.taken);
+            if a.taken > 0 {
+                self.shared.data.notify_one();
+            }
+            if self.pending.is_empty() {
+                break;
+            }
+            if self.shared.when_full == WhenFull::DropNewest {
+                // Counted by the queue.
+                self.pending.clear();
+                break;
+            }
+            if self
+                .shared
+                .stop_deadline
+                .get()
+                .is_some_and(|d| Instant::now() > *d)
+            {
+                let n = self.pending.len() as u64;
+                self.pending.clear();
+                self.shared.stats.add_drop(DestinationDrop::Shutdown, n);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+impl Sink for QueueSink {
+    fn write(&mut self, e: &Event, device: &Device) -> std::io::Result<usize> {
+        let mut line = Vec::with_capacity(256);
+        output::encode(&mut line, self.format, e, device);
+        let n = line.len();
+        self.pending.push(line);
+        if self.pending.len() >= 256 {
+            self.enqueue()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.enqueue()
+    }
+
+    fn close(&mut self) -> std::io::Result<()> {
+        // A destination retired by a reload stops here without the daemon stopping.
+        self.shared.begin_stop();
+        let r = self.enqueue();
+        let _ = self.shared.lock().sync();
+        self.shared.closing.store(true, Relaxed);
+        self.shared.data.notify_one();
+        r
+    }
+}
+
+/// A connection to the receiver.
+enum Conn {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Udp(UdpSocket),
+}
+
+fn tls_connector(cfg: &crate::config::ClientTlsConfig) -> anyhow::Result<TlsConnector> {
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&cfg.ca)
+        .with_context(|| format!("reading CA certificates from {}", cfg.ca.display()))?;
+    for c in certs {
+        let c = c.with_context(|| format!("parsing {}", cfg.ca.display()))?;
+        roots
+            .add(c)
+            .with_context(|| format!("{}: not a usable CA certificate", cfg.ca.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?
+        .with_root_certificates(roots);
+    let config = match (&cfg.cert, &cfg.key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .with_context(|| format!("reading {}", cert.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("parsing {}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("reading the private key in {}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("our client certificate and key do not match")?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// How a sender reaches its receiver.
+#[derive(Clone)]
+pub(super) struct Target {
+    cfg: SyslogConfig,
+    tls: Option<TlsConnector>,
+}
+
+impl Target {
+    /// Checks what can be checked before the first connection (TLS files).
+    pub(super) fn new(cfg: &SyslogConfig) -> anyhow::Result<Target> {
+        let tls = cfg.tls.as_ref().map(tls_connector).transpose()?;
+        Ok(Target {
+            cfg: cfg.clone(),
+            tls,
+        })
+    }
+
+    async fn connect(&self) -> anyhow::Result<Conn> {
+        let addr = &self.cfg.address;
+        let mut last = anyhow!("{addr}: no address found");
+        let addrs = tokio::net::lookup_host(addr)
+            .await
+            .with_context(|| format!("resolving {addr}"))?;
+        for a in addrs {
+            if self.cfg.udp {
+                let local = if a.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                let sock = UdpSocket::bind(local).await?;
+                sock.connect(a).await?;
+                return Ok(Conn::Udp(sock));
+            }
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
+                Ok(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let Some(tls) = &self.tls else {
+                        return Ok(Conn::Tcp(tcp));
+                    };
+                    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                    let host = host.trim_start_matches('[').trim_end_matches(']');
+                    let name = self.cfg.tls.as_ref().and_then(|t| t.server_name.clone());
+                    let name = ServerName::try_from(name.unwrap_or_else(|| host.to_owned()))
+                        .context("not a usable TLS server name")?;
+                    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
+                        .await
+                        .map_err(|_| anyhow!("{a}: TLS handshake timed out"))?
+                        .with_context(|| format!("{a}: TLS handshake"))?;
+                    return Ok(Conn::Tls(Box::new(stream)));
+                }
+                Ok(Err(e)) => last = anyhow!("connecting to {a}: {e}"),
+                Err(_) => last = anyhow!("connecting to {a}: timed out"),
+            }
+        }
+        Err(last)
+    }
+
+    /// Frames and sends a batch; `Ok` means the transport took all of it.
+    async fn send(&self, conn: &mut Conn, batch: &[edgelog_queue::Record]) -> anyhow::Result<()> {
+        match conn {
+            Conn::Udp(sock) => {
+                for r in batch {
+                    sock.send(&r.payload).await.context("sending a datagram")?;
+                }
+                Ok(())
+            }
+            Conn::Tcp(s) => self.write(s, batch).await,
+            Conn::Tls(s) => self.write(s.as_mut(), batch).await,
+        }
+    }
+
+    async fn write(
+        &self,
+        s: &mut (impl AsyncWrite + Unpin),
+        batch: &[edgelog_queue::Record],
+    ) -> anyhow::Result<()> {
+        let mut buf = Vec::with_capacity(batch.iter().map(|r| r.payload.len() + 8).sum());
+        for r in batch {
+            if self.cfg.octet_counting {
+                framing::write_octet_counted(&mut buf, &r.payload);
+            } else {
+                framing::write_delimited(&mut buf, &r.payload, b'\n');
+            }
+        }
+        tokio::time::timeout(WRITE_TIMEOUT, async {
+            s.write_all(&buf).await?;
+            s.flush().await
+        })
+        .await
+        .map_err(|_| anyhow!("the receiver took nothing for {WRITE_TIMEOUT:?}"))?
+        .context("writing")
+    }
+}
+
+/// Exponential backoff with jitter: 100 ms doubling to 30 s, each wait between half and all
+/// of the step, so many devices that lost one receiver do not come back in lockstep.
+#[derive(Debug)]
+struct Backoff {
+    step: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn new() -> Backoff {
+        Backoff { step: Self::FIRST }
+    }
+
+    fn next(&mut self) -> Duration {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let half = self.step / 2;
+        let wait = half + half.mul_f64(f64::from(nanos % 1000) / 1000.0);
+        self.step = (self.step * 2).min(Self::MAX);
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.step = Self::FIRST;
+    }
+}
+
+/// The sender task. See the module documentation.
+pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String) {
+    let batch_max = target.cfg.batch.max_records;
+    let max_wait = target.cfg.batch.max_wait;
+    let mut conn: Option<Conn> = None;
+    let mut backoff = Backoff::new();
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        let closing = shared.closing.load(Relaxed);
+        if closing && closing_since.is_none() {
+            closing_since = Some(Instant::now());
+        }
+        let batch = {
+            let mut q = shared.lock();
+            q.read(0, batch_max, 4 << 20)
+        };
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                shared.stats.set_error(format!("reading the queue: {e}"));
+                tracing::error!(destination = %name, "reading the queue: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            if closing {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), shared.data.notified()).await;
+            continue;
+        }
+        if batch.len() < batch_max && !max_wait.is_zero() && !closing {
+            // A partial batch waits a little for company.
+            let _ = tokio::time::timeout(max_wait, shared.data.notified()).await;
+            if let Ok(more) = shared.lock().read(0, batch_max - batch.len(), 4 << 20) {
+                batch.extend(more);
+            }
+        }
+        if closing_since.is_some_and(|t| t.elapsed() > STOP_GRACE) {
+            let _ = shared.lock().rewind(0);
+            break;
+        }
+        if conn.is_none() {
+            match target.connect().await {
+                Ok(c) => {
+                    tracing::info!(destination = %name, "connected to {}", target.cfg.address);
+                    shared.stats.set_up(true);
+                    conn = Some(c);
+                }
+                Err(e) => {
+                    down(&shared, &name, &format!("{e:#}"), batch.len());
+                    let wait = backoff.next();
+                    tokio::time::sleep(if closing {
+                        wait.min(Duration::from_millis(200))
+                    } else {
+                        wait
+                    })
+                    .await;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        // A receiver that takes nothing must not hold a stopping daemon for long.
+        let sent = tokio::select! {
+            r = target.send(c, &batch) => r,
+            () = shared.closed_for_good() => Err(anyhow!("stopping while the receiver took nothing")),
+        };
+        match sent {
+            Ok(()) => {
+                let seqs: Vec<u64> = batch.iter().map(|r| r.seq).collect();
+                let mut q = shared.lock();
+                if let Err(e) = q.ack(0, &seqs) {
+                    shared
+                        .stats
+                        .set_error(format!("acknowledging in the queue: {e}"));
+                }
+                shared.publish(&q.stats());
+                shared.stats.add_sent(seqs.len() as u64);
+                backoff.reset();
+            }
+            Err(e) => {
+                conn = None;
+                down(&shared, &name, &format!("{e:#}"), batch.len());
+                tokio::time::sleep(backoff.next()).await;
+            }
+        }
+    }
+    // What a memory queue still holds is lost with the process; a disk queue keeps it.
+    let left = shared.lock().stats();
+    shared.publish(&left);
+}
+
+/// Marks the receiver down and puts the batch back to be sent again.
+fn down(shared: &Shared, name: &str, error: &str, batch: usize) {
+    if shared.stats.set_up(false) {
+        tracing::warn!(destination = %name, "receiver down: {error}");
+    }
+    shared.stats.set_error(error.to_owned());
+    shared.stats.add_retried(batch as u64);
+    let _ = shared.lock().rewind(0);
+}

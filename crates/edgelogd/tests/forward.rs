@@ -1,0 +1,267 @@
+//! Network destinations against a real `rsyslogd` receiver: TCP (RFC 5424, octet counting, and
+//! RFC 3164 with LF framing) and UDP, every sequence number checked; a receiver that is not
+//! there yet gets everything the disk queue kept once it comes up.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, free_port, have};
+
+/// An `rsyslogd` receiving on `port` (TCP and UDP) and writing one line per message:
+/// `hostname|app-name|severity|msg`.
+struct Receiver {
+    child: Child,
+    out: PathBuf,
+    _work: tempfile::TempDir,
+}
+
+impl Receiver {
+    fn start(port: u16) -> Receiver {
+        let work = tempfile::tempdir().unwrap();
+        let out = work.path().join("received.log");
+        let conf = format!(
+            r#"
+global(workDirectory="{work}")
+module(load="imtcp")
+module(load="imudp")
+template(name="fields" type="string" string="%hostname%|%app-name%|%syslogseverity-text%|%msg%\n")
+ruleset(name="in") {{ action(type="omfile" file="{out}" template="fields" flushOnTXEnd="on" asyncWriting="off") }}
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
+input(type="imudp" address="127.0.0.1" port="{port}" ruleset="in")
+"#,
+            work = work.path().display(),
+            out = out.display()
+        );
+        std::fs::write(work.path().join("rsyslog.conf"), conf).unwrap();
+        let child = Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(work.path().join("rsyslog.conf"))
+            .arg("-i")
+            .arg(work.path().join("pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when the TCP port answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rsyslogd did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Receiver {
+            child,
+            out,
+            _work: work,
+        }
+    }
+
+    /// The received lines once `n` arrived (or the time is up).
+    fn lines(&self, n: usize, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            if lines.len() >= n || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn seq_of(line: &str) -> Option<u64> {
+    let at = line.find("seq=")?;
+    line[at + 4..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn send(sock: &Path, from: u64, n: u64) {
+    let s = UnixDatagram::unbound().unwrap();
+    for i in from..from + n {
+        s.send_to(
+            format!("<11>forwardtest[42]: forwarded seq={i}").as_bytes(),
+            sock,
+        )
+        .unwrap();
+    }
+}
+
+fn config(dest: &str) -> String {
+    format!(
+        "[device]\nhostname = \"leaf-01\"\n\n[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n{dest}"
+    )
+}
+
+fn check(lines: &[String], n: u64, severity: &str) {
+    let mut seqs: Vec<u64> = lines.iter().filter_map(|l| seq_of(l)).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..n).collect::<Vec<_>>(),
+        "lost or duplicated:\n{}",
+        lines.join("\n")
+    );
+    for l in lines {
+        let f: Vec<&str> = l.splitn(4, '|').collect();
+        assert_eq!(f[0], "leaf-01", "{l}");
+        assert_eq!(f[1], "forwardtest", "{l}");
+        assert_eq!(f[2], severity, "{l}");
+        assert!(f[3].trim_start().starts_with("forwarded seq="), "{l}");
+    }
+}
+
+#[test]
+fn syslog_tcp_and_udp_into_rsyslog() {
+    if !have("rsyslogd") {
+        return;
+    }
+    for (ty, format, framing) in [
+        ("syslog_tcp", "rfc5424", "octet-counting"),
+        ("syslog_tcp", "rfc3164", "lf"),
+        ("syslog_udp", "rfc3164", "lf"),
+        ("syslog_udp", "rfc5424", "lf"),
+    ] {
+        let port = free_port();
+        let rx = Receiver::start(port);
+        let framing_key = if ty == "syslog_tcp" {
+            format!("framing = \"{framing}\"\n")
+        } else {
+            String::new()
+        };
+        let d = Daemon::start(Some(&config(&format!(
+            "[destinations.central]\ntype = \"{ty}\"\naddress = \"127.0.0.1:{port}\"\nformat = \"{format}\"\n{framing_key}"
+        ))));
+        assert!(
+            d.stderr().contains(&format!("127.0.0.1:{port} ({format}")),
+            "{}",
+            d.stderr()
+        );
+        const N: u64 = 500;
+        // UDP has no back-pressure: send in steps the receiver can keep up with.
+        for k in 0..10 {
+            send(&d.run_dir().join("log.sock"), k * N / 10, N / 10);
+            if ty == "syslog_udp" {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let lines = rx.lines(N as usize, Duration::from_secs(20));
+        check(&lines, N, "err");
+        let (counters, _) = d.stop();
+        let net = &counters["destinations"]["central"]["network"];
+        assert_eq!(net["sent"], N, "{ty} {format}: {counters}");
+        assert_eq!(net["queued"]["records"], 0, "{counters}");
+        assert_eq!(net["up"], true);
+    }
+}
+
+#[test]
+fn a_receiver_that_comes_late_gets_what_the_disk_queue_kept() {
+    if !have("rsyslogd") {
+        return;
+    }
+    let port = free_port();
+    let d = Daemon::start(Some(&config(&format!(
+        "[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\nqueue = {{ kind = \"disk\", fsync = \"always\" }}\n"
+    ))));
+    const N: u64 = 300;
+    send(&d.run_dir().join("log.sock"), 0, N);
+    // Nobody listens: the records wait in the disk queue, the receiver is reported down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.stderr().contains("receiver down") {
+        assert!(Instant::now() < deadline, "{}", d.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let queue_dir = d.state_dir().join("queues/central");
+    assert!(queue_dir.join("cursors/send").exists());
+    std::thread::sleep(Duration::from_millis(500));
+    let rx = Receiver::start(port);
+    let lines = rx.lines(N as usize, Duration::from_secs(40));
+    check(&lines, N, "err");
+    let (counters, _) = d.stop();
+    let c = &counters["destinations"]["central"];
+    assert!(c["network"]["retried"].as_u64().unwrap() > 0, "{c}");
+    assert!(
+        c["last_error"].as_str().unwrap().contains("127.0.0.1"),
+        "{c}"
+    );
+    assert_eq!(c["network"]["sent"], N);
+}
+
+#[test]
+fn a_stalled_receiver_backs_up_to_the_sources_and_every_loss_is_counted() {
+    // A receiver that accepts connections into its backlog and never reads.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dest = stalled.local_addr().unwrap().port();
+    let port = free_port();
+    let d = Daemon::start(Some(&format!(
+        r#"
+[sources.udp]
+type = "syslog_udp"
+address = "127.0.0.1:{port}"
+receive_buffer = "64KiB"
+
+[destinations.central]
+type = "syslog_tcp"
+address = "127.0.0.1:{dest}"
+queue = {{ kind = "memory", max_records = 100, when_full = "block" }}
+"#
+    )));
+    // Far more than the kernel's buffers towards the receiver hold, paced so the source can
+    // take it while the path is open: the queue fills, then the pipeline backs up.
+    const N: u64 = 30_000;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let line = format!("<14>1 - h app - - - {}", "x".repeat(1000));
+    for i in 0..N {
+        udp.send_to(line.as_bytes(), ("127.0.0.1", port)).unwrap();
+        if i % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Stopping with a receiver that takes nothing still ends, within the grace periods.
+    let started = Instant::now();
+    let (counters, _) = d.stop();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let src = &counters["sources"]["udp"];
+    let received = src["received"].as_u64().unwrap();
+    let overflow = src["dropped"]["socket_overflow"].as_u64().unwrap_or(0);
+    assert!(overflow > 0, "the pipeline never backed up: {counters}");
+    assert_eq!(
+        received + overflow,
+        N,
+        "a datagram went missing uncounted: {counters}"
+    );
+    // Everything the source took reached the destination, and the destination accounts for
+    // all of it: sent into the receiver's buffers, still queued at exit, or dropped at stop.
+    let dst = &counters["destinations"]["central"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap();
+    assert_eq!(n(&dst["written"]), received, "{counters}");
+    let net = &dst["network"];
+    assert_eq!(
+        n(&net["sent"]) + n(&net["queued"]["records"]) + n(&dst["dropped"]["shutdown"]),
+        received,
+        "{counters}"
+    );
+    assert!(
+        n(&dst["dropped"]["shutdown"]) + n(&net["queued"]["records"]) > 0,
+        "never backed up: {counters}"
+    );
+    drop(stalled);
+}
