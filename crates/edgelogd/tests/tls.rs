@@ -245,3 +245,83 @@ action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
     );
     d.stop();
 }
+
+#[test]
+fn a_tls_destination_verifies_the_receiver_and_presents_its_certificate() {
+    let port = free_port();
+    let receiver = start(port);
+    let pki = receiver.dir().to_owned();
+    let sender_dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[sources.devlog]
+type = "unix_datagram"
+path = "log.sock"
+
+[destinations.central]
+type = "syslog_tcp"
+address = "localhost:{port}"
+tls = {{ ca = "{pki}/ca.pem", cert = "{pki}/client.pem", key = "{pki}/client.key" }}
+"#,
+        pki = pki.display()
+    );
+    let sender = Daemon::start_in(sender_dir, Some(&config), Stdio::null());
+    assert!(
+        sender.stderr().contains(&format!("tls localhost:{port}")),
+        "{}",
+        sender.stderr()
+    );
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    for i in 0..50 {
+        sock.send_to(
+            format!("<13>relay: over tls seq={i}").as_bytes(),
+            sender.run_dir().join("log.sock"),
+        )
+        .unwrap();
+    }
+    let got = receiver.records(50, WAIT);
+    let mut s = seqs(&got);
+    s.sort_unstable();
+    assert_eq!(s, (0..50).collect::<Vec<_>>());
+    assert!(
+        got.iter()
+            .all(|r| r["app_name"] == "relay" && r["source"] == "tls")
+    );
+    sender.stop();
+    receiver.stop();
+}
+
+#[test]
+fn a_tls_destination_refuses_a_receiver_it_cannot_verify() {
+    let port = free_port();
+    let receiver = start(port);
+    let other = tempfile::tempdir().unwrap();
+    Pki::new(other.path(), "ca");
+    let config = format!(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"localhost:{port}\"\ntls = {{ ca = \"{}/ca.pem\" }}\n",
+        other.path().display()
+    );
+    let sender = Daemon::start_in(tempfile::tempdir().unwrap(), Some(&config), Stdio::null());
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    sock.send_to(
+        b"<13>relay: must not arrive seq=1",
+        sender.run_dir().join("log.sock"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !sender.stderr().contains("receiver down") {
+        assert!(Instant::now() < deadline, "{}", sender.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        sender.stderr().contains("TLS handshake"),
+        "{}",
+        sender.stderr()
+    );
+    assert!(receiver.more_records(Duration::from_millis(300)).is_empty());
+    let (counters, _) = sender.stop();
+    let c = &counters["destinations"]["central"];
+    assert_eq!(c["network"]["up"], false, "{c}");
+    assert_eq!(c["network"]["sent"], 0, "{c}");
+    receiver.stop();
+}

@@ -196,7 +196,11 @@ fn the_reference_example_parses() {
     let (c, _) = parse("docs/configuration.md", &doc[start..end], dirs)
         .unwrap_or_else(|e| panic!("the documented example does not parse:\n{e}"));
     assert_eq!(c.sources.len(), 4);
-    assert_eq!(c.destinations.len(), 2);
+    assert_eq!(c.destinations.len(), 3);
+    let DestinationKind::Syslog(central) = &c.destinations["central"].kind else {
+        panic!("not syslog");
+    };
+    assert!(central.queue.disk && central.tls.is_some() && central.octet_counting);
     let SourceKind::SyslogTcp { tls: Some(tls), .. } = &c.sources["net"].kind else {
         panic!("no TLS");
     };
