@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use edgelog_codec::gelf::compress::{self, Compression};
 use edgelog_codec::rfc3164::Context;
 use edgelog_codec::{Decoder, FormatHint, Frame, Framer, Message, Mode};
 use edgelog_core::Timestamp;
@@ -175,12 +176,15 @@ impl Ingest {
     /// add what it knows (credentials, a file name). `host` is used when the frame names none.
     pub fn frame(&mut self, mut frame: Frame<'_>, host: Option<&str>) -> &mut Event {
         let now = Timestamp::now();
-        // A line ending inside a frame is the sender's framing habit (rsyslog ends
-        // octet-counted frames and datagrams with LF), never message content.
-        frame.data = frame
-            .data
-            .strip_suffix(b"\n")
-            .map_or(frame.data, |d| d.strip_suffix(b"\r").unwrap_or(d));
+        // A line ending at the end of a text frame is the sender's framing habit (rsyslog
+        // ends octet-counted frames and datagrams with LF), never message content. A
+        // compressed frame (GELF) is binary: its last byte may be 0x0A and is kept.
+        if compress::detect(frame.data) == Compression::None {
+            frame.data = frame
+                .data
+                .strip_suffix(b"\n")
+                .map_or(frame.data, |d| d.strip_suffix(b"\r").unwrap_or(d));
+        }
         let stats = &self.stats;
         stats.received.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(frame.data.len() as u64, Relaxed);
@@ -246,5 +250,36 @@ impl Ingest {
             Vec::with_capacity(BATCH_MAX),
         ));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_compressed_frame_ending_in_a_newline_byte_is_not_cut() {
+        // Find a GELF message whose zlib form ends in 0x0A, as one in 256 does.
+        let (json, z) = (0..10_000)
+            .map(|i| {
+                let j = format!(r#"{{"version":"1.1","host":"h","short_message":"m{i}"}}"#);
+                let z = compress::zlib(j.as_bytes());
+                (j, z)
+            })
+            .find(|(_, z)| z.last() == Some(&b'\n'))
+            .expect("some message compresses to a trailing 0x0A");
+        let (tx, mut rx) = mpsc::channel(4);
+        let stats = Arc::new(SourceStats::default());
+        let mut ingest = Ingest::new("g", FormatHint::Gelf, None, stats.clone(), tx);
+        ingest.bytes(&z, false, None);
+        ingest.flush().await.unwrap();
+        let got = rx.recv().await.unwrap();
+        let want: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            got[0].msg.message.as_deref(),
+            want["short_message"].as_str()
+        );
+        assert!(got[0].msg.is_clean(), "{:?}", got[0].msg.diagnostics);
+        assert_eq!(stats.malformed.load(Relaxed), 0);
     }
 }

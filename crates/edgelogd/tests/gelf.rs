@@ -87,7 +87,14 @@ fn graypy_over_udp_tcp_and_http() {
     let got = d.records(3 * N as usize, Duration::from_secs(20));
     let mut s = seqs(&got);
     s.sort_unstable();
-    assert_eq!(s, (0..3 * N).collect::<Vec<_>>());
+    if s != (0..3 * N).collect::<Vec<_>>() {
+        let (counters, _) = d.stop();
+        let bad: Vec<_> = got
+            .iter()
+            .filter(|r| r.get("diagnostics").is_some())
+            .collect();
+        panic!("missing records: got {s:?}\nmalformed {bad:?}\ncounters {counters}");
+    }
     let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
     for r in &got {
         let seq = seqs(std::slice::from_ref(r))[0];

@@ -284,16 +284,30 @@ impl DestinationKind {
         match self {
             DestinationKind::FileStore(_) => "file_store",
             DestinationKind::Stdout { .. } => "stdout",
-            DestinationKind::Syslog(s) if s.udp => "syslog_udp",
-            DestinationKind::Syslog(_) => "syslog_tcp",
+            DestinationKind::Syslog(s) => match s.transport {
+                Transport::Tcp => "syslog_tcp",
+                Transport::Udp => "syslog_udp",
+                Transport::Relp => "relp",
+            },
         }
     }
+}
+
+/// How records travel to a syslog receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    /// RELP: acknowledged per record.
+    Relp,
 }
 
 /// A syslog receiver and how to reach it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyslogConfig {
-    pub udp: bool,
+    pub transport: Transport,
+    /// RELP: transactions sent before waiting for answers.
+    pub window: usize,
     /// `host:port`; the host is resolved at each connection.
     pub address: String,
     /// `rfc5424` or `rfc3164`.
@@ -303,6 +317,8 @@ pub struct SyslogConfig {
     pub tls: Option<ClientTlsConfig>,
     pub queue: QueueConfig,
     pub batch: BatchConfig,
+    /// The longest wait between reconnection attempts.
+    pub max_backoff: Duration,
 }
 
 /// TLS towards a receiver.
@@ -416,8 +432,8 @@ const SOURCE_TYPES: &[&str] = &[
 /// Types CONTRACT.md names that this build does not run yet: refused with that reason
 /// rather than as unknown.
 const SOURCE_TYPES_LATER: &[&str] = &["relp"];
-const DESTINATION_TYPES: &[&str] = &["file_store", "stdout", "syslog_tcp", "syslog_udp"];
-const DESTINATION_TYPES_LATER: &[&str] = &["relp", "gelf_http", "gelf_udp", "gelf_tcp"];
+const DESTINATION_TYPES: &[&str] = &["file_store", "stdout", "syslog_tcp", "syslog_udp", "relp"];
+const DESTINATION_TYPES_LATER: &[&str] = &["gelf_http", "gelf_udp", "gelf_tcp"];
 
 /// Reads a configuration from `text`; `file` names it in errors. Directory keys are read
 /// before anything is resolved, so `dirs` is asked for once they are known.
@@ -877,13 +893,18 @@ fn read_destination(
                 .value(d, "format", reader::one_of(formats))
                 .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f)),
         }),
-        "syslog_tcp" | "syslog_udp" => {
-            let udp = ty == "syslog_udp";
+        "syslog_tcp" | "syslog_udp" | "relp" => {
+            let transport = match ty.as_str() {
+                "syslog_udp" => Transport::Udp,
+                "relp" => Transport::Relp,
+                _ => Transport::Tcp,
+            };
+            let udp = transport == Transport::Udp;
             let address = s.required(d, "address", host_port);
             let format = s
                 .value(d, "format", reader::one_of(&["rfc5424", "rfc3164"]))
                 .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f));
-            let octet_counting = if udp {
+            let octet_counting = if transport != Transport::Tcp {
                 false
             } else {
                 s.value(d, "framing", reader::one_of(&["octet-counting", "lf"]))
@@ -894,6 +915,12 @@ fn read_destination(
             } else {
                 s.table(d, "tls").and_then(|t| read_client_tls(d, t, dirs))
             };
+            let window = if transport == Transport::Relp {
+                s.value(d, "window", reader::count(1..=10_000))
+                    .map_or(128, |n| n as usize)
+            } else {
+                128
+            };
             let queue = s
                 .table(d, "queue")
                 .map(|q| read_queue(d, q))
@@ -902,15 +929,21 @@ fn read_destination(
                 .table(d, "batch")
                 .map(|b| read_batch(d, b))
                 .unwrap_or_default();
+            let max_backoff = s
+                .value(d, "max_backoff", reader::duration)
+                .unwrap_or(Duration::from_secs(30))
+                .max(Duration::from_millis(100));
             address.map(|address| {
                 DestinationKind::Syslog(SyslogConfig {
-                    udp,
+                    transport,
+                    window,
                     address,
                     format,
                     octet_counting,
                     tls,
                     queue,
                     batch,
+                    max_backoff,
                 })
             })
         }

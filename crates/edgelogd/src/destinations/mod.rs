@@ -13,6 +13,7 @@
 
 mod file_store;
 mod network;
+mod relp;
 mod stdout;
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use crate::config::{DestinationConfig, DestinationKind};
+use crate::config::{DestinationConfig, DestinationKind, Transport};
 use crate::event::{Batch, Device, Event, Selector};
 use crate::stats::{DestinationDrop, DestinationStats};
 
@@ -90,16 +91,16 @@ pub fn describe(cfg: &DestinationConfig) -> String {
         DestinationKind::Stdout { format } => format!("standard output ({})", format.name()),
         DestinationKind::Syslog(s) => format!(
             "{} {} ({}{}, {} queue, when full {})",
-            if s.udp {
-                "udp"
-            } else if s.tls.is_some() {
-                "tls"
-            } else {
-                "tcp"
+            match (s.transport, s.tls.is_some()) {
+                (Transport::Udp, _) => "udp",
+                (Transport::Relp, false) => "relp",
+                (Transport::Relp, true) => "relp+tls",
+                (Transport::Tcp, true) => "tls",
+                (Transport::Tcp, false) => "tcp",
             },
             s.address,
             s.format.name(),
-            if s.udp {
+            if s.transport != Transport::Tcp {
                 ""
             } else if s.octet_counting {
                 ", octet-counting"

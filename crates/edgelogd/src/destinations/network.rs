@@ -11,8 +11,8 @@
 //! sources up; `drop_newest` and `drop_oldest` are the queue's and counted there. The sender, a
 //! task on the async runtime, reads batches from the queue, sends them, and acknowledges what
 //! the transport accepted: for TCP and TLS a batch written to the socket in full, for UDP a
-//! batch handed to the kernel — the most these protocols can say; RELP and HTTP destinations
-//! will acknowledge on the receiver's answer. When sending fails the sender rewinds the queue
+//! batch handed to the kernel — the most these protocols can say — and for RELP each record
+//! the receiver answered `200` for ([`relp`](super::relp)). When sending fails the sender rewinds the queue
 //! (the batch will be sent again), marks the receiver down with the error, and reconnects with
 //! exponential backoff and jitter; nothing leaves the queue until acknowledged, so a receiver
 //! that is away for a minute gets the minute's records when it is back.
@@ -31,14 +31,15 @@ use edgelog_codec::framing;
 use edgelog_queue::{Queue, QueueStats, WhenFull};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::Sink;
-use crate::config::{OutputFormat, SyslogConfig};
+use super::relp;
+use crate::config::{OutputFormat, SyslogConfig, Transport};
 use crate::event::{Device, Event};
 use crate::output;
 use crate::stats::{DestinationDrop, DestinationStats};
@@ -201,11 +202,15 @@ impl Sink for QueueSink {
     }
 }
 
+/// A byte stream to the receiver, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// A connection to the receiver.
 enum Conn {
-    Tcp(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Stream(Box<dyn Io>),
     Udp(UdpSocket),
+    Relp(Box<relp::Session<Box<dyn Io>>>),
 }
 
 fn tls_connector(cfg: &crate::config::ClientTlsConfig) -> anyhow::Result<TlsConnector> {
@@ -264,7 +269,7 @@ impl Target {
             .await
             .with_context(|| format!("resolving {addr}"))?;
         for a in addrs {
-            if self.cfg.udp {
+            if self.cfg.transport == Transport::Udp {
                 let local = if a.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
                 let sock = UdpSocket::bind(local).await?;
                 sock.connect(a).await?;
@@ -273,19 +278,17 @@ impl Target {
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
                 Ok(Ok(tcp)) => {
                     let _ = tcp.set_nodelay(true);
-                    let Some(tls) = &self.tls else {
-                        return Ok(Conn::Tcp(tcp));
+                    let io: Box<dyn Io> = match &self.tls {
+                        None => Box::new(tcp),
+                        Some(tls) => Box::new(self.handshake(tls, tcp, a, addr).await?),
                     };
-                    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-                    let host = host.trim_start_matches('[').trim_end_matches(']');
-                    let name = self.cfg.tls.as_ref().and_then(|t| t.server_name.clone());
-                    let name = ServerName::try_from(name.unwrap_or_else(|| host.to_owned()))
-                        .context("not a usable TLS server name")?;
-                    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
-                        .await
-                        .map_err(|_| anyhow!("{a}: TLS handshake timed out"))?
-                        .with_context(|| format!("{a}: TLS handshake"))?;
-                    return Ok(Conn::Tls(Box::new(stream)));
+                    if self.cfg.transport == Transport::Relp {
+                        let session = relp::Session::open(io, self.cfg.window)
+                            .await
+                            .with_context(|| format!("{a}"))?;
+                        return Ok(Conn::Relp(Box::new(session)));
+                    }
+                    return Ok(Conn::Stream(io));
                 }
                 Ok(Err(e)) => last = anyhow!("connecting to {a}: {e}"),
                 Err(_) => last = anyhow!("connecting to {a}: timed out"),
@@ -294,17 +297,54 @@ impl Target {
         Err(last)
     }
 
-    /// Frames and sends a batch; `Ok` means the transport took all of it.
-    async fn send(&self, conn: &mut Conn, batch: &[edgelog_queue::Record]) -> anyhow::Result<()> {
-        match conn {
+    async fn handshake(
+        &self,
+        tls: &TlsConnector,
+        tcp: TcpStream,
+        a: std::net::SocketAddr,
+        addr: &str,
+    ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = self.cfg.tls.as_ref().and_then(|t| t.server_name.clone());
+        let name = ServerName::try_from(name.unwrap_or_else(|| host.to_owned()))
+            .context("not a usable TLS server name")?;
+        tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
+            .await
+            .map_err(|_| anyhow!("{a}: TLS handshake timed out"))?
+            .with_context(|| format!("{a}: TLS handshake"))
+    }
+
+    /// Sends a batch; returns the sequence numbers the receiver (or, without RELP, the
+    /// transport) accepted, and the error that stopped the rest, if any.
+    async fn send(
+        &self,
+        conn: &mut Conn,
+        batch: &[edgelog_queue::Record],
+    ) -> (Vec<u64>, Option<anyhow::Error>) {
+        let whole = match conn {
             Conn::Udp(sock) => {
-                for r in batch {
-                    sock.send(&r.payload).await.context("sending a datagram")?;
+                let mut r = Ok(());
+                for rec in batch {
+                    if let Err(e) = sock.send(&rec.payload).await {
+                        r = Err(anyhow::Error::from(e).context("sending a datagram"));
+                        break;
+                    }
                 }
-                Ok(())
+                r
             }
-            Conn::Tcp(s) => self.write(s, batch).await,
-            Conn::Tls(s) => self.write(s.as_mut(), batch).await,
+            Conn::Stream(s) => self.write(s, batch).await,
+            Conn::Relp(session) => {
+                let records: Vec<(u64, &[u8])> = batch
+                    .iter()
+                    .map(|r| (r.seq, r.payload.as_slice()))
+                    .collect();
+                return session.send(&records).await;
+            }
+        };
+        match whole {
+            Ok(()) => (batch.iter().map(|r| r.seq).collect(), None),
+            Err(e) => (Vec::new(), Some(e)),
         }
     }
 
@@ -331,19 +371,23 @@ impl Target {
     }
 }
 
-/// Exponential backoff with jitter: 100 ms doubling to 30 s, each wait between half and all
-/// of the step, so many devices that lost one receiver do not come back in lockstep.
+/// Exponential backoff with jitter: 100 ms doubling to `max_backoff` (30 s by default), each
+/// wait between half and all of the step, so many devices that lost one receiver do not come
+/// back in lockstep.
 #[derive(Debug)]
 struct Backoff {
     step: Duration,
+    max: Duration,
 }
 
 impl Backoff {
     const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(30);
 
-    fn new() -> Backoff {
-        Backoff { step: Self::FIRST }
+    fn new(max: Duration) -> Backoff {
+        Backoff {
+            step: Self::FIRST,
+            max,
+        }
     }
 
     fn next(&mut self) -> Duration {
@@ -352,7 +396,7 @@ impl Backoff {
             .map_or(0, |d| d.subsec_nanos());
         let half = self.step / 2;
         let wait = half + half.mul_f64(f64::from(nanos % 1000) / 1000.0);
-        self.step = (self.step * 2).min(Self::MAX);
+        self.step = (self.step * 2).min(self.max);
         wait
     }
 
@@ -366,7 +410,7 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String) {
     let batch_max = target.cfg.batch.max_records;
     let max_wait = target.cfg.batch.max_wait;
     let mut conn: Option<Conn> = None;
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(target.cfg.max_backoff);
     let mut closing_since: Option<Instant> = None;
     loop {
         let closing = shared.closing.load(Relaxed);
@@ -426,29 +470,38 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String) {
         }
         let Some(c) = conn.as_mut() else { continue };
         // A receiver that takes nothing must not hold a stopping daemon for long.
-        let sent = tokio::select! {
+        let (accepted, error) = tokio::select! {
             r = target.send(c, &batch) => r,
-            () = shared.closed_for_good() => Err(anyhow!("stopping while the receiver took nothing")),
-        };
-        match sent {
-            Ok(()) => {
-                let seqs: Vec<u64> = batch.iter().map(|r| r.seq).collect();
-                let mut q = shared.lock();
-                if let Err(e) = q.ack(0, &seqs) {
-                    shared
-                        .stats
-                        .set_error(format!("acknowledging in the queue: {e}"));
-                }
-                shared.publish(&q.stats());
-                shared.stats.add_sent(seqs.len() as u64);
-                backoff.reset();
+            () = shared.closed_for_good() => {
+                (Vec::new(), Some(anyhow!("stopping while the receiver took nothing")))
             }
-            Err(e) => {
+        };
+        if !accepted.is_empty() {
+            let mut q = shared.lock();
+            if let Err(e) = q.ack(0, &accepted) {
+                shared
+                    .stats
+                    .set_error(format!("acknowledging in the queue: {e}"));
+            }
+            shared.publish(&q.stats());
+            shared.stats.add_sent(accepted.len() as u64);
+        }
+        match error {
+            None => backoff.reset(),
+            Some(e) => {
                 conn = None;
-                down(&shared, &name, &format!("{e:#}"), batch.len());
+                down(
+                    &shared,
+                    &name,
+                    &format!("{e:#}"),
+                    batch.len() - accepted.len(),
+                );
                 tokio::time::sleep(backoff.next()).await;
             }
         }
+    }
+    if let Some(Conn::Relp(session)) = conn.as_mut() {
+        session.close().await;
     }
     // What a memory queue still holds is lost with the process; a disk queue keeps it.
     let left = shared.lock().stats();
