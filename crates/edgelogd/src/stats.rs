@@ -130,6 +130,8 @@ pub enum DestinationDrop {
     Down,
     /// Still waiting for queue room when the daemon stopped.
     Shutdown,
+    /// Refused for good by the receiver (an HTTP 4xx other than 429): in the dead-letter file.
+    DeadLetter,
 }
 
 /// One destination's counters.
@@ -141,6 +143,7 @@ pub struct DestinationStats {
     dropped_quota: AtomicU64,
     dropped_down: AtomicU64,
     dropped_shutdown: AtomicU64,
+    dropped_dead_letter: AtomicU64,
     /// Network destinations: records the transport took, records sent again, the receiver's
     /// state, and the queue's level and drops as its last stats said.
     sent: AtomicU64,
@@ -160,6 +163,7 @@ impl DestinationStats {
             DestinationDrop::Quota => &self.dropped_quota,
             DestinationDrop::Down => &self.dropped_down,
             DestinationDrop::Shutdown => &self.dropped_shutdown,
+            DestinationDrop::DeadLetter => &self.dropped_dead_letter,
         }
     }
 
@@ -229,6 +233,7 @@ impl DestinationStats {
                 "quota": self.dropped(DestinationDrop::Quota),
                 "down": self.dropped(DestinationDrop::Down),
                 "shutdown": self.dropped(DestinationDrop::Shutdown),
+                "dead_letter": self.dropped(DestinationDrop::DeadLetter),
                 "queue_full": queue_full,
                 "evicted": evicted,
             },

@@ -275,8 +275,8 @@ pub enum DestinationKind {
     Stdout {
         format: OutputFormat,
     },
-    /// `syslog_tcp` and `syslog_udp`: a central syslog server.
-    Syslog(SyslogConfig),
+    /// A receiver over the network: syslog (TCP, UDP, RELP) or GELF (TCP, UDP, HTTP).
+    Network(Box<NetworkConfig>),
 }
 
 impl DestinationKind {
@@ -284,10 +284,13 @@ impl DestinationKind {
         match self {
             DestinationKind::FileStore(_) => "file_store",
             DestinationKind::Stdout { .. } => "stdout",
-            DestinationKind::Syslog(s) => match s.transport {
+            DestinationKind::Network(s) => match s.transport {
                 Transport::Tcp => "syslog_tcp",
                 Transport::Udp => "syslog_udp",
                 Transport::Relp => "relp",
+                Transport::GelfTcp => "gelf_tcp",
+                Transport::GelfUdp => "gelf_udp",
+                Transport::GelfHttp => "gelf_http",
             },
         }
     }
@@ -300,12 +303,50 @@ pub enum Transport {
     Udp,
     /// RELP: acknowledged per record.
     Relp,
+    /// GELF, NUL-delimited.
+    GelfTcp,
+    /// GELF datagrams, chunked when large, optionally zlib-compressed.
+    GelfUdp,
+    /// GELF `POST`s, acknowledged by the HTTP status.
+    GelfHttp,
 }
 
-/// A syslog receiver and how to reach it.
+impl Transport {
+    pub fn is_gelf(self) -> bool {
+        matches!(
+            self,
+            Transport::GelfTcp | Transport::GelfUdp | Transport::GelfHttp
+        )
+    }
+
+    /// A byte stream (TCP, maybe TLS) rather than datagrams or HTTP requests.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Transport::Tcp | Transport::Relp | Transport::GelfTcp)
+    }
+}
+
+/// `gelf_http` specifics.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SyslogConfig {
+pub struct HttpDestConfig {
+    pub url: String,
+    /// Newline-delimited bulk bodies (one request per batch) instead of one per record.
+    pub bulk: bool,
+    pub keep_alive: bool,
+    /// Gzip request bodies.
+    pub gzip: bool,
+    pub token: Option<String>,
+    pub timeout: Duration,
+}
+
+/// A network receiver and how to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
     pub transport: Transport,
+    /// `gelf_http`: the URL and request settings.
+    pub http: Option<HttpDestConfig>,
+    /// `gelf_udp`: the largest datagram (chunks beyond), and zlib compression.
+    pub chunk_size: usize,
+    pub compress: bool,
     /// RELP: transactions sent before waiting for answers.
     pub window: usize,
     /// `host:port`; the host is resolved at each connection.
@@ -432,8 +473,17 @@ const SOURCE_TYPES: &[&str] = &[
 /// Types CONTRACT.md names that this build does not run yet: refused with that reason
 /// rather than as unknown.
 const SOURCE_TYPES_LATER: &[&str] = &["relp"];
-const DESTINATION_TYPES: &[&str] = &["file_store", "stdout", "syslog_tcp", "syslog_udp", "relp"];
-const DESTINATION_TYPES_LATER: &[&str] = &["gelf_http", "gelf_udp", "gelf_tcp"];
+const DESTINATION_TYPES: &[&str] = &[
+    "file_store",
+    "stdout",
+    "syslog_tcp",
+    "syslog_udp",
+    "relp",
+    "gelf_tcp",
+    "gelf_udp",
+    "gelf_http",
+];
+const DESTINATION_TYPES_LATER: &[&str] = &[];
 
 /// Reads a configuration from `text`; `file` names it in errors. Directory keys are read
 /// before anything is resolved, so `dirs` is asked for once they are known.
@@ -893,23 +943,69 @@ fn read_destination(
                 .value(d, "format", reader::one_of(formats))
                 .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f)),
         }),
-        "syslog_tcp" | "syslog_udp" | "relp" => {
+        "syslog_tcp" | "syslog_udp" | "relp" | "gelf_tcp" | "gelf_udp" | "gelf_http" => {
             let transport = match ty.as_str() {
                 "syslog_udp" => Transport::Udp,
                 "relp" => Transport::Relp,
+                "gelf_tcp" => Transport::GelfTcp,
+                "gelf_udp" => Transport::GelfUdp,
+                "gelf_http" => Transport::GelfHttp,
                 _ => Transport::Tcp,
             };
-            let udp = transport == Transport::Udp;
-            let address = s.required(d, "address", host_port);
-            let format = s
-                .value(d, "format", reader::one_of(&["rfc5424", "rfc3164"]))
-                .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f));
+            let (address, http) = if transport == Transport::GelfHttp {
+                let url = s.required(d, "url", |v| {
+                    let u = reader::string(v)?;
+                    match u.split_once("://") {
+                        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(u),
+                        _ => Err(format!(
+                            "invalid url {u:?}: expected http://HOST:PORT/PATH or https://…"
+                        )),
+                    }
+                });
+                let bulk = s.value(d, "bulk", reader::boolean).unwrap_or(false);
+                let keep_alive = s.value(d, "keep_alive", reader::boolean).unwrap_or(true);
+                let gzip = s.value(d, "gzip", reader::boolean).unwrap_or(true);
+                let token = s.value(d, "token", reader::string);
+                let timeout = s
+                    .value(d, "timeout", reader::duration)
+                    .unwrap_or(Duration::from_secs(30));
+                let http = url.map(|url| HttpDestConfig {
+                    url,
+                    bulk,
+                    keep_alive,
+                    gzip,
+                    token,
+                    timeout,
+                });
+                (http.as_ref().map(|h| h.url.clone()), http)
+            } else {
+                (s.required(d, "address", host_port), None)
+            };
+            let udp = matches!(transport, Transport::Udp | Transport::GelfUdp);
+            let format = if transport.is_gelf() {
+                OutputFormat::Gelf
+            } else {
+                s.value(d, "format", reader::one_of(&["rfc5424", "rfc3164"]))
+                    .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f))
+            };
+            let chunk_size = if transport == Transport::GelfUdp {
+                s.value(d, "chunk_size", reader::count(512..=65_000))
+                    .map_or(1420, |n| n as usize)
+            } else {
+                1420
+            };
+            let compress = if transport == Transport::GelfUdp {
+                s.value(d, "compress", reader::boolean).unwrap_or(true)
+            } else {
+                false
+            };
             let octet_counting = if transport != Transport::Tcp {
                 false
             } else {
                 s.value(d, "framing", reader::one_of(&["octet-counting", "lf"]))
                     .is_none_or(|f| f == "octet-counting")
             };
+            // HTTPS takes its CA and client certificate from `tls` as well.
             let tls = if udp {
                 None
             } else {
@@ -934,8 +1030,11 @@ fn read_destination(
                 .unwrap_or(Duration::from_secs(30))
                 .max(Duration::from_millis(100));
             address.map(|address| {
-                DestinationKind::Syslog(SyslogConfig {
+                DestinationKind::Network(Box::new(NetworkConfig {
                     transport,
+                    http,
+                    chunk_size,
+                    compress,
                     window,
                     address,
                     format,
@@ -944,7 +1043,7 @@ fn read_destination(
                     queue,
                     batch,
                     max_backoff,
-                })
+                }))
             })
         }
         other => {

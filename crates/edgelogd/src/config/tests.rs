@@ -197,7 +197,7 @@ fn the_reference_example_parses() {
         .unwrap_or_else(|e| panic!("the documented example does not parse:\n{e}"));
     assert_eq!(c.sources.len(), 4);
     assert_eq!(c.destinations.len(), 3);
-    let DestinationKind::Syslog(central) = &c.destinations["central"].kind else {
+    let DestinationKind::Network(central) = &c.destinations["central"].kind else {
         panic!("not syslog");
     };
     assert!(central.queue.disk && central.tls.is_some() && central.octet_counting);

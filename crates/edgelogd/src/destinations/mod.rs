@@ -12,6 +12,7 @@
 //! writes what is left, flushes, syncs and ends.
 
 mod file_store;
+mod http;
 mod network;
 mod relp;
 mod stdout;
@@ -89,9 +90,13 @@ pub fn describe(cfg: &DestinationConfig) -> String {
             if f.compress { ", gzip" } else { "" }
         ),
         DestinationKind::Stdout { format } => format!("standard output ({})", format.name()),
-        DestinationKind::Syslog(s) => format!(
+        DestinationKind::Network(s) => format!(
             "{} {} ({}{}, {} queue, when full {})",
             match (s.transport, s.tls.is_some()) {
+                (Transport::GelfHttp, _) => "GELF http",
+                (Transport::GelfUdp, _) => "GELF udp",
+                (Transport::GelfTcp, true) => "GELF tls",
+                (Transport::GelfTcp, false) => "GELF tcp",
                 (Transport::Udp, _) => "udp",
                 (Transport::Relp, false) => "relp",
                 (Transport::Relp, true) => "relp+tls",
@@ -133,11 +138,17 @@ pub fn start(
                 .with_context(|| format!("opening store {}", f.path.display()))?,
         ),
         DestinationKind::Stdout { format } => Box::new(stdout::Stdout::new(*format)),
-        DestinationKind::Syslog(s) => {
+        DestinationKind::Network(s) => {
             let target = network::Target::new(s)?;
             let queue = open_queue(name, &s.queue, state_dir)?;
             let shared = network::Shared::new(queue, s.queue.when_full, stats.clone());
-            sender = Some(runtime.spawn(network::send(shared.clone(), target, name.to_owned())));
+            let dead_letters = state_dir.join("dead-letter");
+            sender = Some(runtime.spawn(network::send(
+                shared.clone(),
+                target,
+                name.to_owned(),
+                dead_letters,
+            )));
             network = Some(shared.clone());
             Box::new(network::QueueSink::new(shared, s.format))
         }

@@ -28,9 +28,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use edgelog_codec::framing;
+use edgelog_codec::gelf::chunk::{self, IdGenerator};
+use edgelog_codec::gelf::compress;
 use edgelog_queue::{Queue, QueueStats, WhenFull};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::path::PathBuf;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Notify;
@@ -38,8 +41,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::Sink;
-use super::relp;
-use crate::config::{OutputFormat, SyslogConfig, Transport};
+use super::{http, relp};
+use crate::config::{NetworkConfig, OutputFormat, Transport};
 use crate::event::{Device, Event};
 use crate::output;
 use crate::stats::{DestinationDrop, DestinationStats};
@@ -211,9 +214,10 @@ enum Conn {
     Stream(Box<dyn Io>),
     Udp(UdpSocket),
     Relp(Box<relp::Session<Box<dyn Io>>>),
+    Http(http::Poster),
 }
 
-fn tls_connector(cfg: &crate::config::ClientTlsConfig) -> anyhow::Result<TlsConnector> {
+fn tls_client_config(cfg: &crate::config::ClientTlsConfig) -> anyhow::Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(&cfg.ca)
         .with_context(|| format!("reading CA certificates from {}", cfg.ca.display()))?;
@@ -242,34 +246,48 @@ fn tls_connector(cfg: &crate::config::ClientTlsConfig) -> anyhow::Result<TlsConn
         }
         _ => builder.with_no_client_auth(),
     };
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(config)
 }
 
 /// How a sender reaches its receiver.
 #[derive(Clone)]
 pub(super) struct Target {
-    cfg: SyslogConfig,
+    cfg: NetworkConfig,
     tls: Option<TlsConnector>,
+    http: Option<http::Poster>,
+    /// GELF chunk ids.
+    ids: Arc<Mutex<IdGenerator>>,
 }
 
 impl Target {
-    /// Checks what can be checked before the first connection (TLS files).
-    pub(super) fn new(cfg: &SyslogConfig) -> anyhow::Result<Target> {
-        let tls = cfg.tls.as_ref().map(tls_connector).transpose()?;
+    /// Checks what can be checked before the first connection (TLS files, the URL).
+    pub(super) fn new(cfg: &NetworkConfig) -> anyhow::Result<Target> {
+        let tls = cfg.tls.as_ref().map(tls_client_config).transpose()?;
+        let http = cfg
+            .http
+            .as_ref()
+            .map(|h| http::Poster::new(h, tls.clone()))
+            .transpose()?;
         Ok(Target {
             cfg: cfg.clone(),
-            tls,
+            tls: tls.map(|t| TlsConnector::from(Arc::new(t))),
+            http,
+            ids: Arc::new(Mutex::new(IdGenerator::default())),
         })
     }
 
     async fn connect(&self) -> anyhow::Result<Conn> {
+        if let Some(p) = &self.http {
+            // Requests connect (and keep connections) themselves.
+            return Ok(Conn::Http(p.clone()));
+        }
         let addr = &self.cfg.address;
         let mut last = anyhow!("{addr}: no address found");
         let addrs = tokio::net::lookup_host(addr)
             .await
             .with_context(|| format!("resolving {addr}"))?;
         for a in addrs {
-            if self.cfg.transport == Transport::Udp {
+            if matches!(self.cfg.transport, Transport::Udp | Transport::GelfUdp) {
                 let local = if a.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
                 let sock = UdpSocket::bind(local).await?;
                 sock.connect(a).await?;
@@ -315,37 +333,68 @@ impl Target {
             .with_context(|| format!("{a}: TLS handshake"))
     }
 
-    /// Sends a batch; returns the sequence numbers the receiver (or, without RELP, the
-    /// transport) accepted, and the error that stopped the rest, if any.
-    async fn send(
-        &self,
-        conn: &mut Conn,
-        batch: &[edgelog_queue::Record],
-    ) -> (Vec<u64>, Option<anyhow::Error>) {
+    /// Sends a batch; says which records the receiver (or, where it cannot answer, the
+    /// transport) accepted, which it refused for good, and what stopped the rest.
+    async fn send(&self, conn: &mut Conn, batch: &[edgelog_queue::Record]) -> http::Outcome {
         let whole = match conn {
-            Conn::Udp(sock) => {
-                let mut r = Ok(());
-                for rec in batch {
-                    if let Err(e) = sock.send(&rec.payload).await {
-                        r = Err(anyhow::Error::from(e).context("sending a datagram"));
-                        break;
-                    }
-                }
-                r
-            }
+            Conn::Udp(sock) => self.datagrams(sock, batch).await,
             Conn::Stream(s) => self.write(s, batch).await,
             Conn::Relp(session) => {
                 let records: Vec<(u64, &[u8])> = batch
                     .iter()
                     .map(|r| (r.seq, r.payload.as_slice()))
                     .collect();
-                return session.send(&records).await;
+                let (accepted, error) = session.send(&records).await;
+                return http::Outcome {
+                    accepted,
+                    error,
+                    ..http::Outcome::default()
+                };
             }
+            Conn::Http(poster) => return poster.send(batch).await,
         };
         match whole {
-            Ok(()) => (batch.iter().map(|r| r.seq).collect(), None),
-            Err(e) => (Vec::new(), Some(e)),
+            Ok(()) => http::Outcome {
+                accepted: batch.iter().map(|r| r.seq).collect(),
+                ..http::Outcome::default()
+            },
+            Err(e) => http::Outcome {
+                error: Some(e),
+                ..http::Outcome::default()
+            },
         }
+    }
+
+    /// One datagram per record; GELF compressed (if configured) and chunked when large.
+    async fn datagrams(
+        &self,
+        sock: &UdpSocket,
+        batch: &[edgelog_queue::Record],
+    ) -> anyhow::Result<()> {
+        for rec in batch {
+            if self.cfg.transport != Transport::GelfUdp {
+                sock.send(&rec.payload)
+                    .await
+                    .context("sending a datagram")?;
+                continue;
+            }
+            let payload = if self.cfg.compress {
+                compress::zlib(&rec.payload)
+            } else {
+                rec.payload.clone()
+            };
+            let id = self.ids.lock().unwrap_or_else(|e| e.into_inner()).next_id();
+            // A record too large for 128 chunks cannot go over UDP whole; rather than block
+            // the queue forever it goes cut to what fits.
+            let chunks = chunk::split(&payload, self.cfg.chunk_size, id).or_else(|_| {
+                let room = (self.cfg.chunk_size - chunk::HEADER_LEN) * chunk::MAX_CHUNKS;
+                chunk::split(&payload[..room.min(payload.len())], self.cfg.chunk_size, id)
+            });
+            for c in chunks.map_err(|e| anyhow!("{e}"))? {
+                sock.send(&c).await.context("sending a datagram")?;
+            }
+        }
+        Ok(())
     }
 
     async fn write(
@@ -355,7 +404,9 @@ impl Target {
     ) -> anyhow::Result<()> {
         let mut buf = Vec::with_capacity(batch.iter().map(|r| r.payload.len() + 8).sum());
         for r in batch {
-            if self.cfg.octet_counting {
+            if self.cfg.transport == Transport::GelfTcp {
+                framing::write_delimited(&mut buf, &r.payload, 0);
+            } else if self.cfg.octet_counting {
                 framing::write_octet_counted(&mut buf, &r.payload);
             } else {
                 framing::write_delimited(&mut buf, &r.payload, b'\n');
@@ -406,7 +457,7 @@ impl Backoff {
 }
 
 /// The sender task. See the module documentation.
-pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String) {
+pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead_letters: PathBuf) {
     let batch_max = target.cfg.batch.max_records;
     let max_wait = target.cfg.batch.max_wait;
     let mut conn: Option<Conn> = None;
@@ -470,12 +521,41 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String) {
         }
         let Some(c) = conn.as_mut() else { continue };
         // A receiver that takes nothing must not hold a stopping daemon for long.
-        let (accepted, error) = tokio::select! {
+        let outcome = tokio::select! {
             r = target.send(c, &batch) => r,
-            () = shared.closed_for_good() => {
-                (Vec::new(), Some(anyhow!("stopping while the receiver took nothing")))
-            }
+            () = shared.closed_for_good() => http::Outcome {
+                error: Some(anyhow!("stopping while the receiver took nothing")),
+                ..http::Outcome::default()
+            },
         };
+        let http::Outcome {
+            mut accepted,
+            dead,
+            error,
+            retry_after,
+        } = outcome;
+        if !dead.is_empty() {
+            // Refused for good: kept aside, counted, and out of the queue.
+            match http::dead_letter(&dead_letters, &name, &batch, &dead) {
+                Ok(path) => {
+                    tracing::warn!(
+                        destination = %name,
+                        "{} records refused by the receiver ({}), written to {}",
+                        dead.len(),
+                        dead[0].1,
+                        path.display()
+                    );
+                    shared
+                        .stats
+                        .add_drop(DestinationDrop::DeadLetter, dead.len() as u64);
+                    shared.stats.set_error(format!("refused: {}", dead[0].1));
+                    accepted.extend(dead.iter().map(|(s, _)| *s));
+                }
+                Err(e) => shared
+                    .stats
+                    .set_error(format!("writing the dead-letter file: {e}")),
+            }
+        }
         if !accepted.is_empty() {
             let mut q = shared.lock();
             if let Err(e) = q.ack(0, &accepted) {
@@ -486,9 +566,18 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String) {
             shared.publish(&q.stats());
             shared.stats.add_sent(accepted.len() as u64);
         }
-        match error {
-            None => backoff.reset(),
-            Some(e) => {
+        match (error, retry_after) {
+            (None, _) => backoff.reset(),
+            (Some(e), Some(wait)) => {
+                // The receiver is there and asked for time: not down, not a backoff step.
+                shared.stats.set_error(format!("{e:#}"));
+                shared
+                    .stats
+                    .add_retried((batch.len() - accepted.len()) as u64);
+                let _ = shared.lock().rewind(0);
+                tokio::time::sleep(wait.min(Duration::from_secs(300))).await;
+            }
+            (Some(e), None) => {
                 conn = None;
                 down(
                     &shared,
