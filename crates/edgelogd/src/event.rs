@@ -78,6 +78,52 @@ impl Device {
 pub struct Batch {
     pub events: Vec<Event>,
     pub device: Arc<Device>,
+    /// Set when the source wants to know once every destination holds the batch durably.
+    pub ticket: Option<Arc<Ticket>>,
+}
+
+/// What a source sends the router: one burst of events, maybe with a ticket.
+#[derive(Debug, Default)]
+pub struct Burst {
+    pub events: Vec<Event>,
+    pub ticket: Option<Arc<Ticket>>,
+}
+
+/// Tells a source with positions (files, tables) when a burst — and, since every channel is
+/// first-in first-out, everything it sent before — is durable in every destination: written
+/// to each store, synced into each disk queue. Only then does the source move its checkpoint,
+/// so a crash at any moment re-reads at most what was not yet durable and loses nothing.
+#[derive(Debug)]
+pub struct Ticket {
+    /// Destinations still to report; `usize::MAX` until the router has counted them.
+    remaining: std::sync::atomic::AtomicUsize,
+}
+
+impl Ticket {
+    pub fn new() -> Arc<Ticket> {
+        Arc::new(Ticket {
+            remaining: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        })
+    }
+
+    /// The router: this many destinations will report.
+    pub fn arm(&self, destinations: usize) {
+        self.remaining
+            .store(destinations, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A destination: the batch is durable here (or counted as dropped).
+    pub fn complete_one(&self) {
+        let _ = self.remaining.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| (n != usize::MAX && n > 0).then(|| n - 1),
+        );
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.remaining.load(std::sync::atomic::Ordering::Acquire) == 0
+    }
 }
 
 /// A destination's selection: a level and a match.

@@ -19,7 +19,7 @@ use edgelog_core::Timestamp;
 use jiff::tz::TimeZone;
 use tokio::sync::mpsc;
 
-use crate::event::Event;
+use crate::event::{Burst, Event, Ticket};
 use crate::stats::SourceStats;
 
 /// Events per batch before a source must flush.
@@ -39,7 +39,7 @@ pub struct Ingest {
     boot_time: Option<Timestamp>,
     app_name: Option<String>,
     stats: Arc<SourceStats>,
-    tx: mpsc::Sender<Vec<Event>>,
+    tx: mpsc::Sender<Burst>,
     batch: Vec<Event>,
 }
 
@@ -49,7 +49,7 @@ impl Ingest {
         format: FormatHint,
         app_name: Option<String>,
         stats: Arc<SourceStats>,
-        tx: mpsc::Sender<Vec<Event>>,
+        tx: mpsc::Sender<Burst>,
     ) -> Ingest {
         let zone = TimeZone::system();
         Ingest {
@@ -245,11 +245,23 @@ impl Ingest {
             return Ok(());
         }
         let permit = self.tx.reserve().await.map_err(|_| Closed)?;
-        permit.send(std::mem::replace(
-            &mut self.batch,
-            Vec::with_capacity(BATCH_MAX),
-        ));
+        permit.send(Burst {
+            events: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX)),
+            ticket: None,
+        });
         Ok(())
+    }
+
+    /// Flushes with a [`Ticket`] (even when the batch is empty): it is done once this and
+    /// every earlier burst of this source is durable in every destination.
+    pub async fn flush_tracked(&mut self) -> Result<Arc<Ticket>, Closed> {
+        let permit = self.tx.reserve().await.map_err(|_| Closed)?;
+        let ticket = Ticket::new();
+        permit.send(Burst {
+            events: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX)),
+            ticket: Some(ticket.clone()),
+        });
+        Ok(ticket)
     }
 }
 
@@ -273,7 +285,7 @@ mod tests {
         let mut ingest = Ingest::new("g", FormatHint::Gelf, None, stats.clone(), tx);
         ingest.bytes(&z, false, None);
         ingest.flush().await.unwrap();
-        let got = rx.recv().await.unwrap();
+        let got = rx.recv().await.unwrap().events;
         let want: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             got[0].msg.message.as_deref(),

@@ -1,7 +1,7 @@
 //! The running daemon: sources → router → destinations, and how it changes shape.
 //!
 //! ```text
-//!  source tasks ──Vec<Event>──► router task ──Arc<Batch>──► destination threads
+//!  source tasks ───Burst────► router task ──Arc<Batch>──► destination threads
 //!   (Ingest)      bounded mpsc   hostnames, daemon tables,   bounded mpsc, one per
 //!                                device facts                destination (Selector, Sink)
 //! ```
@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use crate::config::{self, Config, DestinationConfig, Dirs, SourceConfig};
 use crate::destinations;
 use crate::dtables::DaemonTables;
-use crate::event::{Batch, Device, Event};
+use crate::event::{Batch, Burst, Device};
 use crate::sources::{self, SourceContext, Stop};
 use crate::stats::{DestinationDrop, DestinationStats, Registry};
 
@@ -130,7 +130,7 @@ pub struct Daemon {
     sources: BTreeMap<String, RunningSource>,
     destinations: BTreeMap<String, RunningDestination>,
     routes: watch::Sender<Arc<Routes>>,
-    source_tx: mpsc::Sender<Vec<Event>>,
+    source_tx: mpsc::Sender<Burst>,
     router: JoinHandle<()>,
 }
 
@@ -384,7 +384,7 @@ fn routes(
 
 /// The router task. See the module documentation.
 async fn route(
-    mut rx: mpsc::Receiver<Vec<Event>>,
+    mut rx: mpsc::Receiver<Burst>,
     mut routes: watch::Receiver<Arc<Routes>>,
     mut tables: Option<DaemonTables>,
 ) {
@@ -405,7 +405,10 @@ async fn route(
                 None => break,
             },
         };
-        let mut events = events;
+        let Burst { mut events, ticket } = events;
+        if let Some(t) = &ticket {
+            t.arm(current.destinations.len());
+        }
         let local = current.device.hostname.as_deref();
         for e in &mut events {
             if e.msg.hostname.is_none() {
@@ -422,12 +425,16 @@ async fn route(
         let batch = Arc::new(Batch {
             events,
             device: current.device.clone(),
+            ticket,
         });
         for (stats, tx) in &current.destinations {
             // Destinations end only after the router lets go of them, so a closed channel
             // means the destination's thread failed: count what it was offered.
             if tx.send(batch.clone()).await.is_err() {
                 stats.add_drop(DestinationDrop::Down, batch.events.len() as u64);
+                if let Some(t) = &batch.ticket {
+                    t.complete_one();
+                }
             }
         }
     }

@@ -84,60 +84,67 @@ fn scripted_receiver(script: Vec<u16>) -> (u16, Requests) {
     let port = listener.local_addr().unwrap().port();
     let log = Arc::new(Mutex::new(Vec::new()));
     let seen = log.clone();
+    // One thread per connection: a client may hold one open while it opens another.
+    let turn = Arc::new(Mutex::new(0usize));
     std::thread::spawn(move || {
-        let mut turn = 0usize;
         for conn in listener.incoming() {
             let Ok(conn) = conn else { break };
-            let mut r = BufReader::new(conn.try_clone().unwrap());
-            let mut w = conn;
-            loop {
-                let mut head = BTreeMap::new();
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
+            let (seen, turn, script) = (seen.clone(), turn.clone(), script.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut w = conn;
                 loop {
-                    line.clear();
-                    r.read_line(&mut line).unwrap();
-                    let l = line.trim_end();
-                    if l.is_empty() {
+                    let mut head = BTreeMap::new();
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
                         break;
                     }
-                    if let Some((k, v)) = l.split_once(':') {
-                        head.insert(k.to_ascii_lowercase(), v.trim().to_owned());
+                    loop {
+                        line.clear();
+                        r.read_line(&mut line).unwrap();
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':') {
+                            head.insert(k.to_ascii_lowercase(), v.trim().to_owned());
+                        }
                     }
+                    let len: usize = head["content-length"].parse().unwrap();
+                    let mut body = vec![0u8; len];
+                    r.read_exact(&mut body).unwrap();
+                    if head.get("content-encoding").map(String::as_str) == Some("gzip") {
+                        let mut plain = Vec::new();
+                        flate2::read::GzDecoder::new(&body[..])
+                            .read_to_end(&mut plain)
+                            .unwrap();
+                        body = plain;
+                    }
+                    let status = {
+                        let mut t = turn.lock().unwrap();
+                        *t += 1;
+                        script[(*t - 1) % script.len()]
+                    };
+                    let records = String::from_utf8(body)
+                        .unwrap()
+                        .lines()
+                        .map(str::to_owned)
+                        .collect();
+                    seen.lock().unwrap().push((status, records));
+                    let reason = match status {
+                        202 => "Accepted",
+                        429 => "Too Many Requests\r\nRetry-After: 1",
+                        400 => "Bad Request",
+                        _ => "Internal Server Error",
+                    };
+                    let body = if status == 400 { "invalid GELF" } else { "" };
+                    let _ = write!(
+                        w,
+                        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
                 }
-                let len: usize = head["content-length"].parse().unwrap();
-                let mut body = vec![0u8; len];
-                r.read_exact(&mut body).unwrap();
-                if head.get("content-encoding").map(String::as_str) == Some("gzip") {
-                    let mut plain = Vec::new();
-                    flate2::read::GzDecoder::new(&body[..])
-                        .read_to_end(&mut plain)
-                        .unwrap();
-                    body = plain;
-                }
-                let status = script[turn % script.len()];
-                turn += 1;
-                let records = String::from_utf8(body)
-                    .unwrap()
-                    .lines()
-                    .map(str::to_owned)
-                    .collect();
-                seen.lock().unwrap().push((status, records));
-                let reason = match status {
-                    202 => "Accepted",
-                    429 => "Too Many Requests\r\nRetry-After: 1",
-                    400 => "Bad Request",
-                    _ => "Internal Server Error",
-                };
-                let body = if status == 400 { "invalid GELF" } else { "" };
-                let _ = write!(
-                    w,
-                    "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+            });
         }
     });
     (port, log)

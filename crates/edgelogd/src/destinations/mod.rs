@@ -41,6 +41,11 @@ pub(crate) trait Sink: Send {
     fn tick(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+    /// Makes everything written so far survive a crash of the daemon (for a batch that
+    /// carries a ticket): flushed to the file, synced into the disk queue.
+    fn durable(&mut self) -> std::io::Result<()> {
+        self.flush()
+    }
     /// Called once at the end: flush and make durable.
     fn close(&mut self) -> std::io::Result<()> {
         self.flush()
@@ -254,6 +259,14 @@ fn run(
         }
         stats.written.fetch_add(written, Relaxed);
         stats.bytes.fetch_add(bytes, Relaxed);
+        if let Some(t) = &batch.ticket {
+            // A failure here is counted (write error); the source may move on, as it would
+            // past any other counted loss.
+            if let Err(e) = sink.durable() {
+                fail(&stats, e, 0);
+            }
+            t.complete_one();
+        }
         if let Err(e) = sink.tick() {
             fail(&stats, e, 0);
         }

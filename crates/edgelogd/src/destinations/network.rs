@@ -194,6 +194,12 @@ impl Sink for QueueSink {
         self.enqueue()
     }
 
+    fn durable(&mut self) -> std::io::Result<()> {
+        self.enqueue()?;
+        let mut q = self.shared.lock();
+        q.sync().map_err(|e| std::io::Error::other(e.to_string()))
+    }
+
     fn close(&mut self) -> std::io::Result<()> {
         // A destination retired by a reload stops here without the daemon stopping.
         self.shared.begin_stop();

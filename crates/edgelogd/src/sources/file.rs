@@ -350,6 +350,12 @@ pub(super) async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, 
                     .set(key(id), json!({"offset": offset, "path": path}));
             }
         }
+        if w.checkpoints.moved() {
+            match ingest.flush_tracked().await {
+                Ok(t) => w.checkpoints.track(t),
+                Err(_) => return,
+            }
+        }
         if let Err(e) = w.checkpoints.save() {
             tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
         }
@@ -357,6 +363,10 @@ pub(super) async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, 
             _ = stop.wait() => break,
             _ = tokio::time::sleep(interval) => {}
         }
+    }
+    // Stopping: the last positions count once what was read is durable downstream.
+    if let Err(e) = w.checkpoints.settle(Duration::from_secs(10)).await {
+        tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
     }
 }
 

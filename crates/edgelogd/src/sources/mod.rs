@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{SourceConfig, SourceKind};
-use crate::event::Event;
+use crate::event::Burst;
 use crate::ingest::Ingest;
 use crate::stats::SourceStats;
 
@@ -82,9 +82,6 @@ pub struct SourceContext {
     pub state_dir: PathBuf,
     pub tx: mpsc::Sender<Burst>,
 }
-
-/// What sources send: one burst of events.
-pub type Burst = Vec<Event>;
 
 /// A human-readable line of what a source listens on, for the startup summary.
 pub fn describe(cfg: &SourceConfig) -> String {

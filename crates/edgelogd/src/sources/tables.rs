@@ -156,6 +156,12 @@ pub(super) async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest,
                 return;
             }
         }
+        if f.checkpoints.moved() {
+            match ingest.flush_tracked().await {
+                Ok(t) => f.checkpoints.track(t),
+                Err(_) => return,
+            }
+        }
         if let Err(e) = f.checkpoints.save() {
             tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
         }
@@ -163,5 +169,9 @@ pub(super) async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest,
             _ = stop.wait() => break,
             _ = tokio::time::sleep(interval) => {}
         }
+    }
+    // Stopping: the last positions count once what was read is durable downstream.
+    if let Err(e) = f.checkpoints.settle(Duration::from_secs(10)).await {
+        tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
     }
 }
