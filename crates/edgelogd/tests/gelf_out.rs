@@ -187,6 +187,15 @@ fn gelf_http_transactions_retry_and_dead_letters() {
         (0..N).collect::<Vec<_>>(),
         "accepted {accepted:?} refused {refused:?}"
     );
+    // Each record carries the device facts.
+    for (_, records) in log.lock().unwrap().iter() {
+        for r in records {
+            let v: serde_json::Value = serde_json::from_str(r).unwrap();
+            assert_eq!(v["_serial_number"], "SN-42", "{v}");
+            assert_eq!(v["_element_role"], "spine", "{v}");
+            assert_eq!(v["_app_name"], "gelfout", "{v}");
+        }
+    }
     let (counters, dir) = tx.stop();
     let g = &counters["destinations"]["graylog"];
     assert_eq!(g["dropped"]["dead_letter"], refused.len() as u64, "{g}");

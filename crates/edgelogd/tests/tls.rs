@@ -325,3 +325,76 @@ fn a_tls_destination_refuses_a_receiver_it_cannot_verify() {
     assert_eq!(c["network"]["sent"], 0, "{c}");
     receiver.stop();
 }
+
+#[test]
+fn a_tls_destination_delivers_to_rsyslog_requiring_our_certificate() {
+    if !have("rsyslogd") {
+        return;
+    }
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(pki_dir.path(), "ca");
+    pki.issue(pki_dir.path(), "server", &["localhost", "127.0.0.1"]);
+    pki.issue(pki_dir.path(), "client", &["leaf-01.example"]);
+    let p = pki_dir.path().display();
+    let port = free_port();
+    let out = pki_dir.path().join("received.log");
+    let conf = format!(
+        r#"
+global(workDirectory="{p}"
+       DefaultNetstreamDriver="ossl"
+       DefaultNetstreamDriverCAFile="{p}/ca.pem"
+       DefaultNetstreamDriverCertFile="{p}/server.pem"
+       DefaultNetstreamDriverKeyFile="{p}/server.key")
+module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="x509/certvalid")
+template(name="fields" type="string" string="%app-name%|%msg%\n")
+ruleset(name="in") {{ action(type="omfile" file="{out}" template="fields") }}
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
+"#,
+        out = out.display()
+    );
+    std::fs::write(pki_dir.path().join("rsyslog.conf"), conf).unwrap();
+    let mut rsyslogd = Command::new("rsyslogd")
+        .args(["-n", "-f"])
+        .arg(pki_dir.path().join("rsyslog.conf"))
+        .arg("-i")
+        .arg(pki_dir.path().join("pid"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "rsyslogd did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config = format!(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"localhost:{port}\"\ntls = {{ ca = \"{p}/ca.pem\", cert = \"{p}/client.pem\", key = \"{p}/client.key\" }}\n"
+    );
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), Some(&config), Stdio::null());
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    for i in 0..200 {
+        sock.send_to(
+            format!("<13>tlsout: secure seq={i}").as_bytes(),
+            d.run_dir().join("log.sock"),
+        )
+        .unwrap();
+    }
+    let deadline = Instant::now() + WAIT;
+    let lines = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.lines().count() >= 200 || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = rsyslogd.kill();
+    let _ = rsyslogd.wait();
+    let mut s: Vec<u64> = lines
+        .lines()
+        .inspect(|l| assert!(l.starts_with("tlsout|"), "{l}"))
+        .filter_map(|l| l.split("seq=").nth(1)?.parse().ok())
+        .collect();
+    s.sort_unstable();
+    assert_eq!(s, (0..200).collect::<Vec<_>>());
+    d.stop();
+}
