@@ -215,7 +215,8 @@ impl DestinationStats {
             json!({
                 "queued": {"records": q.records, "bytes": q.bytes},
                 "sent": self.sent.load(Relaxed),
-                "acknowledged": q.consumers.first().map_or(0, |c| c.acked),
+                // The queue's sequence number up to which the receiver has everything.
+                "acknowledged_through": q.consumers.first().map_or(0, |c| c.acked),
                 "retried": self.retried.load(Relaxed),
                 "up": match self.up.load(Relaxed) {
                     1 => Some(true),
