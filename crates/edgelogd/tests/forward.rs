@@ -6,17 +6,17 @@ mod common;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, free_port, have};
+use common::{Daemon, Rsyslogd, free_port, have};
 
 /// An `rsyslogd` receiving on `port` (TCP and UDP) and writing one line per message:
 /// `hostname|app-name|severity|msg`.
 struct Receiver {
-    child: Child,
+    rsyslogd: Rsyslogd,
     out: PathBuf,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
 }
 
 impl Receiver {
@@ -50,16 +50,7 @@ ruleset(name="in") {{ action(type="omfile" file="{out}" template="fields" flushO
             work = work.path().display(),
             out = out.display()
         );
-        std::fs::write(work.path().join("rsyslog.conf"), conf).unwrap();
-        let child = Command::new("rsyslogd")
-            .args(["-n", "-f"])
-            .arg(work.path().join("rsyslog.conf"))
-            .arg("-i")
-            .arg(work.path().join("pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let rsyslogd = Rsyslogd::start(work.path(), &conf);
         // Ready when the TCP port answers.
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -70,9 +61,9 @@ ruleset(name="in") {{ action(type="omfile" file="{out}" template="fields" flushO
             std::thread::sleep(Duration::from_millis(20));
         }
         Receiver {
-            child,
+            rsyslogd,
             out,
-            _work: work,
+            work,
         }
     }
 
@@ -88,24 +79,12 @@ ruleset(name="in") {{ action(type="omfile" file="{out}" template="fields" flushO
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
 
-impl Receiver {
     /// Stops the receiver the way an operator does (SIGTERM: it finishes what it took) and
     /// hands back its directory.
-    fn stop(mut self) -> tempfile::TempDir {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-        let work = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self._work, work)
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) -> tempfile::TempDir {
+        self.rsyslogd.terminate();
+        self.work
     }
 }
 
@@ -293,20 +272,7 @@ queue = {{ kind = "memory", max_records = 100, when_full = "block" }}
 }
 
 fn have_imrelp() -> bool {
-    let found = [
-        "/usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so",
-        "/usr/lib/rsyslog/imrelp.so",
-    ]
-    .iter()
-    .any(|p| Path::new(p).exists());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "rsyslog-relp is missing; scripts/test installs it"
-        );
-        eprintln!("skipping: rsyslog-relp is not installed");
-    }
-    found
+    common::have_rsyslog_module("imrelp", "rsyslog-relp")
 }
 
 #[test]

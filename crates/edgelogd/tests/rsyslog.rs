@@ -5,39 +5,10 @@
 mod common;
 
 use std::io::Write as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, free_port, have, seqs};
-
-/// An `rsyslogd` in the foreground with a private config, stopped when dropped.
-struct Rsyslogd(Child);
-
-impl Rsyslogd {
-    fn start(dir: &Path, conf: &str) -> Rsyslogd {
-        let path = dir.join("rsyslog.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new("rsyslogd")
-            .arg("-n")
-            .arg("-f")
-            .arg(&path)
-            .arg("-i")
-            .arg(dir.join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting rsyslogd");
-        Rsyslogd(child)
-    }
-}
-
-impl Drop for Rsyslogd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Daemon, Rsyslogd, free_port, have, seqs};
 
 #[test]
 fn rsyslog_forwards_over_tcp_and_udp() {

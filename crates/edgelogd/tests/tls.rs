@@ -7,11 +7,11 @@ mod common;
 use std::io::Write as _;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, free_port, have, seqs};
+use common::{Daemon, Rsyslogd, free_port, have, seqs};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -176,14 +176,7 @@ fn rsyslog_sends_over_tls_with_its_client_certificate() {
     if !have("rsyslogd") || !have("logger") {
         return;
     }
-    if !Path::new("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so").exists()
-        && !Path::new("/usr/lib/rsyslog/lmnsd_ossl.so").exists()
-    {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "rsyslog-openssl is missing; scripts/test installs it"
-        );
-        eprintln!("skipping: rsyslog-openssl is not installed");
+    if !common::have_rsyslog_module("lmnsd_ossl", "rsyslog-openssl") {
         return;
     }
     let port = free_port();
@@ -209,16 +202,7 @@ action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
         dir = dir.display(),
         sock = sock.display(),
     );
-    std::fs::write(work.path().join("rsyslog.conf"), conf).unwrap();
-    let mut rsyslogd = Command::new("rsyslogd")
-        .args(["-n", "-f"])
-        .arg(work.path().join("rsyslog.conf"))
-        .arg("-i")
-        .arg(work.path().join("pid"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let rsyslogd = Rsyslogd::start(work.path(), &conf);
     let deadline = Instant::now() + WAIT;
     while !sock.exists() {
         assert!(Instant::now() < deadline, "rsyslogd did not start");
@@ -234,8 +218,7 @@ action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
         ]);
     }
     let got = d.records(20, Duration::from_secs(30));
-    let _ = rsyslogd.kill();
-    let _ = rsyslogd.wait();
+    drop(rsyslogd);
     let mut s = seqs(&got);
     s.sort_unstable();
     assert_eq!(s, (0..20).collect::<Vec<_>>());
@@ -352,16 +335,7 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
 "#,
         out = out.display()
     );
-    std::fs::write(pki_dir.path().join("rsyslog.conf"), conf).unwrap();
-    let mut rsyslogd = Command::new("rsyslogd")
-        .args(["-n", "-f"])
-        .arg(pki_dir.path().join("rsyslog.conf"))
-        .arg("-i")
-        .arg(pki_dir.path().join("pid"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let rsyslogd = Rsyslogd::start(pki_dir.path(), &conf);
     let deadline = Instant::now() + WAIT;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "rsyslogd did not listen");
@@ -387,8 +361,7 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let _ = rsyslogd.kill();
-    let _ = rsyslogd.wait();
+    drop(rsyslogd);
     let mut s: Vec<u64> = lines
         .lines()
         .inspect(|l| assert!(l.starts_with("tlsout|"), "{l}"))

@@ -274,3 +274,57 @@ pub fn edgelog_cli() -> Option<PathBuf> {
         None
     }
 }
+
+/// A foreground `rsyslogd` with `conf` (written to `dir/rsyslog.conf`); killed when dropped.
+pub struct Rsyslogd(Child);
+
+impl Rsyslogd {
+    pub fn start(dir: &Path, conf: &str) -> Rsyslogd {
+        let path = dir.join("rsyslog.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&path)
+            .arg("-i")
+            .arg(dir.join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting rsyslogd");
+        Rsyslogd(child)
+    }
+
+    /// Stops it the way an operator does: SIGTERM, so it finishes what it took.
+    pub fn terminate(mut self) {
+        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Rsyslogd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether rsyslog's loadable `module` (from Debian package `package`) is installed; under CI
+/// its absence fails the test.
+pub fn have_rsyslog_module(module: &str, package: &str) -> bool {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu/rsyslog",
+        "/usr/lib/aarch64-linux-gnu/rsyslog",
+        "/usr/lib/rsyslog",
+    ]
+    .iter()
+    .any(|d| Path::new(d).join(format!("{module}.so")).exists());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{package} is missing; scripts/test installs it"
+        );
+        eprintln!("skipping: {package} is not installed");
+    }
+    found
+}
