@@ -31,7 +31,7 @@ pub(crate) fn write_out(out: &str) -> anyhow::Result<()> {
 }
 
 /// Pads columns to their widest cell; the last column is not padded.
-fn columns(rows: &[Vec<String>]) -> String {
+pub(crate) fn columns(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..n)
         .map(|c| {

@@ -6,6 +6,7 @@
 //! (clap exits 2 on usage errors by itself). A closed pipe (`edgelog … | head`) is not an
 //! error: output stops and the exit code is 0.
 
+mod control;
 mod decode;
 mod logger;
 mod logs;
@@ -51,6 +52,13 @@ enum Command {
     Logger(logger::LoggerArgs),
     /// Run a command, streaming its stdout and stderr into edgelogd as records.
     Run(run::RunArgs),
+    /// What the running edgelogd does: sources, destinations, uptime.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running edgelogd re-read its configuration (as SIGHUP does).
+    Reload,
     /// Disk queues.
     Queue {
         #[command(subcommand)]
@@ -105,6 +113,12 @@ enum ShowLog {
     },
     /// Level rules, and the level each module and group gets from them.
     Levels {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each destination (plugin alias) of the running edgelogd: queue, sent, retried,
+    /// dropped by reason, last error, up or down.
+    Destinations {
         #[arg(long)]
         json: bool,
     },
@@ -257,6 +271,7 @@ fn main() -> ExitCode {
             }
             ShowLog::Maps { scope, json } => logs::show_maps(&run_dir, &scope.into(), json),
             ShowLog::Levels { json } => logs::show_levels(&run_dir, json),
+            ShowLog::Destinations { json } => control::show_destinations(&run_dir, json),
         }
         .map(|()| ExitCode::SUCCESS),
         Command::Completions { shell } => {
@@ -275,6 +290,8 @@ fn main() -> ExitCode {
         }
         Command::Logger(a) => logger::run(&a).map(|()| ExitCode::SUCCESS),
         Command::Run(a) => run::run(&run_dir, &a),
+        Command::Status { json } => control::status(&run_dir, json).map(|()| ExitCode::SUCCESS),
+        Command::Reload => control::reload(&run_dir).map(|()| ExitCode::SUCCESS),
         Command::Queue {
             what: QueueCmd::Verify { dir, json },
         } => queue::verify(&dir, json).map(|ok| {

@@ -39,6 +39,8 @@ fn completion_scripts_are_valid_and_know_every_verb() {
         "man",
         "run",
         "queue",
+        "status",
+        "reload",
     ] {
         assert!(bash.contains(verb), "bash completion lacks {verb}");
     }

@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod control;
 pub mod destinations;
 pub mod device;
 pub mod dtables;

@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
-use edgelogd::config;
 use edgelogd::pipeline::{ConfigSource, Daemon};
+use edgelogd::{config, control};
 
 /// edgelogd: collects every log of the device and delivers it.
 #[derive(Debug, Parser)]
@@ -116,9 +116,28 @@ async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -
             return ExitCode::FAILURE;
         }
     };
+    let started = edgelog_core::Timestamp::now();
+    let (reload_tx, mut reloads) = tokio::sync::mpsc::channel::<control::ReloadRequest>(4);
+    let control = match control::start(daemon.run_dir(), daemon.stats.clone(), reload_tx, started) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("edgelogd: control socket: {e:#}");
+            daemon.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let publish = |d: &Daemon| {
+        *control.status.write().unwrap_or_else(|e| e.into_inner()) = d.status(started);
+    };
+    publish(&daemon);
     {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{}", daemon.summary());
+        let _ = writeln!(
+            err,
+            "  control     {}",
+            daemon.run_dir().join(control::SOCKET).display()
+        );
         let _ = writeln!(err, "edgelogd: ready");
     }
     loop {
@@ -131,6 +150,16 @@ async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -
                     Ok(()) => tracing::info!("reloaded"),
                     Err(e) => tracing::error!("reload refused or incomplete:\n{e}"),
                 }
+                publish(&daemon);
+            }
+            Some(reply) = reloads.recv() => {
+                tracing::info!("reload asked for on the control socket");
+                let result = daemon.reload().await;
+                if let Err(e) = &result {
+                    tracing::error!("reload refused or incomplete:\n{e}");
+                }
+                publish(&daemon);
+                let _ = reply.send(result);
             }
         }
     }

@@ -213,6 +213,41 @@ impl Daemon {
         Ok(())
     }
 
+    /// The daemon as `GET /v1/status` describes it.
+    pub fn status(&self, started: edgelog_core::Timestamp) -> serde_json::Value {
+        let sources: Vec<_> = self
+            .sources
+            .iter()
+            .map(|(name, s)| {
+                serde_json::json!({"name": name, "type": s.cfg.kind.type_name(),
+                                   "listens": sources::describe(&s.cfg)})
+            })
+            .collect();
+        let destinations: Vec<_> = self
+            .destinations
+            .iter()
+            .map(|(name, d)| {
+                serde_json::json!({"name": name, "type": d.cfg.kind.type_name(),
+                                   "target": destinations::describe(&d.cfg),
+                                   "level": d.cfg.level.to_string()})
+            })
+            .collect();
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "config": self.source.name(),
+            "run_dir": self.dirs.run_dir.display().to_string(),
+            "state_dir": self.dirs.state_dir.display().to_string(),
+            "started": started.to_string(),
+            "sources": sources,
+            "destinations": destinations,
+        })
+    }
+
+    pub fn run_dir(&self) -> &std::path::Path {
+        &self.dirs.run_dir
+    }
+
     /// What the daemon listens on and writes to, one line each.
     pub fn summary(&self) -> String {
         let mut out = format!(

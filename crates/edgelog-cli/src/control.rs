@@ -1,0 +1,201 @@
+//! The CLI's side of edgelogd's control socket: `status`, `reload`, `show log destinations`.
+//!
+//! The socket speaks HTTP/1.1 with JSON bodies; the few requests the CLI makes are written by
+//! hand over a `UnixStream` (one request per connection, `Connection: close`), which needs no
+//! HTTP client library. A daemon that is not running is a clear error naming the socket.
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::logs::{columns, write_out};
+
+/// The socket's name in the run directory (edgelogd's `control::SOCKET`).
+const SOCKET: &str = "control.sock";
+
+/// One request; returns the status code and the body.
+fn request(run_dir: &Path, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let sock = run_dir.join(SOCKET);
+    let mut s = UnixStream::connect(&sock).with_context(|| {
+        format!(
+            "cannot reach edgelogd at {} (is it running with this run directory?)",
+            sock.display()
+        )
+    })?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: edgelogd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)
+        .context("reading edgelogd's answer")?;
+    let text = String::from_utf8_lossy(&resp);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        bail!("edgelogd sent no HTTP answer");
+    };
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // Bodies are small and sent whole; a chunked one is one chunk plus the terminator.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body.split_once("\r\n")
+            .map_or("", |(_, rest)| rest)
+            .rsplit_once("\r\n0\r\n")
+            .map_or(body, |(b, _)| b)
+    } else {
+        body
+    };
+    Ok((code, body.to_owned()))
+}
+
+fn get_json(run_dir: &Path, path: &str) -> anyhow::Result<Value> {
+    let (code, body) = request(run_dir, "GET", path)?;
+    if code != 200 {
+        bail!("edgelogd answered {code}: {}", body.trim());
+    }
+    serde_json::from_str(&body).context("edgelogd's answer is not JSON")
+}
+
+pub(crate) fn status(run_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let s = get_json(run_dir, "/v1/status")?;
+    if json {
+        return write_out(&format!("{s}\n"));
+    }
+    let mut out = format!(
+        "edgelogd {} (pid {}), up {}s, config {}\n  run dir    {}\n  state dir  {}\n",
+        s["version"].as_str().unwrap_or("?"),
+        s["pid"],
+        s["uptime_seconds"],
+        s["config"].as_str().unwrap_or("?"),
+        s["run_dir"].as_str().unwrap_or("?"),
+        s["state_dir"].as_str().unwrap_or("?"),
+    );
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let mut rows = vec![vec!["SOURCE".into(), "TYPE".into(), "LISTENS".into()]];
+    for src in s["sources"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            text(&src["name"]),
+            text(&src["type"]),
+            text(&src["listens"]),
+        ]);
+    }
+    out += &columns(&rows);
+    let mut rows = vec![vec![
+        "DESTINATION".into(),
+        "TYPE".into(),
+        "LEVEL".into(),
+        "TARGET".into(),
+    ]];
+    for d in s["destinations"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            text(&d["name"]),
+            text(&d["type"]),
+            text(&d["level"]),
+            text(&d["target"]),
+        ]);
+    }
+    out += &columns(&rows);
+    write_out(&out)
+}
+
+pub(crate) fn reload(run_dir: &Path) -> anyhow::Result<()> {
+    let (code, body) = request(run_dir, "POST", "/v1/reload")?;
+    match code {
+        200 => write_out("reloaded\n"),
+        400 => bail!(
+            "reload refused; the daemon goes on as it was:\n{}",
+            body.trim_end()
+        ),
+        _ => bail!("edgelogd answered {code}: {}", body.trim()),
+    }
+}
+
+/// Every destination (plugin alias) with its counters.
+pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result<()> {
+    let status = get_json(run_dir, "/v1/status")?;
+    let counters = get_json(run_dir, "/v1/counters")?;
+    let mut list = Vec::new();
+    for d in status["destinations"].as_array().into_iter().flatten() {
+        let name = d["name"].as_str().unwrap_or("");
+        let c = &counters["destinations"][name];
+        let net = &c["network"];
+        list.push(json!({
+            "alias": name, "type": d["type"], "target": d["target"], "level": d["level"],
+            "up": net["up"], "queued_records": net["queued"]["records"],
+            "queued_bytes": net["queued"]["bytes"], "written": c["written"],
+            "sent": net["sent"], "retried": net["retried"], "dropped": c["dropped"],
+            "last_error": c["last_error"], "last_error_time": c["last_error_time"],
+        }));
+    }
+    if as_json {
+        let mut out = String::new();
+        for d in &list {
+            out += &format!("{d}\n");
+        }
+        return write_out(&out);
+    }
+    let num = |v: &Value| v.as_u64().map_or("-".to_owned(), |n| n.to_string());
+    let mut rows = vec![
+        [
+            "ALIAS",
+            "TYPE",
+            "LEVEL",
+            "UP",
+            "QUEUED",
+            "BYTES",
+            "WRITTEN",
+            "SENT",
+            "RETRIED",
+            "DROPPED",
+            "LAST ERROR",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for d in &list {
+        let dropped: Vec<String> = d["dropped"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        let up = match d["up"].as_bool() {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "-",
+        };
+        let err = match (d["last_error"].as_str(), d["last_error_time"].as_str()) {
+            (Some(e), Some(t)) => format!("{t} {e}"),
+            _ => "-".to_owned(),
+        };
+        rows.push(vec![
+            d["alias"].as_str().unwrap_or("").to_owned(),
+            d["type"].as_str().unwrap_or("").to_owned(),
+            d["level"].as_str().unwrap_or("").to_owned(),
+            up.to_owned(),
+            num(&d["queued_records"]),
+            num(&d["queued_bytes"]),
+            num(&d["written"]),
+            num(&d["sent"]),
+            num(&d["retried"]),
+            if dropped.is_empty() {
+                "0".into()
+            } else {
+                dropped.join(",")
+            },
+            err,
+        ]);
+    }
+    write_out(&columns(&rows))
+}

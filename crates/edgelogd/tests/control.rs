@@ -1,0 +1,182 @@
+//! The control socket through the real `edgelog` CLI: `show log destinations --json` agrees
+//! with what a receiver got, `status` shows what runs, `reload` applies or refuses a config,
+//! and the socket refuses a user without permission.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, edgelog_cli};
+
+fn cli(cli: &Path, run_dir: &Path, args: &[&str]) -> Output {
+    Command::new(cli)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A TCP receiver that counts the lines it reads.
+fn counting_receiver() -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(conn).lines() {
+                    if line.is_err() {
+                        break;
+                    }
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+fn config(port: u16, extra: &str) -> String {
+    format!(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\nframing = \"lf\"\nlevel = \"info\"\n{extra}"
+    )
+}
+
+#[test]
+fn destinations_status_and_reload_through_the_cli() {
+    let Some(edgelog) = edgelog_cli() else { return };
+    let (port, received) = counting_receiver();
+    let d = Daemon::start(Some(&config(port, "")));
+    let run = d.run_dir();
+    let sock = UnixDatagram::unbound().unwrap();
+    for i in 0..50 {
+        sock.send_to(
+            format!("<14>app: line {i}").as_bytes(),
+            run.join("log.sock"),
+        )
+        .unwrap();
+    }
+    // A debug record the destination's level filters out.
+    sock.send_to(b"<15>app: too chatty", run.join("log.sock"))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < 50 {
+        assert!(Instant::now() < deadline, "the receiver got too little");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let out = cli(&edgelog, &run, &["show", "log", "destinations", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    let c = &rows[0];
+    assert_eq!(c["alias"], "central");
+    assert_eq!(c["type"], "syslog_tcp");
+    assert_eq!(c["level"], "info");
+    assert_eq!(c["up"], true);
+    assert_eq!(c["sent"], received.load(Ordering::Relaxed), "{c}");
+    assert_eq!(c["written"], 50, "{c}");
+    assert_eq!(c["queued_records"], 0, "{c}");
+    let table = cli(&edgelog, &run, &["show", "log", "destinations"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.starts_with("ALIAS"), "{text}");
+    assert!(text.contains("central") && text.contains(" up "), "{text}");
+
+    let status = cli(&edgelog, &run, &["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["sources"][0]["name"], "devlog");
+    assert_eq!(s["destinations"][0]["name"], "central");
+
+    // A config that does not check is refused whole, with the reason.
+    std::fs::write(d.config_path(), "[sources.devlog]\ntype = 7\n").unwrap();
+    let out = cli(&edgelog, &run, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sources.devlog.type: expected a string"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A good one is applied.
+    std::fs::write(
+        d.config_path(),
+        config(port, "\n[destinations.archive]\ntype = \"file_store\"\n"),
+    )
+    .unwrap();
+    let out = cli(&edgelog, &run, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = cli(&edgelog, &run, &["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let names: Vec<&str> = s["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["archive", "central"]);
+    d.stop();
+}
+
+#[test]
+fn the_control_socket_refuses_a_user_without_permission() {
+    let Some(edgelog) = edgelog_cli() else { return };
+    let d = Daemon::start(Some(&config(9, "")));
+    let run = d.run_dir();
+    let sock = run.join("control.sock");
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o660
+    );
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipping the other-user half: it needs root to become nobody");
+        d.stop();
+        return;
+    }
+    // Let anyone reach the socket file, so the socket's own mode is what refuses.
+    for dir in [d.dir(), run.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let copy = std::env::temp_dir().join(format!("edgelog-nobody-{}", std::process::id()));
+    std::fs::copy(&edgelog, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("su")
+        .args(["nobody", "-s", "/bin/sh", "-c"])
+        .arg(format!(
+            "{} --run-dir {} status",
+            copy.display(),
+            run.display()
+        ))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&copy);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach edgelogd") && err.contains("Permission denied"),
+        "{err}"
+    );
+    // Root (the owner) may.
+    assert!(cli(&edgelog, &run, &["status"]).status.success());
+    d.stop();
+}
