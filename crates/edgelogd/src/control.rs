@@ -5,6 +5,7 @@
 //! GET  /v1/status     what runs: version, config, directories, uptime, sources, destinations
 //! GET  /v1/counters   every source's and destination's counters (the shutdown summary's JSON)
 //! POST /v1/reload     re-read the config (as SIGHUP); 200 with "ok", 400 with the errors
+//! GET  /metrics       Prometheus text ([`metrics`](crate::metrics))
 //! ```
 //!
 //! Access is the socket file's: mode 0660, so its owner and group may talk to the daemon and
@@ -38,6 +39,7 @@ struct Api {
     status: Arc<RwLock<Value>>,
     reload: mpsc::Sender<ReloadRequest>,
     started: edgelog_core::Timestamp,
+    exporter: Arc<crate::metrics::Exporter>,
 }
 
 /// The running control socket.
@@ -73,11 +75,13 @@ pub fn start(
         status: status.clone(),
         reload,
         started,
+        exporter: Arc::default(),
     };
     let app = Router::new()
         .route("/v1/status", get(get_status))
         .route("/v1/counters", get(get_counters))
         .route("/v1/reload", post(post_reload))
+        .route("/metrics", get(get_metrics))
         .with_state(api);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -104,6 +108,14 @@ async fn get_status(State(api): State<Api>) -> impl axum::response::IntoResponse
 
 async fn get_counters(State(api): State<Api>) -> impl axum::response::IntoResponse {
     json(&api.stats.to_json())
+}
+
+async fn get_metrics(State(api): State<Api>) -> impl axum::response::IntoResponse {
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        api.exporter.render(&api.stats),
+    )
 }
 
 async fn post_reload(State(api): State<Api>) -> (StatusCode, String) {

@@ -14,6 +14,7 @@ pub mod device;
 pub mod dtables;
 pub mod event;
 pub mod ingest;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod sources;

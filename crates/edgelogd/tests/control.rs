@@ -47,6 +47,21 @@ fn counting_receiver() -> (u16, Arc<AtomicU64>) {
     (port, count)
 }
 
+/// `GET /metrics` on the control socket, parsed.
+fn metrics(run_dir: &Path) -> prometheus_parse::Scrape {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::os::unix::net::UnixStream::connect(run_dir.join("control.sock")).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain"), "{head}");
+    let lines = body.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text")
+}
+
 fn config(port: u16, extra: &str) -> String {
     format!(
         "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\nframing = \"lf\"\nlevel = \"info\"\n{extra}"
@@ -99,6 +114,46 @@ fn destinations_status_and_reload_through_the_cli() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.starts_with("ALIAS"), "{text}");
     assert!(text.contains("central") && text.contains(" up "), "{text}");
+
+    // The same counters as Prometheus text, read with a Prometheus parser.
+    let scrape = metrics(&run);
+    let value = |name: &str, label: (&str, &str)| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(
+        value("edgelog_source_received_total", ("source", "devlog")),
+        51.0
+    );
+    assert_eq!(
+        value(
+            "edgelog_destination_written_total",
+            ("destination", "central")
+        ),
+        50.0
+    );
+    assert_eq!(
+        value("edgelog_destination_sent_total", ("destination", "central")),
+        received.load(Ordering::Relaxed) as f64
+    );
+    assert_eq!(
+        value("edgelog_destination_up", ("destination", "central")),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "edgelog_destination_queued_records",
+            ("destination", "central")
+        ),
+        0.0
+    );
 
     let status = cli(&edgelog, &run, &["status", "--json"]);
     let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
