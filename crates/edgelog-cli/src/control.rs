@@ -108,16 +108,44 @@ pub(crate) fn status(run_dir: &Path, json: bool) -> anyhow::Result<()> {
     write_out(&out)
 }
 
-pub(crate) fn reload(run_dir: &Path) -> anyhow::Result<()> {
+/// Asks the daemon to reload; `Err` says why not (not running, refused).
+pub(crate) fn request_reload(run_dir: &Path) -> anyhow::Result<()> {
     let (code, body) = request(run_dir, "POST", "/v1/reload")?;
     match code {
-        200 => write_out("reloaded\n"),
+        200 => Ok(()),
         400 => bail!(
             "reload refused; the daemon goes on as it was:\n{}",
             body.trim_end()
         ),
         _ => bail!("edgelogd answered {code}: {}", body.trim()),
     }
+}
+
+pub(crate) fn reload(run_dir: &Path) -> anyhow::Result<()> {
+    request_reload(run_dir)?;
+    write_out("reloaded\n")
+}
+
+/// The running daemon's state directory, where its plugin-alias levels live.
+pub(crate) fn daemon_state_dir(run_dir: &Path) -> Option<std::path::PathBuf> {
+    let s = get_json(run_dir, "/v1/status").ok()?;
+    s["state_dir"].as_str().map(Into::into)
+}
+
+/// Each destination's configured level, from the running daemon.
+pub(crate) fn destination_levels(run_dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let s = get_json(run_dir, "/v1/status")?;
+    Ok(s["destinations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("").to_owned(),
+                d["level"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect())
 }
 
 /// Every destination (plugin alias) with its counters.

@@ -267,7 +267,7 @@ pub(crate) fn show_maps(run_dir: &Path, filter: &Scope, json: bool) -> anyhow::R
     write_out(&out)
 }
 
-pub(crate) fn show_levels(run_dir: &Path, json: bool) -> anyhow::Result<()> {
+pub(crate) fn show_levels(run_dir: &Path, state_dir: &Path, json: bool) -> anyhow::Result<()> {
     // Viewing needs no write access: only changing levels does.
     let rules = Control::open_read_only(run_dir)?
         .map(|c| c.rules())
@@ -327,7 +327,79 @@ pub(crate) fn show_levels(run_dir: &Path, json: bool) -> anyhow::Result<()> {
     if !json {
         out.push_str(&columns(&rows));
     }
+    out.push_str(&plugin_levels(run_dir, state_dir, json)?);
     write_out(&out)
+}
+
+/// The export levels of the daemon's destinations: from its config (when it runs) and set
+/// from the CLI (the state directory).
+fn plugin_levels(run_dir: &Path, state_dir: &Path, json: bool) -> anyhow::Result<String> {
+    // A running daemon says where its state is; otherwise our own state directory.
+    let state_dir =
+        crate::control::daemon_state_dir(run_dir).unwrap_or_else(|| state_dir.to_owned());
+    let set = control::read_plugin_levels(&state_dir)?;
+    let configured = crate::control::destination_levels(run_dir).unwrap_or_default();
+    let mut out = String::new();
+    let mut rows = vec![
+        ["PLUGIN ALIAS", "SCOPE", "LEVEL", "FROM"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for (alias, level) in &configured {
+        if json {
+            out.push_str(&format!("{}\n", json!({"kind": "plugin_alias", "alias": alias, "scope": "global", "level": level, "from": "config"})));
+        } else {
+            rows.push(vec![
+                alias.clone(),
+                "global".into(),
+                level.clone(),
+                "config".into(),
+            ]);
+        }
+    }
+    for (alias, r) in &set {
+        if json {
+            out.push_str(&format!("{}\n", json!({"kind": "plugin_alias", "alias": alias, "scope": r.scope.to_string(), "level": r.level.name(), "from": "cli"})));
+        } else {
+            rows.push(vec![
+                alias.clone(),
+                r.scope.to_string(),
+                r.level.name().into(),
+                "cli".into(),
+            ]);
+        }
+    }
+    if !json && rows.len() > 1 {
+        out.push('\n');
+        out.push_str(&columns(&rows));
+    }
+    Ok(out)
+}
+
+/// `set log level … --plugin-alias NAME`: the export level of one destination for a scope,
+/// kept in the state directory and applied by asking a running daemon to reload.
+pub(crate) fn set_plugin_level(
+    run_dir: &Path,
+    state_dir: &Path,
+    alias: &str,
+    level: LevelFilter,
+    scope: Scope,
+) -> anyhow::Result<()> {
+    scope.validate().map_err(crate::Usage)?;
+    if !edgelog_core::paths::valid_name(alias) {
+        return Err(crate::Usage(format!("invalid plugin alias {alias:?}")).into());
+    }
+    // Where the running daemon reads them; without one, our own state directory.
+    let state_dir =
+        crate::control::daemon_state_dir(run_dir).unwrap_or_else(|| state_dir.to_owned());
+    control::set_plugin_level(&state_dir, alias, &scope, Some(level))?;
+    let applied = match crate::control::request_reload(run_dir) {
+        Ok(()) => "applied",
+        Err(_) => "kept for when edgelogd starts",
+    };
+    write_out(&format!(
+        "export level of plugin alias {alias} for {scope} set to {level} ({applied})\n"
+    ))
 }
 
 pub(crate) fn set_level(

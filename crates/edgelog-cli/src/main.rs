@@ -191,6 +191,10 @@ enum SetLog {
         level: LevelFilter,
         #[command(flatten)]
         scope: ScopeArgs,
+        /// Set the export level of this edgelogd destination (plugin alias) for the scope,
+        /// instead of the level applications log at.
+        #[arg(long, value_name = "NAME")]
+        plugin_alias: Option<String>,
     },
 }
 
@@ -270,7 +274,7 @@ fn main() -> ExitCode {
                 logs::show_table(&run_dir, &a.table, &filter, a.json)
             }
             ShowLog::Maps { scope, json } => logs::show_maps(&run_dir, &scope.into(), json),
-            ShowLog::Levels { json } => logs::show_levels(&run_dir, json),
+            ShowLog::Levels { json } => logs::show_levels(&run_dir, &state_dir, json),
             ShowLog::Destinations { json } => control::show_destinations(&run_dir, json),
         }
         .map(|()| ExitCode::SUCCESS),
@@ -315,10 +319,22 @@ fn main() -> ExitCode {
             tail::run(&run_dir, &args).map(|()| ExitCode::SUCCESS)
         }
         Command::Set {
-            what: SetWhat::Log {
-                what: SetLog::Level { level, scope },
-            },
-        } => logs::set_level(&run_dir, &state_dir, level, scope.into()).map(|()| ExitCode::SUCCESS),
+            what:
+                SetWhat::Log {
+                    what:
+                        SetLog::Level {
+                            level,
+                            scope,
+                            plugin_alias,
+                        },
+                },
+        } => match plugin_alias {
+            Some(alias) => {
+                logs::set_plugin_level(&run_dir, &state_dir, &alias, level, scope.into())
+            }
+            None => logs::set_level(&run_dir, &state_dir, level, scope.into()),
+        }
+        .map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -85,7 +85,7 @@ impl Scope {
 
     /// Specificity: higher wins. Module defaults rank between BD rules and module rules
     /// ([`MODULE_DEFAULT_RANK`]).
-    fn rank(&self) -> u8 {
+    pub fn rank(&self) -> u8 {
         match (
             self.bd.is_some(),
             self.module.is_some(),
@@ -427,16 +427,7 @@ impl Control {
         let err = |e: io::Error| ControlError::new(path, format!("persisting levels: {e}"));
         let mut text = String::from("# edgelog log levels, written by `edgelog set log level`\n");
         for r in rules {
-            text.push_str(r.level.name());
-            for (k, v) in [
-                ("bd", &r.scope.bd),
-                ("module", &r.scope.module),
-                ("group", &r.scope.group),
-            ] {
-                if let Some(v) = v {
-                    text.push_str(&format!(" {k}={v}"));
-                }
-            }
+            text.push_str(&rule_line(r));
             text.push('\n');
         }
         if let Some(dir) = path.parent() {
@@ -460,6 +451,88 @@ impl Control {
             .map(Some)
             .map_err(|(line, e)| ControlError::new(path, format!("line {line}: {e}")))
     }
+}
+
+/// A rule as a line of `levels.conf`: `<level> [bd=B] [module=M] [group=G]`.
+fn rule_line(r: &Rule) -> String {
+    let mut line = r.level.name().to_owned();
+    for (k, v) in [
+        ("bd", &r.scope.bd),
+        ("module", &r.scope.module),
+        ("group", &r.scope.group),
+    ] {
+        if let Some(v) = v {
+            line.push_str(&format!(" {k}={v}"));
+        }
+    }
+    line
+}
+
+/// Export levels of the daemon's destinations (plugin aliases), set with
+/// `edgelog set log level … --plugin-alias NAME` and kept in the state directory:
+/// `<alias> <level> [bd=B] [module=M] [group=G]` per line. For a record the most specific
+/// matching rule of its destination wins over the destination's configured `level`.
+pub const PLUGIN_LEVELS_NAME: &str = "plugin-levels.conf";
+
+/// Reads the plugin-alias levels (none if the file does not exist).
+pub fn read_plugin_levels(state_dir: &Path) -> Result<Vec<(String, Rule)>, ControlError> {
+    let path = state_dir.join(PLUGIN_LEVELS_NAME);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ControlError::new(&path, format!("reading: {e}"))),
+    };
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (alias, rule) = line.split_once(' ').unwrap_or((line, ""));
+        let mut rules = parse_persisted(rule)
+            .map_err(|(_, e)| ControlError::new(&path, format!("line {}: {e}", n + 1)))?;
+        let Some(rule) = rules.pop() else {
+            return Err(ControlError::new(
+                &path,
+                format!("line {}: no level", n + 1),
+            ));
+        };
+        out.push((alias.to_owned(), rule));
+    }
+    Ok(out)
+}
+
+/// Sets (or, with `None`, removes) the export level of `alias` for `scope`, keeping the
+/// others; written atomically.
+pub fn set_plugin_level(
+    state_dir: &Path,
+    alias: &str,
+    scope: &Scope,
+    level: Option<LevelFilter>,
+) -> Result<(), ControlError> {
+    let mut all = read_plugin_levels(state_dir)?;
+    all.retain(|(a, r)| !(a == alias && r.scope == *scope));
+    if let Some(level) = level {
+        all.push((
+            alias.to_owned(),
+            Rule {
+                scope: scope.clone(),
+                level,
+            },
+        ));
+    }
+    let path = state_dir.join(PLUGIN_LEVELS_NAME);
+    let err = |e: io::Error| ControlError::new(&path, format!("writing: {e}"));
+    let mut text = String::from(
+        "# export levels of edgelogd destinations, written by `edgelog set log level --plugin-alias`\n",
+    );
+    for (a, r) in &all {
+        text.push_str(&format!("{a} {}\n", rule_line(r)));
+    }
+    std::fs::create_dir_all(state_dir).map_err(err)?;
+    let tmp = path.with_extension("conf.tmp");
+    std::fs::write(&tmp, text).map_err(err)?;
+    std::fs::rename(&tmp, &path).map_err(err)
 }
 
 /// The file, in a BD's directory, listing the modules whose level the application sets when

@@ -131,11 +131,29 @@ impl Ticket {
 pub struct Selector {
     pub level: edgelog_core::LevelFilter,
     pub filter: Match,
+    /// Scoped export levels from the CLI; the most specific match wins over `level`.
+    pub overrides: Vec<edgelog_core::control::Rule>,
 }
 
 impl Selector {
+    /// The export level for `e`: a matching override (BD = app, module, group = the module
+    /// and group fields, else the facility), else the configured level.
+    fn level_for(&self, e: &Event) -> edgelog_core::LevelFilter {
+        if self.overrides.is_empty() {
+            return self.level;
+        }
+        let app = e.app().unwrap_or("");
+        let module = e.text_field("module").unwrap_or(app);
+        let group = e.text_field("group").unwrap_or(e.facility().name());
+        self.overrides
+            .iter()
+            .filter(|r| r.scope.matches(app, module, group))
+            .max_by_key(|r| r.scope.rank())
+            .map_or(self.level, |r| r.level)
+    }
+
     pub fn wants(&self, e: &Event) -> bool {
-        if !self.level.enabled(e.level()) {
+        if !self.level_for(e).enabled(e.level()) {
             return false;
         }
         let m = &self.filter;
@@ -181,6 +199,7 @@ mod tests {
         let all = Selector {
             level: LevelFilter::from(Level::Warning),
             filter: Match::default(),
+            overrides: Vec::new(),
         };
         assert!(all.wants(&event(Level::Error, Facility::Daemon, "bgpd", None)));
         assert!(!all.wants(&event(Level::Info, Facility::Daemon, "bgpd", None)));
@@ -193,6 +212,7 @@ mod tests {
                 facilities: vec![Facility::Auth],
                 ..Match::default()
             },
+            overrides: Vec::new(),
         };
         assert!(bgp_auth.wants(&event(Level::Info, Facility::Auth, "bgpd", Some("peer"))));
         assert!(!bgp_auth.wants(&event(Level::Info, Facility::Auth, "bgpd", None)));
@@ -201,7 +221,40 @@ mod tests {
         let none = Selector {
             level: LevelFilter::NONE,
             filter: Match::default(),
+            overrides: Vec::new(),
         };
         assert!(!none.wants(&event(Level::Emergency, Facility::Kern, "k", None)));
+
+        // Overrides from the CLI: the most specific wins over the configured level.
+        use edgelog_core::control::{Rule, Scope};
+        let scoped = Selector {
+            level: LevelFilter::from(Level::Error),
+            filter: Match::default(),
+            overrides: vec![
+                Rule {
+                    scope: Scope {
+                        bd: Some("bgpd".into()),
+                        ..Scope::default()
+                    },
+                    level: LevelFilter::from(Level::Info),
+                },
+                Rule {
+                    scope: Scope {
+                        bd: Some("bgpd".into()),
+                        module: Some("peer".into()),
+                        ..Scope::default()
+                    },
+                    level: LevelFilter::NONE,
+                },
+            ],
+        };
+        assert!(scoped.wants(&event(Level::Info, Facility::Daemon, "bgpd", None)));
+        assert!(!scoped.wants(&event(
+            Level::Critical,
+            Facility::Daemon,
+            "bgpd",
+            Some("peer")
+        )));
+        assert!(!scoped.wants(&event(Level::Warning, Facility::Daemon, "sshd", None)));
     }
 }

@@ -110,6 +110,20 @@ impl ConfigSource {
             }
         })
         .map_err(|e| e.to_string())
+        .and_then(|(mut config, dirs)| {
+            // Export levels set from the CLI for plugin aliases.
+            let rules = edgelog_core::control::read_plugin_levels(&dirs.state_dir)
+                .map_err(|e| e.to_string())?;
+            for (alias, rule) in rules {
+                match config.destinations.get_mut(&alias) {
+                    Some(d) => d.overrides.push(rule),
+                    None => tracing::warn!(
+                        "plugin-alias level for {alias:?}, which the config does not name"
+                    ),
+                }
+            }
+            Ok((config, dirs))
+        })
     }
 
     pub fn name(&self) -> String {
@@ -227,9 +241,16 @@ impl Daemon {
             .destinations
             .iter()
             .map(|(name, d)| {
+                let overrides: Vec<_> = d
+                    .cfg
+                    .overrides
+                    .iter()
+                    .map(|r| serde_json::json!({"scope": r.scope.to_string(), "level": r.level.to_string()}))
+                    .collect();
                 serde_json::json!({"name": name, "type": d.cfg.kind.type_name(),
                                    "target": destinations::describe(&d.cfg),
-                                   "level": d.cfg.level.to_string()})
+                                   "level": d.cfg.level.to_string(),
+                                   "level_overrides": overrides})
             })
             .collect();
         serde_json::json!({

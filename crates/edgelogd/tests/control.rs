@@ -235,3 +235,91 @@ fn the_control_socket_refuses_a_user_without_permission() {
     assert!(cli(&edgelog, &run, &["status"]).status.success());
     d.stop();
 }
+
+#[test]
+fn a_plugin_alias_level_set_with_the_cli_changes_what_is_exported_and_survives_a_restart() {
+    let Some(edgelog) = edgelog_cli() else { return };
+    let (port, received) = counting_receiver();
+    let cfg = config(port, "");
+    let d = Daemon::start(Some(&cfg));
+    let run = d.run_dir();
+    let send = |run: &Path, pri: u8, n: usize| {
+        let sock = UnixDatagram::unbound().unwrap();
+        for _ in 0..n {
+            sock.send_to(
+                format!("<{pri}>bgpd: event").as_bytes(),
+                run.join("log.sock"),
+            )
+            .unwrap();
+        }
+    };
+    let wait_for = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while received.load(Ordering::Relaxed) < n {
+            assert!(
+                Instant::now() < deadline,
+                "got {}",
+                received.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // And nothing beyond it.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(received.load(Ordering::Relaxed), n);
+    };
+    send(&run, 30, 3); // daemon.info: the configured level (info) exports it
+    wait_for(3);
+
+    let out = cli(
+        &edgelog,
+        &run,
+        &[
+            "set",
+            "log",
+            "level",
+            "error",
+            "--bd",
+            "bgpd",
+            "--plugin-alias",
+            "central",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(applied)"));
+    send(&run, 30, 3); // info: no longer exported for bgpd
+    send(&run, 27, 2); // daemon.err: exported
+    wait_for(5);
+
+    let levels = cli(&edgelog, &run, &["show", "log", "levels", "--json"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&levels.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["kind"] == "plugin_alias")
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0]["level"].as_str(), rows[0]["from"].as_str()),
+        (Some("info"), Some("config"))
+    );
+    assert_eq!(
+        (
+            rows[1]["scope"].as_str(),
+            rows[1]["level"].as_str(),
+            rows[1]["from"].as_str()
+        ),
+        (Some("bd=bgpd"), Some("error"), Some("cli"))
+    );
+
+    // A restart keeps it.
+    let (_, state) = d.stop();
+    let d = Daemon::start_in(state, Some(&cfg), std::process::Stdio::null());
+    let run = d.run_dir();
+    send(&run, 30, 3);
+    send(&run, 27, 1);
+    wait_for(6);
+    d.stop();
+}

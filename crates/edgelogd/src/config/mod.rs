@@ -219,6 +219,9 @@ pub struct DestinationConfig {
     /// Export this severity and more severe (default: everything).
     pub level: LevelFilter,
     pub filter: Match,
+    /// Export levels set from the CLI for this plugin alias (`<state_dir>/plugin-levels.conf`):
+    /// the most specific matching one wins over `level`.
+    pub overrides: Vec<edgelog_core::control::Rule>,
 }
 
 /// Which records a destination wants besides the level: each list, when given, must contain
@@ -1065,6 +1068,7 @@ fn read_destination(
         kind: kind?,
         level,
         filter,
+        overrides: Vec::new(),
     })
 }
 

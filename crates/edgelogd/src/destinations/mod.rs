@@ -161,6 +161,7 @@ pub fn start(
     let selector = Selector {
         level: cfg.level,
         filter: cfg.filter.clone(),
+        overrides: cfg.overrides.clone(),
     };
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let thread = std::thread::Builder::new()
