@@ -227,3 +227,27 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
     }
     write_out(&columns(&rows))
 }
+
+/// `edgelog check-config`: asks the `edgelogd` binary (beside this one, else on `PATH`) to check
+/// a configuration, passing its verdict and exit code through.
+pub(crate) fn check_config(config: Option<&Path>) -> anyhow::Result<std::process::ExitCode> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.join("edgelogd")))
+        .filter(|p| p.exists());
+    let bin = beside.unwrap_or_else(|| "edgelogd".into());
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.arg("--check-config");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {} --check-config", bin.display()))?;
+    Ok(std::process::ExitCode::from(
+        status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1),
+    ))
+}

@@ -59,6 +59,12 @@ enum Command {
     },
     /// Make the running edgelogd re-read its configuration (as SIGHUP does).
     Reload,
+    /// Check an edgelogd configuration (the embedded default without --config): `ok`, or
+    /// every error with file, line and key (exit 2).
+    CheckConfig {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Disk queues.
     Queue {
         #[command(subcommand)]
@@ -296,6 +302,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::run(&run_dir, &a),
         Command::Status { json } => control::status(&run_dir, json).map(|()| ExitCode::SUCCESS),
         Command::Reload => control::reload(&run_dir).map(|()| ExitCode::SUCCESS),
+        Command::CheckConfig { config } => control::check_config(config.as_deref()),
         Command::Queue {
             what: QueueCmd::Verify { dir, json },
         } => queue::verify(&dir, json).map(|ok| {

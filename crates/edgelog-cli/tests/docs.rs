@@ -41,6 +41,7 @@ fn completion_scripts_are_valid_and_know_every_verb() {
         "queue",
         "status",
         "reload",
+        "check-config",
     ] {
         assert!(bash.contains(verb), "bash completion lacks {verb}");
     }

@@ -323,3 +323,86 @@ fn a_plugin_alias_level_set_with_the_cli_changes_what_is_exported_and_survives_a
     wait_for(6);
     d.stop();
 }
+
+#[test]
+fn check_config_through_the_cli() {
+    let Some(edgelog) = edgelog_cli() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[sources.x]\ntype = \"nope\"\n").unwrap();
+    let out = Command::new(&edgelog)
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("bad.toml:2: sources.x.type: unknown source type \"nope\""),
+        "{out:?}"
+    );
+    let out = Command::new(&edgelog).arg("check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
+
+#[test]
+fn tail_f_shows_a_record_sent_with_edgelog_logger_within_a_second() {
+    let Some(edgelog) = edgelog_cli() else { return };
+    let d = Daemon::start(Some(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.store]\ntype = \"file_store\"\n",
+    ));
+    let run = d.run_dir();
+    let mut tail = Command::new(&edgelog)
+        .arg("--run-dir")
+        .arg(&run)
+        .args(["tail", "-f", "--bd", "edgelogd"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let marker = format!("tail-marker-{}", std::process::id());
+    let sent = Instant::now();
+    let out = cli(
+        &edgelog,
+        &run,
+        &[
+            "logger",
+            "-u",
+            run.join("log.sock").to_str().unwrap(),
+            "-t",
+            "tailtest",
+            &marker,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = loop {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok((at, line)) if line.contains(&marker) => break (at, line),
+            Ok(_) => {}
+            Err(_) => panic!("tail -f never showed the record"),
+        }
+    };
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert!(seen.1.contains("tailtest"), "{}", seen.1);
+    assert!(
+        seen.0.duration_since(sent) < Duration::from_secs(1),
+        "took {:?}",
+        seen.0.duration_since(sent)
+    );
+    d.stop();
+}
