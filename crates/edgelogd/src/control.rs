@@ -6,6 +6,7 @@
 //! GET  /v1/counters   every source's and destination's counters (the shutdown summary's JSON)
 //! POST /v1/reload     re-read the config (as SIGHUP); 200 with "ok", 400 with the errors
 //! GET  /metrics       Prometheus text ([`metrics`](crate::metrics))
+//! GET  /v1/follow     records as they pass, JSON lines; ?level=&app=&module=&source=&grep=
 //! ```
 //!
 //! Access is the socket file's: mode 0660, so its owner and group may talk to the daemon and
@@ -23,7 +24,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::event::Batch;
 
 use crate::stats::Registry;
 
@@ -40,6 +43,7 @@ struct Api {
     reload: mpsc::Sender<ReloadRequest>,
     started: edgelog_core::Timestamp,
     exporter: Arc<crate::metrics::Exporter>,
+    feed: broadcast::Sender<Arc<Batch>>,
 }
 
 /// The running control socket.
@@ -58,10 +62,12 @@ impl Drop for Control {
 
 /// Binds `<run_dir>/control.sock` (mode 0660) and serves it until the runtime ends.
 pub fn start(
+    cfg: &crate::config::ControlConfig,
     run_dir: &Path,
     stats: Arc<Registry>,
     reload: mpsc::Sender<ReloadRequest>,
     started: edgelog_core::Timestamp,
+    feed: broadcast::Sender<Arc<Batch>>,
 ) -> anyhow::Result<Control> {
     let path = run_dir.join(SOCKET);
     crate::sources::claim_socket_path(&path)?;
@@ -69,6 +75,14 @@ pub fn start(
         UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("setting mode 0660 on {}", path.display()))?;
+    if let Some(name) = &cfg.group {
+        let group = nix::unistd::Group::from_name(name)
+            .ok()
+            .flatten()
+            .with_context(|| format!("control group {name:?} does not exist"))?;
+        nix::unistd::chown(&path, None, Some(group.gid))
+            .with_context(|| format!("giving {} to group {name}", path.display()))?;
+    }
     let status = Arc::new(RwLock::new(Value::Null));
     let api = Api {
         stats,
@@ -76,13 +90,29 @@ pub fn start(
         reload,
         started,
         exporter: Arc::default(),
+        feed,
     };
     let app = Router::new()
         .route("/v1/status", get(get_status))
         .route("/v1/counters", get(get_counters))
         .route("/v1/reload", post(post_reload))
         .route("/metrics", get(get_metrics))
-        .with_state(api);
+        .route("/v1/follow", get(get_follow));
+    if let Some(addr) = cfg.metrics_address {
+        let metrics = Router::new()
+            .route("/metrics", get(get_metrics))
+            .with_state(api.clone());
+        let tcp = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        tcp.set_nonblocking(true)?;
+        let tcp = tokio::net::TcpListener::from_std(tcp)?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(tcp, metrics).await {
+                tracing::error!("metrics on {addr}: {e}");
+            }
+        });
+    }
+    let app = app.with_state(api);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("control socket: {e}");
@@ -116,6 +146,120 @@ async fn get_metrics(State(api): State<Api>) -> impl axum::response::IntoRespons
         [("content-type", "text/plain; version=0.0.4")],
         api.exporter.render(&api.stats),
     )
+}
+
+/// `GET /v1/follow?level=L&app=A&module=M&source=S&grep=TEXT`: every record passing the
+/// router from now on, as JSON lines (the `json` output format), filtered.
+#[derive(Debug, Default)]
+struct Follow {
+    level: Option<edgelog_core::Level>,
+    app: Option<String>,
+    module: Option<String>,
+    source: Option<String>,
+    grep: Option<String>,
+}
+
+/// `%XX` and `+` decoding of one query value.
+fn unescape(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Follow {
+    fn parse(query: Option<&str>) -> Result<Follow, String> {
+        let mut f = Follow::default();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = unescape(v);
+            match k {
+                "level" => f.level = Some(v.parse().map_err(|e| format!("level: {e}"))?),
+                "app" | "bd" => f.app = Some(v),
+                "module" => f.module = Some(v),
+                "source" => f.source = Some(v),
+                "grep" => f.grep = Some(v),
+                _ => {
+                    return Err(format!(
+                        "unknown filter {k:?}: expected level, app, module, source or grep"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn wants(&self, e: &crate::event::Event) -> bool {
+        self.level
+            .is_none_or(|l| edgelog_core::LevelFilter::from(l).enabled(e.level()))
+            && self.app.as_deref().is_none_or(|a| e.app() == Some(a))
+            && self
+                .module
+                .as_deref()
+                .is_none_or(|m| e.text_field("module") == Some(m))
+            && self.source.as_deref().is_none_or(|s| *e.source == *s)
+            && self
+                .grep
+                .as_deref()
+                .is_none_or(|g| e.msg.message.as_deref().is_some_and(|m| m.contains(g)))
+    }
+}
+
+async fn get_follow(State(api): State<Api>, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let filter = match Follow::parse(uri.query()) {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let rx = api.feed.subscribe();
+    let stream = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(batch) => {
+                    let mut out = Vec::new();
+                    for e in batch.events.iter().filter(|e| filter.wants(e)) {
+                        crate::output::encode(
+                            &mut out,
+                            crate::config::OutputFormat::Json,
+                            e,
+                            &batch.device,
+                        );
+                        out.push(b'\n');
+                    }
+                    if !out.is_empty() {
+                        return Some((Ok::<_, std::convert::Infallible>(out), (rx, filter)));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let line = format!("{{\"lagged\":{n}}}\n").into_bytes();
+                    return Some((Ok(line), (rx, filter)));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    (
+        [("content-type", "application/x-ndjson")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 async fn post_reload(State(api): State<Api>) -> (StatusCode, String) {

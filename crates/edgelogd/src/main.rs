@@ -109,6 +109,7 @@ async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -
         eprintln!("edgelogd: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
+    let control_cfg = config.control.clone();
     let mut daemon = match Daemon::start(source, config, dirs).await {
         Ok(d) => d,
         Err(e) => {
@@ -118,7 +119,14 @@ async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -
     };
     let started = edgelog_core::Timestamp::now();
     let (reload_tx, mut reloads) = tokio::sync::mpsc::channel::<control::ReloadRequest>(4);
-    let control = match control::start(daemon.run_dir(), daemon.stats.clone(), reload_tx, started) {
+    let control = match control::start(
+        &control_cfg,
+        daemon.run_dir(),
+        daemon.stats.clone(),
+        reload_tx,
+        started,
+        daemon.feed.clone(),
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("edgelogd: control socket: {e:#}");

@@ -146,6 +146,8 @@ pub struct Daemon {
     routes: watch::Sender<Arc<Routes>>,
     source_tx: mpsc::Sender<Burst>,
     router: JoinHandle<()>,
+    /// Every batch as the router sends it on, for followers (`GET /v1/follow`).
+    pub feed: tokio::sync::broadcast::Sender<Arc<Batch>>,
 }
 
 impl Daemon {
@@ -185,7 +187,8 @@ impl Daemon {
         }
         let (routes_tx, routes_rx) = watch::channel(routes(&config.device, &destinations, &stats));
         let (source_tx, source_rx) = mpsc::channel(ROUTER_BURSTS);
-        let router = tokio::spawn(route(source_rx, routes_rx, tables));
+        let (feed, _) = tokio::sync::broadcast::channel(64);
+        let router = tokio::spawn(route(source_rx, routes_rx, tables, feed.clone()));
         let mut daemon = Daemon {
             source,
             config: config.clone(),
@@ -196,6 +199,7 @@ impl Daemon {
             routes: routes_tx,
             source_tx,
             router,
+            feed,
         };
         for (name, cfg) in &config.sources {
             if let Err(e) = daemon.start_source(name, cfg).await {
@@ -443,6 +447,7 @@ async fn route(
     mut rx: mpsc::Receiver<Burst>,
     mut routes: watch::Receiver<Arc<Routes>>,
     mut tables: Option<DaemonTables>,
+    feed: tokio::sync::broadcast::Sender<Arc<Batch>>,
 ) {
     let mut current = routes.borrow_and_update().clone();
     let mut watching = true;
@@ -483,6 +488,10 @@ async fn route(
             device: current.device.clone(),
             ticket,
         });
+        if feed.receiver_count() > 0 {
+            // Followers that fall behind miss batches; the destinations never do.
+            let _ = feed.send(batch.clone());
+        }
         for (stats, tx) in &current.destinations {
             // Destinations end only after the router lets go of them, so a closed channel
             // means the destination's thread failed: count what it was offered.

@@ -406,3 +406,86 @@ fn tail_f_shows_a_record_sent_with_edgelog_logger_within_a_second() {
     );
     d.stop();
 }
+
+#[test]
+fn follow_streams_records_as_they_pass_with_filters() {
+    use std::io::{Read as _, Write as _};
+    let d = Daemon::start(Some(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.store]\ntype = \"file_store\"\n",
+    ));
+    let run = d.run_dir();
+    let mut s = std::os::unix::net::UnixStream::connect(run.join("control.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /v1/follow?level=warning&grep=link%20down HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let sock = UnixDatagram::unbound().unwrap();
+    for (pri, text) in [
+        (12, "eth1 link down"),
+        (14, "eth2 link down"),
+        (11, "disk full"),
+        (11, "eth3 link down"),
+    ] {
+        sock.send_to(
+            format!("<{pri}>ifmgr: {text}").as_bytes(),
+            run.join("log.sock"),
+        )
+        .unwrap();
+    }
+    // Read until both matching records arrived (chunked body: JSON lines among chunk sizes).
+    let mut got = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while got.matches("\"message\"").count() < 2 && Instant::now() < deadline {
+        let n = s.read(&mut buf).unwrap();
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let records: Vec<serde_json::Value> = got
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let messages: Vec<&str> = records
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["eth1 link down", "eth3 link down"]);
+    assert_eq!(records[0]["source"], "devlog");
+    drop(s);
+    d.stop();
+}
+
+#[test]
+fn metrics_on_a_tcp_address_and_the_socket_group() {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::MetadataExt as _;
+    let port = common::free_port();
+    let group = nix::unistd::Group::from_gid(nix::unistd::getgid())
+        .unwrap()
+        .unwrap()
+        .name;
+    let d = Daemon::start(Some(&format!(
+        "[control]\ngroup = \"{group}\"\nmetrics_address = \"127.0.0.1:{port}\"\n\n[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.store]\ntype = \"file_store\"\n"
+    )));
+    let meta = std::fs::metadata(d.run_dir().join("control.sock")).unwrap();
+    assert_eq!(meta.gid(), nix::unistd::getgid().as_raw());
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.contains("edgelog_source_received_total{source=\"devlog\"} 0"),
+        "{resp}"
+    );
+    // Only /metrics is on the TCP address: the control API is not.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    d.stop();
+}

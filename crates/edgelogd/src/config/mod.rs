@@ -59,6 +59,7 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     pub device: DeviceConfig,
     pub tables: TablesConfig,
+    pub control: ControlConfig,
     pub sources: BTreeMap<String, SourceConfig>,
     pub destinations: BTreeMap<String, DestinationConfig>,
 }
@@ -84,6 +85,15 @@ impl Default for DeviceConfig {
             pod_name: None,
         }
     }
+}
+
+/// `[control]`: the control socket and metrics.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ControlConfig {
+    /// The group the socket belongs to (mode 0660: owner and group may use it).
+    pub group: Option<String>,
+    /// Also serve `GET /metrics` on this TCP address.
+    pub metrics_address: Option<SocketAddr>,
 }
 
 /// `[tables]`: the daemon's own tables, one per application it receives records from.
@@ -516,6 +526,17 @@ pub fn parse(
         .table(&mut d, "tables")
         .map(|s| read_tables(&mut d, s))
         .unwrap_or_default();
+    let control = root
+        .table(&mut d, "control")
+        .map(|mut s| {
+            let c = ControlConfig {
+                group: s.value(&mut d, "group", reader::string),
+                metrics_address: s.value(&mut d, "metrics_address", address),
+            };
+            s.finish(&mut d);
+            c
+        })
+        .unwrap_or_default();
 
     let mut sources = BTreeMap::new();
     if let Some(mut section) = root.table(&mut d, "sources") {
@@ -555,6 +576,7 @@ pub fn parse(
                 state_dir,
                 device,
                 tables,
+                control,
                 sources,
                 destinations,
             },
