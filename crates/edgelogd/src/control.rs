@@ -7,6 +7,8 @@
 //! POST /v1/reload     re-read the config (as SIGHUP); 200 with "ok", 400 with the errors
 //! GET  /metrics       Prometheus text ([`metrics`](crate::metrics))
 //! GET  /v1/follow     records as they pass, JSON lines; ?level=&app=&module=&source=&grep=
+//! GET  /v1/tables     the tables in the run directory
+//! POST /v1/levels     ?level=&bd=&module=&group=[&plugin_alias=]: as `edgelog set log level`
 //! ```
 //!
 //! Access is the socket file's: mode 0660, so its owner and group may talk to the daemon and
@@ -44,6 +46,8 @@ struct Api {
     started: edgelog_core::Timestamp,
     exporter: Arc<crate::metrics::Exporter>,
     feed: broadcast::Sender<Arc<Batch>>,
+    run_dir: PathBuf,
+    state_dir: PathBuf,
 }
 
 /// The running control socket.
@@ -64,6 +68,7 @@ impl Drop for Control {
 pub fn start(
     cfg: &crate::config::ControlConfig,
     run_dir: &Path,
+    state_dir: &Path,
     stats: Arc<Registry>,
     reload: mpsc::Sender<ReloadRequest>,
     started: edgelog_core::Timestamp,
@@ -91,13 +96,17 @@ pub fn start(
         started,
         exporter: Arc::default(),
         feed,
+        run_dir: run_dir.to_owned(),
+        state_dir: state_dir.to_owned(),
     };
     let app = Router::new()
         .route("/v1/status", get(get_status))
         .route("/v1/counters", get(get_counters))
         .route("/v1/reload", post(post_reload))
         .route("/metrics", get(get_metrics))
-        .route("/v1/follow", get(get_follow));
+        .route("/v1/follow", get(get_follow))
+        .route("/v1/tables", get(get_tables))
+        .route("/v1/levels", post(post_level));
     if let Some(addr) = cfg.metrics_address {
         let metrics = Router::new()
             .route("/metrics", get(get_metrics))
@@ -260,6 +269,87 @@ async fn get_follow(State(api): State<Api>, uri: axum::http::Uri) -> axum::respo
         axum::body::Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// `GET /v1/tables`: the tables in the run directory, library and daemon alike.
+async fn get_tables(State(api): State<Api>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let found = match edgelog_core::table::find_tables(&api.run_dir) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = format!("{}: {e}\n", api.run_dir.display());
+            return (StatusCode::INTERNAL_SERVER_ERROR, why).into_response();
+        }
+    };
+    let tables: Vec<Value> = found
+        .iter()
+        .filter_map(|t| {
+            let r = edgelog_core::table::TableReader::open(&t.path).ok()?;
+            let c = r.counters();
+            let info = r.info();
+            Some(serde_json::json!({
+                "table": t.name, "bd": t.bd, "module": info.module,
+                "entries": r.head() - r.oldest(), "capacity": info.capacity,
+                "lost": c.lost_busy + c.lost_lapped,
+            }))
+        })
+        .collect();
+    json(&Value::from(tables)).into_response()
+}
+
+/// `POST /v1/levels?level=L[&bd=B][&module=M][&group=G][&plugin_alias=NAME]`: the same change
+/// as `edgelog set log level` — a library level in the control block, or a plugin alias's
+/// export level (then applied by a reload).
+async fn post_level(State(api): State<Api>, uri: axum::http::Uri) -> (StatusCode, String) {
+    let mut level = None;
+    let mut alias = None;
+    let mut scope = edgelog_core::control::Scope::default();
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = unescape(v);
+        match k {
+            "level" => match v.parse::<edgelog_core::LevelFilter>() {
+                Ok(l) => level = Some(l),
+                Err(e) => return (StatusCode::BAD_REQUEST, format!("level: {e}\n")),
+            },
+            "bd" => scope.bd = Some(v),
+            "module" => scope.module = Some(v),
+            "group" => scope.group = Some(v),
+            "plugin_alias" => alias = Some(v),
+            _ => {
+                let why = format!(
+                    "unknown key {k:?}: expected level, bd, module, group or plugin_alias\n"
+                );
+                return (StatusCode::BAD_REQUEST, why);
+            }
+        }
+    }
+    let Some(level) = level else {
+        return (StatusCode::BAD_REQUEST, "missing level\n".into());
+    };
+    if let Err(e) = scope.validate() {
+        return (StatusCode::BAD_REQUEST, format!("{e}\n"));
+    }
+    let changed = match &alias {
+        Some(a) => edgelog_core::control::set_plugin_level(&api.state_dir, a, &scope, Some(level)),
+        None => edgelog_core::control::Control::open(&api.run_dir, Some(&api.state_dir))
+            .and_then(|c| c.set(scope.clone(), level)),
+    };
+    if let Err(e) = changed {
+        return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"));
+    }
+    if alias.is_some() {
+        return post_reload(State(api)).await;
+    }
+    (
+        StatusCode::OK,
+        format!("log level of {scope} set to {level}\n"),
+    )
 }
 
 async fn post_reload(State(api): State<Api>) -> (StatusCode, String) {

@@ -122,6 +122,7 @@ async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -
     let control = match control::start(
         &control_cfg,
         daemon.run_dir(),
+        daemon.state_dir(),
         daemon.stats.clone(),
         reload_tx,
         started,

@@ -273,6 +273,10 @@ impl Daemon {
         &self.dirs.run_dir
     }
 
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.dirs.state_dir
+    }
+
     /// What the daemon listens on and writes to, one line each.
     pub fn summary(&self) -> String {
         let mut out = format!(

@@ -489,3 +489,59 @@ fn metrics_on_a_tcp_address_and_the_socket_group() {
     assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
     d.stop();
 }
+
+/// One request on the control socket: status code and body.
+fn call(run_dir: &Path, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::os::unix::net::UnixStream::connect(run_dir.join("control.sock")).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    (head[9..12].parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn tables_and_level_changes_through_the_api() {
+    let Some(edgelog) = edgelog_cli() else { return };
+    let d = Daemon::start(Some(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.store]\ntype = \"file_store\"\n",
+    ));
+    let run = d.run_dir();
+    UnixDatagram::unbound()
+        .unwrap()
+        .send_to(b"<13>ifmgr: hello", run.join("log.sock"))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tables = loop {
+        let (code, body) = call(&run, "GET", "/v1/tables");
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v.as_array().is_some_and(|a| !a.is_empty()) || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(tables[0]["table"], "ifmgr.edgelogd.log", "{tables}");
+    assert_eq!(tables[0]["entries"], 1);
+
+    let (code, body) = call(&run, "POST", "/v1/levels?level=debug&bd=bgpd&module=bgp");
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "log level of bd=bgpd module=bgp set to debug\n")
+    );
+    let (code, body) = call(&run, "POST", "/v1/levels?level=loud");
+    assert_eq!(code, 400);
+    assert!(body.starts_with("level: unknown level \"loud\""), "{body}");
+    let levels = cli(&edgelog, &run, &["show", "log", "levels", "--json"]);
+    let text = String::from_utf8_lossy(&levels.stdout);
+    assert!(
+        text.contains(r#""bd":"bgpd","group":null,"kind":"rule","level":"debug","module":"bgp""#),
+        "{text}"
+    );
+    d.stop();
+}
