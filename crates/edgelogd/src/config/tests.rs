@@ -209,3 +209,45 @@ fn the_reference_example_parses() {
         Some(PathBuf::from("/etc/edgelog/tls/ca.pem"))
     );
 }
+
+#[test]
+fn the_contract_destinations_parse() {
+    let text = r#"
+[destinations.graylog]
+type = "gelf_http"
+url = "http://graylog.example:12201/gelf"
+level = "warning"
+queue = { kind = "disk", max_bytes = "512MiB", when_full = "block" }
+batch = { max_records = 500, max_wait = "1s" }
+
+[destinations.central]
+type = "syslog_tcp"
+address = "10.0.0.5:514"
+format = "rfc5424"
+framing = "lf"
+"#;
+    let (c, _) = parse("x.toml", text, dirs).unwrap();
+    let DestinationKind::Network(g) = &c.destinations["graylog"].kind else {
+        panic!("not network");
+    };
+    assert_eq!(g.transport, Transport::GelfHttp);
+    assert_eq!(
+        g.http.as_ref().unwrap().url,
+        "http://graylog.example:12201/gelf"
+    );
+    assert!(g.queue.disk);
+    assert_eq!(g.queue.max_bytes, 512 << 20);
+    assert_eq!(g.batch.max_records, 500);
+    assert_eq!(g.batch.max_wait, Duration::from_secs(1));
+    assert_eq!(
+        c.destinations["graylog"].level,
+        LevelFilter::from(Level::Warning)
+    );
+    let DestinationKind::Network(t) = &c.destinations["central"].kind else {
+        panic!("not network");
+    };
+    assert_eq!(
+        (t.transport, t.octet_counting, t.format),
+        (Transport::Tcp, false, OutputFormat::Rfc5424)
+    );
+}
