@@ -12,6 +12,8 @@
 //! - JSON: the `edgelog decode` object plus `source`, `received` and `device`.
 //! - RFC 3164 has nowhere to put them: header and message only.
 
+use std::sync::Arc;
+
 use edgelog_codec::{StructuredData, gelf, json, rfc3164, rfc5424};
 use edgelog_core::Value;
 
@@ -21,6 +23,20 @@ use crate::event::{Device, Event};
 /// Appends one encoded event (no framing, no newline) to `out`.
 pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Device) {
     match format {
+        OutputFormat::Rfc5424 if e.msg.fields.is_empty() => {
+            // The common case — a record with no fields of its own — carries only the origin
+            // element, the same for every record of a source: built once, not per record.
+            ORIGIN.with_borrow_mut(|cache| {
+                let hit = cache.as_ref().is_some_and(|(source, d, _)| {
+                    (Arc::ptr_eq(source, &e.source) || **source == *e.source) && d == device
+                });
+                if !hit {
+                    *cache = Some((e.source.clone(), device.clone(), extra_sd(e, device)));
+                }
+                let sd = cache.as_ref().and_then(|(_, _, sd)| sd.as_ref());
+                rfc5424::format_with(out, &e.msg, rfc5424::FormatOptions::default(), sd);
+            });
+        }
         OutputFormat::Rfc5424 => {
             let extra = extra_sd(e, device);
             rfc5424::format_with(
@@ -58,6 +74,13 @@ pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Devic
             out.extend_from_slice(b"}}");
         }
     }
+}
+
+/// The origin element last built on this thread, with the source and device it is for.
+type OriginCache = Option<(Arc<str>, Device, Option<StructuredData<'static>>)>;
+
+thread_local! {
+    static ORIGIN: std::cell::RefCell<OriginCache> = const { std::cell::RefCell::new(None) };
 }
 
 fn extra_sd(e: &Event, device: &Device) -> Option<StructuredData<'static>> {
@@ -154,5 +177,23 @@ mod tests {
         assert_eq!(v["_element_role"], "leaf");
         assert_eq!(v["_source"], "net");
         assert_eq!(v["short_message"], "hello");
+    }
+
+    #[test]
+    fn the_cached_origin_follows_the_source_and_the_device() {
+        let mut e = event("<13>1 - host app - - - hi");
+        let line = |e: &Event, d: &Device| {
+            let mut out = Vec::new();
+            encode(&mut out, OutputFormat::Rfc5424, e, d);
+            String::from_utf8(out).unwrap()
+        };
+        assert!(line(&e, &device()).contains(r#"source="net" serial_number="SN123""#));
+        e.source = "other".into();
+        assert!(
+            line(&e, &device()).contains(r#"[edgelog@32473 source="other" serial_number="SN123""#)
+        );
+        let mut d = device();
+        d.fields[0].1 = "SN999".into();
+        assert!(line(&e, &d).contains(r#"serial_number="SN999""#));
     }
 }
