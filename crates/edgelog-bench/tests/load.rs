@@ -15,27 +15,44 @@ fn free_port() -> u16 {
 
 /// Runs a sink expecting `expect`, then the sends; returns the sink's report.
 fn run(expect: u64, sends: &[&[&str]]) -> serde_json::Value {
-    let port = free_port();
-    let addr = format!("tcp://127.0.0.1:{port}");
-    let sink = Command::new(BIN)
-        .args([
-            "sink",
-            "--listen",
-            &addr,
-            "--expect",
-            &expect.to_string(),
-            "--idle-seconds",
-            "2",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The sink is ready once it accepts.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    // A port free a moment ago may be taken by another test's listener before the sink binds
+    // it: then the sink exits, and another port is tried.
+    let (addr, sink) = (0..10)
+        .find_map(|_| {
+            let port = free_port();
+            let addr = format!("tcp://127.0.0.1:{port}");
+            let mut sink = Command::new(BIN)
+                .args([
+                    "sink",
+                    "--listen",
+                    &addr,
+                    "--expect",
+                    &expect.to_string(),
+                    "--idle-seconds",
+                    "2",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                if sink.try_wait().unwrap().is_some() {
+                    return None;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    // Still ours once connected to?
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    return sink.try_wait().unwrap().is_none().then_some((addr, sink));
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the sink did not listen"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+        .expect("no port for the sink");
     for args in sends {
         let out = Command::new(BIN)
             .args(["send", "--to", &addr])

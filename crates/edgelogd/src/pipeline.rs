@@ -36,8 +36,9 @@ use crate::event::{Batch, Burst, Device};
 use crate::sources::{self, SourceContext, Stop};
 use crate::stats::{DestinationDrop, DestinationStats, Registry};
 
-/// Bursts the router may have waiting from all sources together.
-const ROUTER_BURSTS: usize = 256;
+/// Bursts the router may have waiting from all sources together. Small on purpose: more only
+/// costs memory and cache (BENCHMARKS.md: 256 -> 64 cut the relay's RSS and raised its rate).
+const ROUTER_BURSTS: usize = 64;
 
 /// What the router sends to: the destinations and the device facts of the current config.
 #[derive(Debug)]

@@ -28,8 +28,9 @@ use crate::config::{DestinationConfig, DestinationKind, Transport};
 use crate::event::{Batch, Device, Event, Selector};
 use crate::stats::{DestinationDrop, DestinationStats};
 
-/// Batches a destination may have waiting before the router waits for it.
-const CHANNEL_BATCHES: usize = 64;
+/// Batches a destination may have waiting before the router waits for it; its queue, not
+/// this channel, is where records wait for a slow receiver.
+const CHANNEL_BATCHES: usize = 16;
 
 /// What a destination writes records with.
 pub(crate) trait Sink: Send {
