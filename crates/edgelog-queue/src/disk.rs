@@ -753,10 +753,7 @@ impl Queue for DiskQueue {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Vec<Record>, QueueError> {
-        let c = self
-            .consumers
-            .get(consumer)
-            .ok_or(QueueError::UnknownConsumer(consumer))?;
+        let c = crate::acks_mut(&mut self.consumers, consumer)?;
         // Records acknowledged out of order may since have joined the prefix.
         let mut seq = c.read_next.max(c.acked + 1).max(self.segments[0].first_seq);
         let mut out = Vec::new();
@@ -820,10 +817,7 @@ impl Queue for DiskQueue {
 
     fn ack(&mut self, consumer: usize, seqs: &[u64]) -> Result<(), QueueError> {
         let next = self.next_seq;
-        let c = self
-            .consumers
-            .get_mut(consumer)
-            .ok_or(QueueError::UnknownConsumer(consumer))?;
+        let c = crate::acks_mut(&mut self.consumers, consumer)?;
         if !c.ack(seqs, next) {
             return Ok(());
         }
@@ -839,10 +833,7 @@ impl Queue for DiskQueue {
     }
 
     fn rewind(&mut self, consumer: usize) -> Result<(), QueueError> {
-        let c = self
-            .consumers
-            .get_mut(consumer)
-            .ok_or(QueueError::UnknownConsumer(consumer))?;
+        let c = crate::acks_mut(&mut self.consumers, consumer)?;
         c.read_next = c.acked + 1;
         self.readers[consumer] = None;
         Ok(())

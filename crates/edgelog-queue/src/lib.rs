@@ -168,6 +168,11 @@ pub(crate) struct Acks {
     pub(crate) evicted: u64,
 }
 
+/// Consumer `c` of `consumers`, or the error naming it.
+pub(crate) fn acks_mut(consumers: &mut [Acks], c: usize) -> Result<&mut Acks, QueueError> {
+    consumers.get_mut(c).ok_or(QueueError::UnknownConsumer(c))
+}
+
 impl Acks {
     pub(crate) fn new(name: &str, acked: u64) -> Acks {
         Acks {

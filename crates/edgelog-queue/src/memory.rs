@@ -41,9 +41,7 @@ impl MemoryQueue {
     }
 
     fn consumer(&mut self, c: usize) -> Result<&mut Acks, QueueError> {
-        self.consumers
-            .get_mut(c)
-            .ok_or(QueueError::UnknownConsumer(c))
+        crate::acks_mut(&mut self.consumers, c)
     }
 
     /// Drops records every consumer has acknowledged.

@@ -193,12 +193,22 @@ fn unescape(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The `key=value` pairs of a query string, values decoded.
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, String)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k, unescape(v))
+        })
+}
+
 impl Follow {
     fn parse(query: Option<&str>) -> Result<Follow, String> {
         let mut f = Follow::default();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = unescape(v);
+        for (k, v) in query_pairs(query) {
             match k {
                 "level" => f.level = Some(v.parse().map_err(|e| format!("level: {e}"))?),
                 "app" | "bd" => f.app = Some(v),
@@ -304,14 +314,7 @@ async fn post_level(State(api): State<Api>, uri: axum::http::Uri) -> (StatusCode
     let mut level = None;
     let mut alias = None;
     let mut scope = edgelog_core::control::Scope::default();
-    for pair in uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = unescape(v);
+    for (k, v) in query_pairs(uri.query()) {
         match k {
             "level" => match v.parse::<edgelog_core::LevelFilter>() {
                 Ok(l) => level = Some(l),

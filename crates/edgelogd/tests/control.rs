@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, edgelog_cli};
+use common::{Daemon, edgelog_cli, json_lines};
 
 fn cli(cli: &Path, run_dir: &Path, args: &[&str]) -> Output {
     Command::new(cli)
@@ -91,16 +91,11 @@ fn destinations_status_and_reload_through_the_cli() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let out = cli(&edgelog, &run, &["show", "log", "destinations", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = json_lines(&cli(
+        &edgelog,
+        &run,
+        &["show", "log", "destinations", "--json"],
+    ));
     assert_eq!(rows.len(), 1);
     let c = &rows[0];
     assert_eq!(c["alias"], "central");
@@ -295,10 +290,9 @@ fn a_plugin_alias_level_set_with_the_cli_changes_what_is_exported_and_survives_a
     wait_for(5);
 
     let levels = cli(&edgelog, &run, &["show", "log", "levels", "--json"]);
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&levels.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["kind"] == "plugin_alias")
+    let rows: Vec<serde_json::Value> = json_lines(&levels)
+        .into_iter()
+        .filter(|v| v["kind"] == "plugin_alias")
         .collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(

@@ -119,15 +119,7 @@ fn embedded_default_stores_and_tables_what_logger_sends() {
             .args(["show", "log", "table", "demo.edgelogd.log", "--json"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let rows = common::json_lines(&out);
         let row = rows.iter().find(|r| r["message"] == marker.as_str());
         let row = row.unwrap_or_else(|| panic!("not in the table: {rows:?}"));
         assert_eq!(row["level"], "notice");

@@ -328,3 +328,16 @@ pub fn have_rsyslog_module(module: &str, package: &str) -> bool {
     }
     found
 }
+
+/// The JSON lines a successful `edgelog … --json` printed.
+pub fn json_lines(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
