@@ -85,11 +85,18 @@ pub struct SourceStats {
     pub truncated: AtomicU64,
     /// Stream bytes thrown away after a cut frame.
     pub discarded_bytes: AtomicU64,
+    /// Connections open now (a gauge; see [`open_connection`](Self::open_connection)).
     pub connections: AtomicU64,
     dropped: [AtomicU64; SourceDrop::ALL.len()],
 }
 
 impl SourceStats {
+    /// Counts one open connection until the guard is dropped.
+    pub fn open_connection(self: Arc<Self>) -> OpenConnection {
+        self.connections.fetch_add(1, Relaxed);
+        OpenConnection(self)
+    }
+
     pub fn add_drop(&self, reason: SourceDrop, n: u64) {
         self.dropped[reason as usize].fetch_add(n, Relaxed);
     }
@@ -242,6 +249,16 @@ impl DestinationStats {
             "last_error": last.as_ref().map(|(e, _)| e.clone()),
             "last_error_time": last.map(|(_, t)| t.to_string()),
         })
+    }
+}
+
+/// One connection in its source's `connections` gauge, for as long as it lives.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<SourceStats>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Relaxed);
     }
 }
 

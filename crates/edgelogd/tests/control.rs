@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, edgelog_cli, json_lines};
+use common::{Daemon, control_call, edgelog_cli, json_lines};
 
 fn cli(cli: &Path, run_dir: &Path, args: &[&str]) -> Output {
     Command::new(cli)
@@ -412,7 +412,14 @@ fn follow_streams_records_as_they_pass_with_filters() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(b"GET /v1/follow?level=warning&grep=link%20down HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // The response head comes once the stream is subscribed: from then on nothing is missed.
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains("\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the head: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
     let sock = UnixDatagram::unbound().unwrap();
     for (pri, text) in [
         (12, "eth1 link down"),
@@ -427,9 +434,7 @@ fn follow_streams_records_as_they_pass_with_filters() {
         .unwrap();
     }
     // Read until both matching records arrived (chunked body: JSON lines among chunk sizes).
-    let mut got = String::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 4096];
     while got.matches("\"message\"").count() < 2 && Instant::now() < deadline {
         let n = s.read(&mut buf).unwrap();
         got.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -484,21 +489,6 @@ fn metrics_on_a_tcp_address_and_the_socket_group() {
     d.stop();
 }
 
-/// One request on the control socket: status code and body.
-fn call(run_dir: &Path, method: &str, path: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::os::unix::net::UnixStream::connect(run_dir.join("control.sock")).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    (head[9..12].parse().unwrap(), body.to_owned())
-}
-
 #[test]
 fn tables_and_level_changes_through_the_api() {
     let Some(edgelog) = edgelog_cli() else { return };
@@ -512,7 +502,7 @@ fn tables_and_level_changes_through_the_api() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let tables = loop {
-        let (code, body) = call(&run, "GET", "/v1/tables");
+        let (code, body) = control_call(&run, "GET", "/v1/tables");
         assert_eq!(code, 200);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         if v.as_array().is_some_and(|a| !a.is_empty()) || Instant::now() > deadline {
@@ -523,12 +513,12 @@ fn tables_and_level_changes_through_the_api() {
     assert_eq!(tables[0]["table"], "ifmgr.edgelogd.log", "{tables}");
     assert_eq!(tables[0]["entries"], 1);
 
-    let (code, body) = call(&run, "POST", "/v1/levels?level=debug&bd=bgpd&module=bgp");
+    let (code, body) = control_call(&run, "POST", "/v1/levels?level=debug&bd=bgpd&module=bgp");
     assert_eq!(
         (code, body.as_str()),
         (200, "log level of bd=bgpd module=bgp set to debug\n")
     );
-    let (code, body) = call(&run, "POST", "/v1/levels?level=loud");
+    let (code, body) = control_call(&run, "POST", "/v1/levels?level=loud");
     assert_eq!(code, 400);
     assert!(body.starts_with("level: unknown level \"loud\""), "{body}");
     let levels = cli(&edgelog, &run, &["show", "log", "levels", "--json"]);

@@ -53,8 +53,10 @@ fn passed_descriptors_edgelog_run_and_queries() {
     let lw = d.run_dir().join("linuxkit-external-logging.sock");
     let qs = d.run_dir().join("memlogdq.sock");
 
-    // A follower from before anything was written sees only what comes after.
+    // A follower from before anything was written sees only what comes after: once the
+    // daemon counts it as open, it gets every line.
     let mut follower = query(&qs, 1);
+    d.wait_for_counters(WAIT, |c| c["sources"]["containers"]["connections"] == 1);
 
     // As linuxkit's logwrite does it (the name may end in NUL).
     let mut svc = logwrite(&lw, b"svc.stdout\0");

@@ -34,6 +34,7 @@ use tokio::task::JoinSet;
 
 use super::{Stop, claim_socket_path};
 use crate::ingest::Ingest;
+use crate::stats::SourceStats;
 
 /// Descriptors accepted in one datagram.
 const MAX_FDS: usize = 8;
@@ -180,7 +181,7 @@ pub(super) async fn run(
             }
             a = s.query.accept() => {
                 if let Ok((conn, _)) = a {
-                    tasks.spawn(query(conn, ring.clone(), stop.clone()));
+                    tasks.spawn(query(conn, ring.clone(), ingest.stats_handle(), stop.clone()));
                 }
             }
         }
@@ -255,8 +256,10 @@ async fn follow_fd(
     }
 }
 
-/// Serves one query connection.
-async fn query(mut conn: UnixStream, ring: Arc<Ring>, mut stop: Stop) {
+/// Serves one query connection. It counts among the source's open `connections` from when
+/// its mode is read and its view of the ring taken, so whoever sees the count knows the
+/// follower gets every line from then on.
+async fn query(mut conn: UnixStream, ring: Arc<Ring>, stats: Arc<SourceStats>, mut stop: Stop) {
     let mut mode = [0u8; 1];
     let read = tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -272,6 +275,7 @@ async fn query(mut conn: UnixStream, ring: Arc<Ring>, mut stop: Stop) {
         _ => return,
     };
     let (lines, mut feed) = ring.snapshot_and_follow();
+    let _open = stats.open_connection();
     if dump {
         for line in lines {
             if conn.write_all(&line.json()).await.is_err() {

@@ -11,7 +11,6 @@
 //! (an unterminated tail becomes a last, flagged record) and closes.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use edgelog_codec::{Framer, Framing};
@@ -83,7 +82,7 @@ pub(super) async fn run(listener: TcpListener, s: Settings, ingest: Ingest, mut 
 
 async fn connection(stream: TcpStream, host: String, s: Settings, ingest: Ingest, stop: Stop) {
     let stats = ingest.stats_handle();
-    stats.connections.fetch_add(1, Relaxed);
+    let _open = stats.clone().open_connection();
     match &s.tls {
         None => receive(stream, host, &s, ingest, stop).await,
         Some(acceptor) => {
@@ -100,7 +99,6 @@ async fn connection(stream: TcpStream, host: String, s: Settings, ingest: Ingest
             }
         }
     }
-    stats.connections.fetch_sub(1, Relaxed);
 }
 
 /// On stop, how long a connection may go on draining what its peer sent…

@@ -163,6 +163,26 @@ impl Daemon {
         out
     }
 
+    /// The live counters (`GET /v1/counters` on the control socket).
+    pub fn counters(&self) -> Value {
+        let (code, body) = control_call(&self.run_dir(), "GET", "/v1/counters");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Polls the counters until `ready` holds for them (bounded by `timeout`, then panics).
+    pub fn wait_for_counters(&self, timeout: Duration, ready: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.counters();
+            if ready(&c) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "counters never got there: {c}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Whatever else arrives within `wait`.
     pub fn more_records(&self, wait: Duration) -> Vec<Value> {
         self.records(usize::MAX, wait)
@@ -221,6 +241,21 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// One request on the control socket: status code and body.
+pub fn control_call(run_dir: &Path, method: &str, path: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let mut s = std::os::unix::net::UnixStream::connect(run_dir.join("control.sock")).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    (head[9..12].parse().unwrap(), body.to_owned())
 }
 
 /// Runs util-linux `logger` with `args`, asserting it succeeded.
