@@ -1,8 +1,9 @@
-//! The CLI's side of edgelogd's control socket: `status`, `reload`, `show log destinations`.
+//! The CLI's side of edgelogd's control socket: `status`, `reload`, `show log destinations`,
+//! and the live stream behind `tail --live`.
 //!
 //! The socket speaks HTTP/1.1 with JSON bodies; the few requests the CLI makes are written by
-//! hand over a `UnixStream` (one request per connection, `Connection: close`), which needs no
-//! HTTP client library. A daemon that is not running is a clear error naming the socket.
+//! hand over a `UnixStream` (one request per connection, `Connection: close`; the follow
+//! stream's chunked body is read chunk by chunk), which needs no HTTP client library. A daemon that is not running is a clear error naming the socket.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
@@ -17,20 +18,42 @@ use crate::logs::{columns, write_out};
 /// The socket's name in the run directory (edgelogd's `control::SOCKET`).
 const SOCKET: &str = "control.sock";
 
-/// One request; returns the status code and the body.
-fn request(run_dir: &Path, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
+/// Connects to the daemon's socket, with an error that says where we looked.
+fn connect(run_dir: &Path) -> anyhow::Result<UnixStream> {
     let sock = run_dir.join(SOCKET);
-    let mut s = UnixStream::connect(&sock).with_context(|| {
+    UnixStream::connect(&sock).with_context(|| {
         format!(
             "cannot reach edgelogd at {} (is it running with this run directory?)",
             sock.display()
         )
-    })?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    })
+}
+
+fn send_request(s: &mut UnixStream, method: &str, path: &str) -> std::io::Result<()> {
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: edgelogd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
+    )
+}
+
+/// The status code of a response head.
+fn status_code(head: &str) -> u16 {
+    head.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn is_chunked(head: &str) -> bool {
+    head.to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+}
+
+/// One request; returns the status code and the body.
+fn request(run_dir: &Path, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut s = connect(run_dir)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    send_request(&mut s, method, path)?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)
         .context("reading edgelogd's answer")?;
@@ -38,16 +61,8 @@ fn request(run_dir: &Path, method: &str, path: &str) -> anyhow::Result<(u16, Str
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         bail!("edgelogd sent no HTTP answer");
     };
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
     // Bodies are small and sent whole; a chunked one is one chunk plus the terminator.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let body = if is_chunked(head) {
         body.split_once("\r\n")
             .map_or("", |(_, rest)| rest)
             .rsplit_once("\r\n0\r\n")
@@ -55,7 +70,62 @@ fn request(run_dir: &Path, method: &str, path: &str) -> anyhow::Result<(u16, Str
     } else {
         body
     };
-    Ok((code, body.to_owned()))
+    Ok((status_code(head), body.to_owned()))
+}
+
+/// A streaming `GET`: calls `each` with every line of the body as it arrives, until the
+/// daemon ends the stream (it stopped) or `each` fails (stdout closed).
+pub(crate) fn follow_lines(
+    run_dir: &Path,
+    path: &str,
+    mut each: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::BufRead as _;
+    let mut s = connect(run_dir)?;
+    send_request(&mut s, "GET", path)?;
+    let mut r = std::io::BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).context("reading edgelogd's answer")? == 0 {
+            bail!("edgelogd closed the connection before answering");
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let code = status_code(&head);
+    if code != 200 {
+        let mut body = String::new();
+        let _ = r.read_to_string(&mut body);
+        bail!("edgelogd answered {code}: {}", body.trim());
+    }
+    let chunked = is_chunked(&head);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        if chunked {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .with_context(|| format!("edgelogd sent a bad chunk size {size:?}"))?;
+            if n == 0 {
+                return Ok(());
+            }
+            chunk.resize(n + 2, 0);
+            r.read_exact(&mut chunk)?;
+            chunk.truncate(n);
+        } else if r.read_until(b'\n', &mut chunk)? == 0 {
+            return Ok(());
+        }
+        pending.extend_from_slice(&chunk);
+        while let Some(at) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=at).collect();
+            each(String::from_utf8_lossy(&line[..at]).as_ref())?;
+        }
+    }
 }
 
 fn get_json(run_dir: &Path, path: &str) -> anyhow::Result<Value> {

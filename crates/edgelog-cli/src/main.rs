@@ -178,6 +178,10 @@ struct TailCli {
     /// How often to look for new entries, in milliseconds.
     #[arg(long, default_value_t = 100, hide = true)]
     interval_ms: u64,
+    /// Follow the records passing through the running edgelogd (every source, also those
+    /// without daemon tables) instead of the tables; implies -f. --bd matches the app name.
+    #[arg(long)]
+    live: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -322,6 +326,7 @@ fn main() -> ExitCode {
                 grep: t.grep,
                 json: t.json,
                 interval: std::time::Duration::from_millis(t.interval_ms.max(1)),
+                live: t.live,
             };
             tail::run(&run_dir, &args).map(|()| ExitCode::SUCCESS)
         }

@@ -1,5 +1,5 @@
 //! `edgelog tail [-f]`: the newest entries of every table in the run directory, then (with
-//! `-f`) new ones as they are written.
+//! `-f`) new ones as they are written; `tail --live`: the records passing through edgelogd.
 //!
 //! Each table is followed with its own [`Cursor`], so an entry is printed once and in order
 //! within its table; tables are interleaved as their entries arrive, after an initial backlog
@@ -30,6 +30,8 @@ pub(crate) struct TailArgs {
     pub(crate) grep: Option<regex::Regex>,
     pub(crate) json: bool,
     pub(crate) interval: Duration,
+    /// Follow the daemon's live stream instead of the tables.
+    pub(crate) live: bool,
 }
 
 struct Followed {
@@ -53,14 +55,7 @@ impl Printer {
             return format!("{}\n", s.json(&t.name, &t.bd, module));
         }
         let level = s.entry.level;
-        let (on, off) = match (self.colour, level) {
-            (false, _) => ("", ""),
-            (true, l) if l <= Level::Error => ("\x1b[31m", "\x1b[0m"),
-            (true, Level::Warning) => ("\x1b[33m", "\x1b[0m"),
-            (true, Level::Notice) => ("\x1b[36m", "\x1b[0m"),
-            (true, Level::Debug) => ("\x1b[2m", "\x1b[0m"),
-            (true, _) => ("", ""),
-        };
+        let (on, off) = self.colour(level);
         format!(
             "{} {on}{:<9}{off} {:<18} {:<8} {:<24} {}\n",
             s.entry.time,
@@ -70,6 +65,37 @@ impl Printer {
             s.formatted.name(),
             s.formatted.message
         )
+    }
+}
+
+impl Printer {
+    /// The escape codes around a severity's name on a terminal.
+    fn colour(&self, level: Level) -> (&'static str, &'static str) {
+        match (self.colour, level) {
+            (false, _) => ("", ""),
+            (true, l) if l <= Level::Error => ("\x1b[31m", "\x1b[0m"),
+            (true, Level::Warning) => ("\x1b[33m", "\x1b[0m"),
+            (true, Level::Notice) => ("\x1b[36m", "\x1b[0m"),
+            (true, Level::Debug) => ("\x1b[2m", "\x1b[0m"),
+            (true, _) => ("", ""),
+        }
+    }
+
+    /// One record of the daemon's live stream (its JSON line), in the columns of a table
+    /// entry: time, level, app, source, message id, message.
+    fn live_line(&self, r: &serde_json::Value) -> Option<String> {
+        let text = |k: &str| r[k].as_str().unwrap_or("-");
+        let level: Level = text("severity").parse().ok()?;
+        let (on, off) = self.colour(level);
+        let time = r["timestamp"].as_str().or(r["received"].as_str()).unwrap_or("-");
+        Some(format!(
+            "{time} {on}{:<9}{off} {:<18} {:<8} {:<24} {}\n",
+            level.name(),
+            text("app_name"),
+            text("source"),
+            text("msg_id"),
+            r["message"].as_str().unwrap_or("")
+        ))
     }
 }
 
@@ -120,6 +146,9 @@ pub(crate) fn run(run_dir: &Path, args: &TailArgs) -> anyhow::Result<()> {
         json: args.json,
         colour: !args.json && std::io::stdout().is_terminal(),
     };
+    if args.live {
+        return live(run_dir, args, &printer);
+    }
     let mut followed: HashMap<PathBuf, Followed> = HashMap::new();
     rescan(run_dir, args, &mut followed)?;
 
@@ -194,4 +223,53 @@ pub(crate) fn run(run_dir: &Path, args: &TailArgs) -> anyhow::Result<()> {
             write_out(&out)?;
         }
     }
+}
+
+/// `tail --live`: every record passing through the running edgelogd from now on (whichever
+/// source it came from, whether or not daemon tables keep it), from the control socket's
+/// follow stream. Level, BD (the app name) and module are filtered by the daemon; the
+/// regular expression here.
+fn live(run_dir: &Path, args: &TailArgs, printer: &Printer) -> anyhow::Result<()> {
+    let mut query: Vec<String> = Vec::new();
+    if let Some(l) = args.level {
+        query.push(format!("level={}", l.name()));
+    }
+    for (key, v) in [("app", &args.bd), ("module", &args.module)] {
+        if let Some(v) = v {
+            query.push(format!("{key}={}", escape(v)));
+        }
+    }
+    let path = format!("/v1/follow?{}", query.join("&"));
+    crate::control::follow_lines(run_dir, &path, |line| {
+        let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
+            return Ok(());
+        };
+        if let Some(n) = r["lagged"].as_u64() {
+            eprintln!("edgelog: {n} batches passed while this follower lagged behind");
+            return Ok(());
+        }
+        let message = r["message"].as_str().unwrap_or("");
+        if args.grep.as_ref().is_some_and(|re| !re.is_match(message)) {
+            return Ok(());
+        }
+        if printer.json {
+            write_out(&format!("{line}\n"))
+        } else {
+            printer.live_line(&r).map_or(Ok(()), |l| write_out(&l))
+        }
+    })?;
+    eprintln!("edgelog: edgelogd ended the live stream (it stopped)");
+    Ok(())
+}
+
+/// `%XX` escaping of a query value (everything but unreserved characters).
+fn escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -401,6 +401,91 @@ fn tail_f_shows_a_record_sent_with_edgelog_logger_within_a_second() {
     d.stop();
 }
 
+/// `tail --live` reads the daemon's live stream: records of a source whose daemon tables are
+/// off, filtered by level (in the daemon) and regular expression (in the CLI), in the table
+/// columns, and as JSON lines with `--json`.
+#[test]
+fn tail_live_shows_what_passes_the_daemon_with_its_filters() {
+    let Some(edgelog) = edgelog_cli() else { return };
+    let d = Daemon::start(Some(
+        "[tables]\nenabled = false\n\n[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.store]\ntype = \"file_store\"\n",
+    ));
+    let run = d.run_dir();
+    let spawn = |extra: &[&str]| {
+        let mut child = Command::new(&edgelog)
+            .arg("--run-dir")
+            .arg(&run)
+            .args(["tail", "--live", "--level", "warning", "--grep", "^if[0-9]+ down"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    };
+    let (mut text, text_rx) = spawn(&[]);
+    let (mut json, json_rx) = spawn(&["--json"]);
+    let sock = UnixDatagram::unbound().unwrap();
+    // The followers subscribe some time after they start: send rounds until both saw one,
+    // each round a record of every kind, told apart by its round number.
+    let (mut texts, mut jsons) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut round = 0;
+    while (texts.is_empty() || jsons.is_empty()) && Instant::now() < deadline {
+        for (pri, text) in [
+            (15, format!("if{round} down")),  // user.debug: below the level
+            (12, format!("if{round} down")),  // user.warning: shown
+            (11, format!("disk{round} full")), // user.err: not matched by --grep
+        ] {
+            sock.send_to(format!("<{pri}>ifmgr: {text}").as_bytes(), run.join("log.sock"))
+                .unwrap();
+        }
+        round += 1;
+        std::thread::sleep(Duration::from_millis(100));
+        texts.extend(text_rx.try_iter());
+        jsons.extend(json_rx.try_iter());
+    }
+    // Let the last round arrive whole.
+    std::thread::sleep(Duration::from_millis(300));
+    texts.extend(text_rx.try_iter());
+    jsons.extend(json_rx.try_iter());
+    for c in [&mut text, &mut json] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(!texts.is_empty() && !jsons.is_empty(), "nothing shown");
+    for line in &texts {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[1..4], ["warning", "ifmgr", "devlog"], "{line}");
+        assert!(line.ends_with(" down"), "{line}");
+    }
+    // Every round from the first one a follower saw, each once.
+    let rounds = |lines: Vec<String>| -> Vec<u64> {
+        lines
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["severity"], "warning", "{v}");
+                assert_eq!(v["source"], "devlog", "{v}");
+                let m = v["message"].as_str().unwrap();
+                m.trim_start_matches("if").trim_end_matches(" down").parse().unwrap()
+            })
+            .collect()
+    };
+    let got = rounds(jsons);
+    let first = got[0];
+    assert_eq!(got, (first..round).collect::<Vec<_>>());
+    d.stop();
+}
+
 #[test]
 fn follow_streams_records_as_they_pass_with_filters() {
     use std::io::{Read as _, Write as _};
