@@ -87,7 +87,10 @@ pub(crate) fn follow_lines(
     let mut head = String::new();
     loop {
         let mut line = String::new();
-        if r.read_line(&mut line).context("reading edgelogd's answer")? == 0 {
+        if r.read_line(&mut line)
+            .context("reading edgelogd's answer")?
+            == 0
+        {
             bail!("edgelogd closed the connection before answering");
         }
         if line == "\r\n" {
@@ -231,7 +234,8 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
             "alias": name, "type": d["type"], "target": d["target"], "level": d["level"],
             "up": net["up"], "queued_records": net["queued"]["records"],
             "queued_bytes": net["queued"]["bytes"], "written": c["written"],
-            "sent": net["sent"], "retried": net["retried"], "dropped": c["dropped"],
+            "sent": net["sent"], "acknowledged": net["acknowledged"],
+            "retried": net["retried"], "dropped": c["dropped"],
             "last_error": c["last_error"], "last_error_time": c["last_error_time"],
         }));
     }
@@ -247,12 +251,14 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
         [
             "ALIAS",
             "TYPE",
+            "TARGET",
             "LEVEL",
             "UP",
             "QUEUED",
             "BYTES",
             "WRITTEN",
             "SENT",
+            "ACKED",
             "RETRIED",
             "DROPPED",
             "LAST ERROR",
@@ -280,12 +286,18 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
         rows.push(vec![
             d["alias"].as_str().unwrap_or("").to_owned(),
             d["type"].as_str().unwrap_or("").to_owned(),
+            // The address alone; `status` has the details in parentheses.
+            d["target"]
+                .as_str()
+                .map_or("-", |t| t.split(" (").next().unwrap_or(t))
+                .to_owned(),
             d["level"].as_str().unwrap_or("").to_owned(),
             up.to_owned(),
             num(&d["queued_records"]),
             num(&d["queued_bytes"]),
             num(&d["written"]),
             num(&d["sent"]),
+            num(&d["acknowledged"]),
             num(&d["retried"]),
             if dropped.is_empty() {
                 "0".into()

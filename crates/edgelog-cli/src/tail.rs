@@ -87,7 +87,10 @@ impl Printer {
         let text = |k: &str| r[k].as_str().unwrap_or("-");
         let level: Level = text("severity").parse().ok()?;
         let (on, off) = self.colour(level);
-        let time = r["timestamp"].as_str().or(r["received"].as_str()).unwrap_or("-");
+        let time = r["timestamp"]
+            .as_str()
+            .or(r["received"].as_str())
+            .unwrap_or("-");
         Some(format!(
             "{time} {on}{:<9}{off} {:<18} {:<8} {:<24} {}\n",
             level.name(),

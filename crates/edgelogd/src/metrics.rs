@@ -10,7 +10,8 @@
 //! ```text
 //! edgelog_source_received_total{source="devlog"} 1234
 //! edgelog_source_dropped_total{source="udp",reason="socket_overflow"} 7
-//! edgelog_destination_sent_total{destination="central"} 1200
+//! edgelog_destination_sent_total{destination="central"} 1210
+//! edgelog_destination_acknowledged_total{destination="central"} 1200
 //! edgelog_destination_dropped_total{destination="central",reason="evicted"} 0
 //! edgelog_destination_queued_records{destination="central"} 34
 //! edgelog_destination_up{destination="central"} 1
@@ -92,6 +93,11 @@ impl Exporter {
             let net = &d["network"];
             if net.is_object() {
                 self.counter("edgelog_destination_sent_total", l(), n(&net["sent"]));
+                self.counter(
+                    "edgelog_destination_acknowledged_total",
+                    l(),
+                    n(&net["acknowledged"]),
+                );
                 self.counter("edgelog_destination_retried_total", l(), n(&net["retried"]));
                 self.gauge(
                     "edgelog_destination_queued_records",

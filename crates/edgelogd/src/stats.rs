@@ -151,9 +151,11 @@ pub struct DestinationStats {
     dropped_down: AtomicU64,
     dropped_shutdown: AtomicU64,
     dropped_dead_letter: AtomicU64,
-    /// Network destinations: records the transport took, records sent again, the receiver's
-    /// state, and the queue's level and drops as its last stats said.
+    /// Network destinations: records handed to the transport (resends included), records the
+    /// receiver took (out of the queue), records sent again, the receiver's state, and the
+    /// queue's level and drops as its last stats said.
     sent: AtomicU64,
+    acknowledged: AtomicU64,
     retried: AtomicU64,
     /// 0 not known yet, 1 up, 2 down.
     up: AtomicU8,
@@ -176,6 +178,10 @@ impl DestinationStats {
 
     pub fn add_sent(&self, n: u64) {
         self.sent.fetch_add(n, Relaxed);
+    }
+
+    pub fn add_acknowledged(&self, n: u64) {
+        self.acknowledged.fetch_add(n, Relaxed);
     }
 
     pub fn add_retried(&self, n: u64) {
@@ -222,6 +228,7 @@ impl DestinationStats {
             json!({
                 "queued": {"records": q.records, "bytes": q.bytes},
                 "sent": self.sent.load(Relaxed),
+                "acknowledged": self.acknowledged.load(Relaxed),
                 // The queue's sequence number up to which the receiver has everything.
                 "acknowledged_through": q.consumers.first().map_or(0, |c| c.acked),
                 "retried": self.retried.load(Relaxed),

@@ -170,7 +170,7 @@ fn syslog_tcp_and_udp_into_rsyslog() {
         check(&lines, N, "err");
         let (counters, _) = d.stop();
         let net = &counters["destinations"]["central"]["network"];
-        assert_eq!(net["sent"], N, "{ty} {format}: {counters}");
+        assert_eq!(net["acknowledged"], N, "{ty} {format}: {counters}");
         assert_eq!(net["queued"]["records"], 0, "{counters}");
         assert_eq!(net["up"], true);
     }
@@ -206,7 +206,7 @@ fn a_receiver_that_comes_late_gets_what_the_disk_queue_kept() {
         c["last_error"].as_str().unwrap().contains("127.0.0.1"),
         "{c}"
     );
-    assert_eq!(c["network"]["sent"], N);
+    assert_eq!(c["network"]["acknowledged"], N);
 }
 
 #[test]
@@ -254,13 +254,13 @@ queue = {{ kind = "memory", max_records = 100, when_full = "block" }}
         "a datagram went missing uncounted: {counters}"
     );
     // Everything the source took reached the destination, and the destination accounts for
-    // all of it: sent into the receiver's buffers, still queued at exit, or dropped at stop.
+    // all of it: taken into the receiver's buffers, still queued at exit, or dropped at stop.
     let dst = &counters["destinations"]["central"];
     let n = |v: &serde_json::Value| v.as_u64().unwrap();
     assert_eq!(n(&dst["written"]), received, "{counters}");
     let net = &dst["network"];
     assert_eq!(
-        n(&net["sent"]) + n(&net["queued"]["records"]) + n(&dst["dropped"]["shutdown"]),
+        n(&net["acknowledged"]) + n(&net["queued"]["records"]) + n(&dst["dropped"]["shutdown"]),
         received,
         "{counters}"
     );

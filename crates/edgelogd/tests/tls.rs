@@ -306,6 +306,7 @@ fn a_tls_destination_refuses_a_receiver_it_cannot_verify() {
     let c = &counters["destinations"]["central"];
     assert_eq!(c["network"]["up"], false, "{c}");
     assert_eq!(c["network"]["sent"], 0, "{c}");
+    assert_eq!(c["network"]["acknowledged"], 0, "{c}");
     receiver.stop();
 }
 

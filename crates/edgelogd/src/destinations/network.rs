@@ -527,6 +527,7 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
         }
         let Some(c) = conn.as_mut() else { continue };
         // A receiver that takes nothing must not hold a stopping daemon for long.
+        shared.stats.add_sent(batch.len() as u64);
         let outcome = tokio::select! {
             r = target.send(c, &batch) => r,
             () = shared.closed_for_good() => http::Outcome {
@@ -540,6 +541,7 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
             error,
             retry_after,
         } = outcome;
+        shared.stats.add_acknowledged(accepted.len() as u64);
         if !dead.is_empty() {
             // Refused for good: kept aside, counted, and out of the queue.
             match http::dead_letter(&dead_letters, &name, &batch, &dead) {
@@ -570,7 +572,6 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
                     .set_error(format!("acknowledging in the queue: {e}"));
             }
             shared.publish(&q.stats());
-            shared.stats.add_sent(accepted.len() as u64);
         }
         match (error, retry_after) {
             (None, _) => backoff.reset(),
