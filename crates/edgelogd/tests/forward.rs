@@ -1,5 +1,5 @@
 //! Network destinations against a real `rsyslogd` receiver: TCP (RFC 5424, octet counting, and
-//! RFC 3164 with LF framing) and UDP, every sequence number checked; a receiver that is not
+//! RFC 3164 with LF framing), UDP and RELP in both formats, every sequence number checked; a receiver that is not
 //! there yet gets everything the disk queue kept once it comes up.
 
 mod common;
@@ -133,8 +133,8 @@ fn check(lines: &[String], n: u64, severity: &str) {
 }
 
 #[test]
-fn syslog_tcp_and_udp_into_rsyslog() {
-    if !have("rsyslogd") {
+fn syslog_tcp_udp_and_relp_into_rsyslog() {
+    if !have("rsyslogd") || !have_imrelp() {
         return;
     }
     for (ty, format, framing) in [
@@ -142,9 +142,11 @@ fn syslog_tcp_and_udp_into_rsyslog() {
         ("syslog_tcp", "rfc3164", "lf"),
         ("syslog_udp", "rfc3164", "lf"),
         ("syslog_udp", "rfc5424", "lf"),
+        ("relp", "rfc5424", "-"),
+        ("relp", "rfc3164", "-"),
     ] {
         let port = free_port();
-        let rx = Receiver::start(port);
+        let rx = Receiver::start_in(tempfile::tempdir().unwrap(), port, ty == "relp");
         let framing_key = if ty == "syslog_tcp" {
             format!("framing = \"{framing}\"\n")
         } else {

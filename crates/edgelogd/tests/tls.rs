@@ -342,17 +342,26 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
         assert!(Instant::now() < deadline, "rsyslogd did not listen");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let config = format!(
-        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"localhost:{port}\"\ntls = {{ ca = \"{p}/ca.pem\", cert = \"{p}/client.pem\", key = \"{p}/client.key\" }}\n"
-    );
-    let d = Daemon::start_in(tempfile::tempdir().unwrap(), Some(&config), Stdio::null());
-    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
-    for i in 0..200 {
-        sock.send_to(
-            format!("<13>tlsout: secure seq={i}").as_bytes(),
-            d.run_dir().join("log.sock"),
-        )
-        .unwrap();
+    // Both formats, one daemon after the other, into the same receiver.
+    for (k, format) in [(0u64, "rfc5424"), (1, "rfc3164")] {
+        let config = format!(
+            "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"localhost:{port}\"\nformat = \"{format}\"\ntls = {{ ca = \"{p}/ca.pem\", cert = \"{p}/client.pem\", key = \"{p}/client.key\" }}\n"
+        );
+        let d = Daemon::start_in(tempfile::tempdir().unwrap(), Some(&config), Stdio::null());
+        let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        for i in k * 100..(k + 1) * 100 {
+            sock.send_to(
+                format!("<13>tlsout: secure seq={i}").as_bytes(),
+                d.run_dir().join("log.sock"),
+            )
+            .unwrap();
+        }
+        // Stopping drains the queue into the receiver.
+        let (counters, _) = d.stop();
+        assert_eq!(
+            counters["destinations"]["central"]["network"]["acknowledged"], 100,
+            "{format}: {counters}"
+        );
     }
     let deadline = Instant::now() + WAIT;
     let lines = loop {
@@ -370,5 +379,4 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
         .collect();
     s.sort_unstable();
     assert_eq!(s, (0..200).collect::<Vec<_>>());
-    d.stop();
 }
