@@ -803,7 +803,7 @@ impl Queue for DiskQueue {
                 bytes += payload.len();
                 out.push(Record {
                     seq: seq - 1,
-                    payload: std::mem::take(&mut payload),
+                    payload: std::mem::take(&mut payload).into(),
                 });
             }
             if seq == seg_end && seq < self.next_seq {

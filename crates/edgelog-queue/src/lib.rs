@@ -58,7 +58,8 @@ impl std::str::FromStr for WhenFull {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub seq: u64,
-    pub payload: Vec<u8>,
+    /// Shared, not copied: reading a record from the memory queue costs a reference count.
+    pub payload: bytes::Bytes,
 }
 
 /// What [`Queue::append`] did with a batch.
@@ -188,7 +189,10 @@ impl Acks {
     pub(crate) fn ack(&mut self, seqs: &[u64], next_seq: u64) -> bool {
         let before = self.acked;
         for &s in seqs {
-            if s > self.acked && s < next_seq {
+            if s == self.acked + 1 && s < next_seq {
+                // In order, the common case: no set to keep.
+                self.acked = s;
+            } else if s > self.acked && s < next_seq {
                 self.beyond.insert(s);
             }
         }

@@ -1,5 +1,6 @@
 //! The memory queue: [`Queue`] semantics in a bounded `VecDeque`, for destinations that
-//! trade durability for speed. Everything is "durable" as soon as it is appended, since
+//! trade durability for speed. An appended batch is copied once into one buffer whose slices
+//! are the records, so appending costs one allocation per batch and reading none. Everything is "durable" as soon as it is appended, since
 //! nothing survives a restart anyway.
 
 use std::collections::VecDeque;
@@ -70,6 +71,13 @@ impl Queue for MemoryQueue {
             first_seq: self.next_seq,
             ..Appended::default()
         };
+        // One allocation for the batch; each record is a shared slice of it.
+        let mut all = bytes::BytesMut::with_capacity(records.iter().map(|r| r.len()).sum());
+        for r in records {
+            all.extend_from_slice(r);
+        }
+        let all = all.freeze();
+        let mut at = 0;
         for (i, r) in records.iter().enumerate() {
             if r.len() > self.max_bytes {
                 return Err(QueueError::TooLarge(r.len(), self.max_bytes));
@@ -93,8 +101,9 @@ impl Queue for MemoryQueue {
             self.bytes += r.len();
             self.records.push_back(Record {
                 seq: self.next_seq,
-                payload: r.to_vec(),
+                payload: all.slice(at..at + r.len()),
             });
+            at += r.len();
             self.next_seq += 1;
             out.taken += 1;
         }

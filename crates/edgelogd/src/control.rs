@@ -237,7 +237,7 @@ impl Follow {
             && self
                 .grep
                 .as_deref()
-                .is_none_or(|g| e.msg.message.as_deref().is_some_and(|m| m.contains(g)))
+                .is_none_or(|g| e.msg().message.as_deref().is_some_and(|m| m.contains(g)))
     }
 }
 

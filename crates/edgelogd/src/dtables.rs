@@ -88,8 +88,8 @@ impl DaemonTables {
         let table = &self.tables[&module];
         let room = table.payload_capacity().min(self.scratch.len());
         let mut w = ArgWriter::new(&mut self.scratch[..room]);
-        let text = e.msg.message.as_deref().unwrap_or("");
-        match e.msg.hostname.as_deref() {
+        let text = e.msg().message.as_deref().unwrap_or("");
+        match e.msg().hostname.as_deref() {
             // Records from other hosts say where they came from.
             Some(h) if Some(h) != local_host => {
                 let mut s = String::with_capacity(h.len() + 3 + text.len());
@@ -163,11 +163,11 @@ mod tests {
             "<3>Oct 11 22:14:16 far kernel: oops",
             "<13>Oct 11 22:14:17 box cron: a third app goes to other",
         ] {
-            let e = Event {
-                msg: d.decode(line.as_bytes()).into_owned(),
-                source: "net".into(),
-                received: Timestamp::now(),
-            };
+            let e = Event::new(
+                d.decode(line.as_bytes()).into_owned(),
+                "net".into(),
+                Timestamp::now(),
+            );
             t.write(&e, Some("box")).unwrap();
         }
         let maps = maps::read_bd(dir.path(), BD);

@@ -19,15 +19,78 @@ use edgelog_core::{Facility, Level, Timestamp, Value};
 use crate::config::Match;
 
 /// One received record.
+///
+/// A decoded frame's strings borrow from a copy of the frame that the event owns
+/// ([`Event::decoded`]): the copy is a slice of a source's shared arena buffer, so a record
+/// costs a `memcpy` and a reference count instead of an allocation per header field. The
+/// message is private because its `'static` lifetime is a promise only the event can keep: it
+/// is lent out for as long as the event is borrowed ([`msg`](Event::msg)) and changed only
+/// with owned values.
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub msg: Message<'static>,
+    /// May borrow from `backing`; never handed out as `Message<'static>`.
+    msg: Message<'static>,
+    /// The bytes `msg` borrows from, if any. Declared after `msg`, so dropped after it.
+    #[expect(
+        dead_code,
+        reason = "held, never read: it keeps what `msg` borrows alive"
+    )]
+    backing: Option<bytes::Bytes>,
     /// The name of the source it came through.
     pub source: Arc<str>,
     pub received: Timestamp,
 }
 
 impl Event {
+    /// An event from a message that owns its data (or borrows only `'static` data).
+    pub fn new(msg: Message<'static>, source: Arc<str>, received: Timestamp) -> Event {
+        Event {
+            msg,
+            backing: None,
+            source,
+            received,
+        }
+    }
+
+    /// An event whose message is built by `build` from `backing` and may borrow from it.
+    pub fn decoded(
+        backing: bytes::Bytes,
+        source: Arc<str>,
+        received: Timestamp,
+        build: impl for<'b> FnOnce(&'b [u8]) -> Message<'b>,
+    ) -> Event {
+        let msg = build(&backing);
+        // SAFETY: `msg` borrows at most from the heap buffer behind `backing`, which the event
+        // keeps (and every clone of the event keeps a reference to): a `Bytes` never moves or
+        // changes its bytes, and they live while any reference does. The extended lifetime
+        // never leaves the event: `msg()` lends the message for the borrow of `self` only,
+        // and every setter takes owned (or truly `'static`) values.
+        let msg = unsafe { std::mem::transmute::<Message<'_>, Message<'static>>(msg) };
+        Event {
+            msg,
+            backing: Some(backing),
+            source,
+            received,
+        }
+    }
+
+    /// The message, for as long as the event is borrowed.
+    pub fn msg(&self) -> &Message<'_> {
+        &self.msg
+    }
+
+    pub fn set_hostname(&mut self, host: Option<Cow<'static, str>>) {
+        self.msg.hostname = host;
+    }
+
+    pub fn set_proc_id(&mut self, id: Option<Cow<'static, str>>) {
+        self.msg.proc_id = id;
+    }
+
+    pub fn push_field(&mut self, key: Cow<'static, str>, value: Value<'static>) {
+        self.msg.fields.push((key, value));
+    }
+
     /// The instant of the event: the sender's, or the arrival time when it gave none.
     pub fn time(&self) -> Timestamp {
         self.msg.timestamp.unwrap_or(self.received)
@@ -52,6 +115,19 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// `s` as a `'static` string, leaked once per distinct value: for the few names (the
+/// device's hostname) that are set on every record, so setting them allocates nothing.
+pub fn intern(s: &str) -> &'static str {
+    static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = seen.iter().find(|x| **x == s) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(s.into());
+    seen.push(leaked);
+    leaked
 }
 
 /// Device-wide facts (`[device]`), resolved once: added to every record on output.
@@ -187,11 +263,7 @@ mod tests {
             msg.fields
                 .push(("module".into(), Value::Str(m.to_owned().into())));
         }
-        Event {
-            msg,
-            source: "net".into(),
-            received: Timestamp::from_unix_nanos(0),
-        }
+        Event::new(msg, "net".into(), Timestamp::from_unix_nanos(0))
     }
 
     #[test]

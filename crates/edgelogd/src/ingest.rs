@@ -41,7 +41,13 @@ pub struct Ingest {
     stats: Arc<SourceStats>,
     tx: mpsc::Sender<Burst>,
     batch: Vec<Event>,
+    /// Where frames are copied for their events to borrow from (see [`Event::decoded`]).
+    arena: bytes::BytesMut,
 }
+
+/// The size of a fresh arena buffer: a hundred typical records share one allocation, and an
+/// idle connection holds at most this much.
+const ARENA_CHUNK: usize = 16 * 1024;
 
 impl Ingest {
     pub fn new(
@@ -66,6 +72,7 @@ impl Ingest {
             stats,
             tx,
             batch: Vec::with_capacity(BATCH_MAX),
+            arena: bytes::BytesMut::new(),
         }
     }
 
@@ -96,6 +103,7 @@ impl Ingest {
             stats: self.stats.clone(),
             tx: self.tx.clone(),
             batch: Vec::with_capacity(BATCH_MAX),
+            arena: bytes::BytesMut::new(),
         }
     }
 
@@ -191,15 +199,44 @@ impl Ingest {
         if frame.truncated {
             stats.truncated.fetch_add(1, Relaxed);
         }
-        let msg = self.decoder(now).decode_frame(frame);
-        if msg.first_problem().is_some() {
+        // The frame, then what fills a missing host and app name, copied side by side into
+        // the arena; the event's strings borrow from that copy.
+        let host = host.unwrap_or("");
+        let app = self.app_name.as_deref().unwrap_or("");
+        let backing = stash(
+            &mut self.arena,
+            &[frame.data, host.as_bytes(), app.as_bytes()],
+        );
+        let (flen, hlen) = (frame.data.len(), host.len());
+        self.decoder(now);
+        let decoder = &self.decoder;
+        let mut malformed = false;
+        let event = Event::decoded(backing, self.name.clone(), now, |b| {
+            let mut msg = decoder.decode_frame(Frame {
+                data: &b[..flen],
+                ..frame
+            });
+            malformed = msg.first_problem().is_some();
+            let text = |r: std::ops::Range<usize>| {
+                std::str::from_utf8(&b[r])
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .map(std::borrow::Cow::Borrowed)
+            };
+            if msg.hostname.is_none() {
+                msg.hostname = text(flen..flen + hlen);
+            }
+            if msg.app_name.is_none() {
+                msg.app_name = text(flen + hlen..b.len());
+            }
+            msg
+        });
+        if malformed {
             self.stats.malformed.fetch_add(1, Relaxed);
         }
-        let mut msg = msg.into_owned();
-        if msg.hostname.is_none() {
-            msg.hostname = host.map(|h| h.to_owned().into());
-        }
-        self.push_message(msg, now)
+        self.batch.push(event);
+        let last = self.batch.len() - 1;
+        &mut self.batch[last]
     }
 
     /// A whole datagram or line as one frame.
@@ -220,11 +257,8 @@ impl Ingest {
         if msg.app_name.is_none() {
             msg.app_name = self.app_name.clone().map(Into::into);
         }
-        self.batch.push(Event {
-            msg,
-            source: self.name.clone(),
-            received,
-        });
+        self.batch
+            .push(Event::new(msg, self.name.clone(), received));
         let last = self.batch.len() - 1;
         &mut self.batch[last]
     }
@@ -265,6 +299,19 @@ impl Ingest {
     }
 }
 
+/// Copies `parts` one after the other into `arena` and returns them as one buffer.
+fn stash(arena: &mut bytes::BytesMut, parts: &[&[u8]]) -> bytes::Bytes {
+    let len = parts.iter().map(|p| p.len()).sum();
+    if arena.capacity() < len {
+        // The old buffer is freed once the last event borrowing from it is.
+        *arena = bytes::BytesMut::with_capacity(len.max(ARENA_CHUNK));
+    }
+    for p in parts {
+        arena.extend_from_slice(p);
+    }
+    arena.split().freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,10 +335,61 @@ mod tests {
         let got = rx.recv().await.unwrap().events;
         let want: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
-            got[0].msg.message.as_deref(),
+            got[0].msg().message.as_deref(),
             want["short_message"].as_str()
         );
-        assert!(got[0].msg.is_clean(), "{:?}", got[0].msg.diagnostics);
+        assert!(got[0].msg().is_clean(), "{:?}", got[0].msg().diagnostics);
         assert_eq!(stats.malformed.load(Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn events_keep_their_bytes_after_the_arena_moved_on() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let stats = Arc::new(SourceStats::default());
+        let mut ingest = Ingest::new(
+            "t",
+            FormatHint::Auto,
+            Some("configured".into()),
+            stats.clone(),
+            tx,
+        );
+        // Enough records to fill several arena buffers; every other one names no host or app.
+        let n = 3 * ARENA_CHUNK / 60;
+        for i in 0..n {
+            let line = if i % 2 == 0 {
+                format!("<13>1 2026-11-22T08:00:00Z h{i} app{i} - - - text {i}")
+            } else {
+                format!("plain text {i}")
+            };
+            ingest.bytes(line.as_bytes(), false, Some("10.0.0.9"));
+            if ingest.is_full() {
+                ingest.flush().await.unwrap();
+            }
+        }
+        ingest.flush().await.unwrap();
+        drop(ingest);
+        let mut got = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            got.extend(b.events);
+        }
+        // Clones outlive the originals too.
+        let clones: Vec<Event> = got.to_vec();
+        drop(got);
+        assert_eq!(clones.len(), n);
+        for (i, e) in clones.iter().enumerate() {
+            let m = e.msg();
+            if i % 2 == 0 {
+                assert_eq!(m.hostname.as_deref(), Some(format!("h{i}").as_str()));
+                assert_eq!(m.app_name.as_deref(), Some(format!("app{i}").as_str()));
+                assert_eq!(m.message.as_deref(), Some(format!("text {i}").as_str()));
+            } else {
+                assert_eq!(m.hostname.as_deref(), Some("10.0.0.9"));
+                assert_eq!(m.app_name.as_deref(), Some("configured"));
+                assert_eq!(
+                    m.message.as_deref(),
+                    Some(format!("plain text {i}").as_str())
+                );
+            }
+        }
     }
 }

@@ -23,7 +23,7 @@ use crate::event::{Device, Event};
 /// Appends one encoded event (no framing, no newline) to `out`.
 pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Device) {
     match format {
-        OutputFormat::Rfc5424 if e.msg.fields.is_empty() => {
+        OutputFormat::Rfc5424 if e.msg().fields.is_empty() => {
             // The common case — a record with no fields of its own — carries only the origin
             // element, the same for every record of a source: built once, not per record.
             ORIGIN.with_borrow_mut(|cache| {
@@ -34,28 +34,28 @@ pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Devic
                     *cache = Some((e.source.clone(), device.clone(), extra_sd(e, device)));
                 }
                 let sd = cache.as_ref().and_then(|(_, _, sd)| sd.as_ref());
-                rfc5424::format_with(out, &e.msg, rfc5424::FormatOptions::default(), sd);
+                rfc5424::format_with(out, e.msg(), rfc5424::FormatOptions::default(), sd);
             });
         }
         OutputFormat::Rfc5424 => {
             let extra = extra_sd(e, device);
             rfc5424::format_with(
                 out,
-                &e.msg,
+                e.msg(),
                 rfc5424::FormatOptions::default(),
                 extra.as_ref(),
             );
         }
         OutputFormat::Rfc3164 => {
-            rfc3164::format(out, &e.msg, &rfc3164::FormatOptions::default());
+            rfc3164::format(out, e.msg(), &rfc3164::FormatOptions::default());
         }
         OutputFormat::Gelf => {
             let mut extra = device.extra_fields();
             extra.push(("source", Value::Str((&*e.source).into())));
-            gelf::encode(out, &e.msg, &extra);
+            gelf::encode(out, e.msg(), &extra);
         }
         OutputFormat::Json => {
-            json::write_line(out, &e.msg);
+            json::write_line(out, e.msg());
             // The decode object always ends in "}\n": reopen it for our keys.
             out.truncate(out.len() - 2);
             out.extend_from_slice(b",\"source\":");
@@ -87,7 +87,7 @@ fn extra_sd(e: &Event, device: &Device) -> Option<StructuredData<'static>> {
     let origin = std::iter::once(("source", &*e.source))
         .chain(device.fields.iter().map(|(k, v)| (*k, v.as_str())));
     let texts: Vec<(&str, String)> = e
-        .msg
+        .msg()
         .fields
         .iter()
         .map(|(k, v)| (k.as_ref(), value_text(v)))
@@ -124,11 +124,11 @@ mod tests {
             Mode::Lenient,
             Context::utc(Timestamp::now()),
         );
-        Event {
-            msg: d.decode(line.as_bytes()).into_owned(),
-            source: "net".into(),
-            received: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
-        }
+        Event::new(
+            d.decode(line.as_bytes()).into_owned(),
+            "net".into(),
+            Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
+        )
     }
 
     fn device() -> Device {

@@ -476,9 +476,10 @@ async fn route(
             t.arm(current.destinations.len());
         }
         let local = current.device.hostname.as_deref();
+        let local_static = local.map(crate::event::intern);
         for e in &mut events {
-            if e.msg.hostname.is_none() {
-                e.msg.hostname = local.map(|h| h.to_owned().into());
+            if e.msg().hostname.is_none() {
+                e.set_hostname(local_static.map(Into::into));
             }
         }
         if let Some(t) = &mut tables {

@@ -236,11 +236,11 @@ mod tests {
         );
         let line =
             format!("<13>1 2026-11-22T08:00:00Z host app - - - record {n:06} padding padding");
-        Event {
-            msg: d.decode(line.as_bytes()).into_owned(),
-            source: "test".into(),
-            received: Timestamp::now(),
-        }
+        Event::new(
+            d.decode(line.as_bytes()).into_owned(),
+            "test".into(),
+            Timestamp::now(),
+        )
     }
 
     fn cfg(dir: &Path, max_file_size: u64, max_bytes: u64) -> FileStoreConfig {

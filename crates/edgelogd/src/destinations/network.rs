@@ -116,7 +116,57 @@ impl Shared {
 pub(super) struct QueueSink {
     shared: Arc<Shared>,
     format: OutputFormat,
-    pending: Vec<Vec<u8>>,
+    pending: Pending,
+}
+
+/// Encoded records not yet in the queue, in one buffer (no allocation per record): record
+/// `i` ends at `ends[i]`; the first `taken` were appended.
+#[derive(Debug, Default)]
+struct Pending {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    taken: usize,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.ends.len() - self.taken
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The records not yet taken.
+    fn records(&self) -> Vec<&[u8]> {
+        let mut start = if self.taken == 0 {
+            0
+        } else {
+            self.ends[self.taken - 1]
+        };
+        self.ends[self.taken..]
+            .iter()
+            .map(|&end| {
+                let r = &self.buf[start..end];
+                start = end;
+                r
+            })
+            .collect()
+    }
+
+    /// The queue took the next `n`.
+    fn take(&mut self, n: usize) {
+        self.taken += n;
+        if self.is_empty() {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+        self.taken = 0;
+    }
 }
 
 impl QueueSink {
@@ -124,7 +174,7 @@ impl QueueSink {
         QueueSink {
             shared,
             format,
-            pending: Vec::new(),
+            pending: Pending::default(),
         }
     }
 
@@ -135,8 +185,7 @@ impl QueueSink {
         while !self.pending.is_empty() {
             let appended = {
                 let mut q = self.shared.lock();
-                let refs: Vec<&[u8]> = self.pending.iter().map(Vec::as_slice).collect();
-                let r = q.append(&refs);
+                let r = q.append(&self.pending.records());
                 self.shared.publish(&q.stats());
                 r
             };
@@ -149,7 +198,7 @@ impl QueueSink {
                     return Err(std::io::Error::other(e.to_string()));
                 }
             };
-            self.pending.drain(..a.taken);
+            self.pending.take(a.taken);
             if a.taken > 0 {
                 self.shared.data.notify_one();
             }
@@ -180,10 +229,10 @@ impl QueueSink {
 
 impl Sink for QueueSink {
     fn write(&mut self, e: &Event, device: &Device) -> std::io::Result<usize> {
-        let mut line = Vec::with_capacity(256);
-        output::encode(&mut line, self.format, e, device);
-        let n = line.len();
-        self.pending.push(line);
+        let start = self.pending.buf.len();
+        output::encode(&mut self.pending.buf, self.format, e, device);
+        self.pending.ends.push(self.pending.buf.len());
+        let n = self.pending.buf.len() - start;
         if self.pending.len() >= 256 {
             self.enqueue()?;
         }
@@ -346,10 +395,8 @@ impl Target {
             Conn::Udp(sock) => self.datagrams(sock, batch).await,
             Conn::Stream(s) => self.write(s, batch).await,
             Conn::Relp(session) => {
-                let records: Vec<(u64, &[u8])> = batch
-                    .iter()
-                    .map(|r| (r.seq, r.payload.as_slice()))
-                    .collect();
+                let records: Vec<(u64, &[u8])> =
+                    batch.iter().map(|r| (r.seq, &r.payload[..])).collect();
                 let (accepted, error) = session.send(&records).await;
                 return http::Outcome {
                     accepted,
@@ -384,10 +431,10 @@ impl Target {
                     .context("sending a datagram")?;
                 continue;
             }
-            let payload = if self.cfg.compress {
-                compress::zlib(&rec.payload)
+            let payload: std::borrow::Cow<'_, [u8]> = if self.cfg.compress {
+                compress::zlib(&rec.payload).into()
             } else {
-                rec.payload.clone()
+                (&rec.payload[..]).into()
             };
             let id = self.ids.lock().unwrap_or_else(|e| e.into_inner()).next_id();
             // A record too large for 128 chunks cannot go over UDP whole; rather than block

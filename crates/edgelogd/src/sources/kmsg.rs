@@ -60,7 +60,7 @@ fn record(ingest: &mut Ingest, seqs: &mut SequenceTracker, data: &[u8]) {
         return;
     }
     let e = ingest.bytes(data, false, None);
-    if let Some(seq) = e.msg.sequence {
+    if let Some(seq) = e.msg().sequence {
         let gap = seqs.observe(seq);
         if gap > 0 {
             ingest.stats().add_drop(SourceDrop::KernelGap, gap);

@@ -80,12 +80,10 @@ fn drain(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>, ingest: &mut I
             Ok(d) => {
                 let e = ingest.bytes(&buf[..d.len], d.truncated, None);
                 if let Some((pid, uid)) = d.creds {
-                    if e.msg.proc_id.is_none() {
-                        e.msg.proc_id = Some(pid.to_string().into());
+                    if e.msg().proc_id.is_none() {
+                        e.set_proc_id(Some(pid.to_string().into()));
                     }
-                    e.msg
-                        .fields
-                        .push(("uid".into(), Value::U64(u64::from(uid))));
+                    e.push_field("uid".into(), Value::U64(u64::from(uid)));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
