@@ -1,11 +1,16 @@
 //! `edgelog-load`: the load generator and the counting sink of the benchmark harness.
 //!
 //! `send` writes sequence-numbered syslog lines of a realistic shape (RFC 5424 or 3164) over
-//! TCP, UDP or a unix datagram socket, at full speed or at a fixed rate; `sink` listens on TCP,
-//! splits frames (LF, octet counting or auto), reads each `seq=N`, and reports what arrived:
-//! distinct sequence numbers, duplicates, what is missing, and the rate. Both print one JSON
-//! object, so a harness can tabulate them. Written for speed: frames are built into one
-//! buffer per write, and the sink scans bytes without decoding the syslog header.
+//! TCP, UDP or a unix datagram socket, at full speed or at a fixed rate — with
+//! `--nonblocking`, a datagram the socket cannot take now is counted as refused rather than
+//! waited for, as a program that must not block on logging does; `write` appends such lines to
+//! a file at a rate, as a program logging to a file does. `sink` listens on TCP, splits frames
+//! (LF, octet counting or auto), reads each `seq=N`, and reports what arrived: distinct
+//! sequence numbers, duplicates, what is missing, and the rate; `--stall-after` makes it stop
+//! reading for a while, as a receiver that hangs does. `count` reports the same of files.
+//! Every command prints one JSON object, so a harness can tabulate them. Written for speed:
+//! frames are built into one buffer per write, and the sink scans bytes without decoding the
+//! syslog header.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -28,6 +33,8 @@ struct Cli {
 enum Format {
     Rfc5424,
     Rfc3164,
+    /// A program's own log line: time, tag, text, no PRI.
+    Plain,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +57,29 @@ enum Command {
         /// TCP: octet counting instead of LF.
         #[arg(long)]
         octet_counting: bool,
+        /// Datagrams: count what the socket refuses now instead of waiting for room.
+        #[arg(long)]
+        nonblocking: bool,
+    },
+    /// Append numbered lines to a file at a rate.
+    Write {
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        /// Lines per second (0: as fast as the disk takes them).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, value_enum, default_value = "plain")]
+        format: Format,
+    },
+    /// Count the numbered records in files (one per line).
+    Count {
+        /// The files (a missing one counts as empty).
+        #[arg(long = "file", required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long)]
+        expect: u64,
     },
     /// Count numbered records arriving over TCP.
     Sink {
@@ -62,6 +92,12 @@ enum Command {
         /// Stop after this long without a byte.
         #[arg(long, default_value_t = 10)]
         idle_seconds: u64,
+        /// Stop reading once this many distinct records arrived…
+        #[arg(long, value_name = "N")]
+        stall_after: Option<u64>,
+        /// …for this long, then go on.
+        #[arg(long, default_value_t = 30)]
+        stall_seconds: u64,
     },
 }
 
@@ -72,6 +108,9 @@ fn record(out: &mut Vec<u8>, format: Format, seq: u64) {
         ),
         Format::Rfc3164 => format!(
             "<134>Nov 22 08:00:00 leaf-01 bgpd[4242]: peer 10.0.0.2 session state changed to Established seq={seq}"
+        ),
+        Format::Plain => format!(
+            "2026-11-22T08:00:00.123456Z bgpd[4242]: peer 10.0.0.2 session state changed to Established seq={seq}"
         ),
     };
     out.extend_from_slice(body.as_bytes());
@@ -84,17 +123,23 @@ fn send(
     rate: u64,
     format: Format,
     octet: bool,
+    nonblocking: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let begun = Instant::now();
-    // Paced sends go in small bursts, checked against the clock.
-    let pace = |sent: u64| {
-        if rate > 0 {
-            let due = Duration::from_secs_f64(sent as f64 / rate as f64);
-            if let Some(wait) = due.checked_sub(begun.elapsed()) {
-                std::thread::sleep(wait);
+    let mut refused = 0u64;
+    // A datagram send: refused (counted) when the socket is full and we must not wait.
+    let mut datagram = |r: std::io::Result<usize>| -> anyhow::Result<()> {
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if nonblocking && e.kind() == std::io::ErrorKind::WouldBlock => {
+                refused += 1;
+                Ok(())
             }
+            Err(e) => Err(e).context("sending"),
         }
     };
+    // Paced sends go in small bursts, checked against the clock.
+    let pace = |sent: u64| pace(begun, rate, sent);
     let mut one = Vec::with_capacity(256);
     if let Some(addr) = to.strip_prefix("tcp://") {
         let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
@@ -121,21 +166,22 @@ fn send(
         let s = UdpSocket::bind("0.0.0.0:0")?;
         s.connect(addr)
             .with_context(|| format!("connecting to {addr}"))?;
+        s.set_nonblocking(nonblocking)?;
         for (i, seq) in (start..start + count).enumerate() {
             one.clear();
             record(&mut one, format, seq);
-            s.send(&one).context("sending")?;
+            datagram(s.send(&one))?;
             if i % 64 == 0 {
                 pace(i as u64);
             }
         }
     } else if let Some(path) = to.strip_prefix("unix://") {
         let s = UnixDatagram::unbound()?;
+        s.set_nonblocking(nonblocking)?;
         for (i, seq) in (start..start + count).enumerate() {
             one.clear();
             record(&mut one, format, seq);
-            s.send_to(&one, path)
-                .with_context(|| format!("sending to {path}"))?;
+            datagram(s.send_to(&one, path)).with_context(|| format!("sending to {path}"))?;
             if i % 64 == 0 {
                 pace(i as u64);
             }
@@ -144,7 +190,51 @@ fn send(
         bail!("unknown destination {to:?}: expected tcp://, udp:// or unix://");
     }
     let secs = begun.elapsed().as_secs_f64();
-    Ok(json!({"sent": count, "seconds": secs, "rate": count as f64 / secs}))
+    Ok(json!({
+        "sent": count - refused, "refused": refused, "seconds": secs,
+        "rate": count as f64 / secs,
+    }))
+}
+
+/// Paces `done` of a stream started at `begun` to `rate` per second (0: no pacing).
+fn pace(begun: Instant, rate: u64, done: u64) {
+    if rate > 0 {
+        let due = Duration::from_secs_f64(done as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(begun.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+fn write_file(
+    path: &std::path::Path,
+    count: u64,
+    rate: u64,
+    format: Format,
+) -> anyhow::Result<serde_json::Value> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let begun = Instant::now();
+    let burst = if rate > 0 { (rate / 100).max(1) } else { 4096 };
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut seq = 0;
+    while seq < count {
+        buf.clear();
+        for s in seq..(seq + burst).min(count) {
+            record(&mut buf, format, s);
+            buf.push(b'\n');
+        }
+        // Whole lines per write, as a logging program writes them.
+        f.write_all(&buf)
+            .with_context(|| format!("writing {}", path.display()))?;
+        seq = (seq + burst).min(count);
+        pace(begun, rate, seq);
+    }
+    let secs = begun.elapsed().as_secs_f64();
+    Ok(json!({"written": count, "seconds": secs, "rate": count as f64 / secs}))
 }
 
 /// The `seq=N` number at the end of a frame.
@@ -160,21 +250,88 @@ fn seq_of(frame: &[u8]) -> Option<u64> {
         .ok()
 }
 
-fn sink(listen: &str, expect: u64, idle: u64) -> anyhow::Result<serde_json::Value> {
+/// What arrived of records numbered `0..expect`.
+#[derive(Debug)]
+struct Tally {
+    seen: Vec<bool>,
+    distinct: u64,
+    duplicates: u64,
+    unexpected: u64,
+    total: u64,
+}
+
+impl Tally {
+    fn new(expect: u64) -> Tally {
+        Tally {
+            seen: vec![false; expect as usize],
+            distinct: 0,
+            duplicates: 0,
+            unexpected: 0,
+            total: 0,
+        }
+    }
+
+    fn add(&mut self, seq: u64) {
+        self.total += 1;
+        match self.seen.get_mut(seq as usize) {
+            Some(b) if *b => self.duplicates += 1,
+            Some(b) => {
+                *b = true;
+                self.distinct += 1;
+            }
+            None => self.unexpected += 1,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.distinct == self.seen.len() as u64
+    }
+
+    fn report(&self, secs: f64) -> serde_json::Value {
+        let missing: Vec<u64> = self
+            .seen
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !**b)
+            .map(|(i, _)| i as u64)
+            .take(20)
+            .collect();
+        json!({
+            "received": self.total, "distinct": self.distinct, "duplicates": self.duplicates,
+            "lost": self.seen.len() as u64 - self.distinct, "unexpected": self.unexpected,
+            "first_missing": missing, "seconds": secs,
+            "rate": if secs > 0.0 { self.distinct as f64 / secs } else { 0.0 },
+        })
+    }
+}
+
+fn sink(
+    listen: &str,
+    expect: u64,
+    idle: u64,
+    stall: Option<(u64, Duration)>,
+) -> anyhow::Result<serde_json::Value> {
     let addr = listen
         .strip_prefix("tcp://")
         .with_context(|| format!("unknown listen address {listen:?}: expected tcp://HOST:PORT"))?;
     let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+    // Readers stop reading while this is set (a stalled receiver: the sender's writes back up).
+    let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u64>>();
+    let readers_stalled = stalled.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let tx = tx.clone();
+            let stalled = readers_stalled.clone();
             std::thread::spawn(move || {
                 let mut conn = conn;
                 let mut framer = Framer::new(Framing::Auto, 1 << 16);
                 let mut buf = Vec::with_capacity(1 << 20);
                 let mut chunk = vec![0u8; 1 << 20];
                 loop {
+                    while stalled.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                     let n = conn.read(&mut chunk).unwrap_or(0);
                     buf.extend_from_slice(&chunk[..n]);
                     let mut seqs = Vec::new();
@@ -196,12 +353,14 @@ fn sink(listen: &str, expect: u64, idle: u64) -> anyhow::Result<serde_json::Valu
             });
         }
     });
-    let mut seen = vec![false; expect as usize];
-    let (mut distinct, mut duplicates, mut beyond, mut total) = (0u64, 0u64, 0u64, 0u64);
+    let mut tally = Tally::new(expect);
     let mut first: Option<Instant> = None;
     let mut last = Instant::now();
-    while distinct < expect {
-        match rx.recv_timeout(Duration::from_secs(idle)) {
+    let mut stall = stall;
+    while !tally.complete() {
+        // A stall does not count as idleness.
+        let wait = Duration::from_secs(idle) + stall.map_or(Duration::ZERO, |(_, d)| d);
+        match rx.recv_timeout(wait) {
             Ok(seqs) => {
                 if seqs.is_empty() {
                     continue;
@@ -209,33 +368,43 @@ fn sink(listen: &str, expect: u64, idle: u64) -> anyhow::Result<serde_json::Valu
                 first.get_or_insert_with(Instant::now);
                 last = Instant::now();
                 for s in seqs {
-                    total += 1;
-                    match seen.get_mut(s as usize) {
-                        Some(b) if *b => duplicates += 1,
-                        Some(b) => {
-                            *b = true;
-                            distinct += 1;
-                        }
-                        None => beyond += 1,
-                    }
+                    tally.add(s);
+                }
+                if let Some((after, pause)) = stall
+                    && tally.distinct >= after
+                {
+                    stall = None;
+                    stalled.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let stalled = stalled.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(pause);
+                        stalled.store(false, std::sync::atomic::Ordering::Relaxed);
+                    });
                 }
             }
             Err(_) => break,
         }
     }
     let secs = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
-    let missing: Vec<u64> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| !**b)
-        .map(|(i, _)| i as u64)
-        .take(20)
-        .collect();
-    Ok(json!({
-        "received": total, "distinct": distinct, "duplicates": duplicates,
-        "lost": expect - distinct, "unexpected": beyond, "first_missing": missing,
-        "seconds": secs, "rate": if secs > 0.0 { distinct as f64 / secs } else { 0.0 },
-    }))
+    Ok(tally.report(secs))
+}
+
+/// The numbered records of files, one per line.
+fn count(files: &[std::path::PathBuf], expect: u64) -> anyhow::Result<serde_json::Value> {
+    let mut tally = Tally::new(expect);
+    for f in files {
+        let data = match std::fs::read(f) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", f.display())),
+        };
+        for line in data.split(|&b| b == b'\n') {
+            if let Some(seq) = seq_of(line) {
+                tally.add(seq);
+            }
+        }
+    }
+    Ok(tally.report(0.0))
 }
 
 fn main() -> std::process::ExitCode {
@@ -248,12 +417,27 @@ fn main() -> std::process::ExitCode {
             rate,
             format,
             octet_counting,
-        } => send(&to, count, start, rate, format, octet_counting),
+            nonblocking,
+        } => send(&to, count, start, rate, format, octet_counting, nonblocking),
+        Command::Write {
+            file,
+            count,
+            rate,
+            format,
+        } => write_file(&file, count, rate, format),
+        Command::Count { files, expect } => count(&files, expect),
         Command::Sink {
             listen,
             expect,
             idle_seconds,
-        } => sink(&listen, expect, idle_seconds),
+            stall_after,
+            stall_seconds,
+        } => sink(
+            &listen,
+            expect,
+            idle_seconds,
+            stall_after.map(|n| (n, Duration::from_secs(stall_seconds))),
+        ),
     };
     match result {
         Ok(v) => {

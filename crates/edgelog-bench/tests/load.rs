@@ -1,5 +1,7 @@
 //! The load generator and the sink agree: every record sent arrives, by sequence number, in
-//! both framings and both formats, paced and at full speed; a gap is reported as lost.
+//! both framings and both formats, paced and at full speed; a gap is reported as lost; a
+//! stalled sink gets everything after its pause; files written are counted with their
+//! duplicates; a full datagram socket refuses non-blocking sends, counted.
 
 use std::process::{Command, Stdio};
 
@@ -15,6 +17,11 @@ fn free_port() -> u16 {
 
 /// Runs a sink expecting `expect`, then the sends; returns the sink's report.
 fn run(expect: u64, sends: &[&[&str]]) -> serde_json::Value {
+    run_with(expect, &[], sends)
+}
+
+/// The same with more sink arguments.
+fn run_with(expect: u64, sink_args: &[&str], sends: &[&[&str]]) -> serde_json::Value {
     // A port free a moment ago may be taken by another test's listener before the sink binds
     // it: then the sink exits, and another port is tried.
     let (addr, sink) = (0..10)
@@ -31,6 +38,7 @@ fn run(expect: u64, sends: &[&[&str]]) -> serde_json::Value {
                     "--idle-seconds",
                     "2",
                 ])
+                .args(sink_args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -114,4 +122,69 @@ fn gaps_and_duplicates_are_reported() {
     assert_eq!(r["lost"], 10, "{r}");
     assert_eq!(r["duplicates"], 5, "{r}");
     assert_eq!(r["first_missing"][0], 50, "{r}");
+}
+
+#[test]
+fn a_stalled_sink_stops_reading_then_gets_everything() {
+    let begun = std::time::Instant::now();
+    let r = run_with(
+        20_000,
+        &["--stall-after", "1000", "--stall-seconds", "1"],
+        &[&["--count", "20000"]],
+    );
+    assert_eq!(
+        (r["distinct"].as_u64(), r["lost"].as_u64()),
+        (Some(20_000), Some(0)),
+        "{r}"
+    );
+    assert!(begun.elapsed() >= std::time::Duration::from_secs(1), "{r}");
+    assert!(r["seconds"].as_f64().unwrap() >= 1.0, "{r}");
+}
+
+fn load(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn written_files_are_counted_with_their_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let f = file.to_str().unwrap();
+    let w = load(&["write", "--file", f, "--count", "3000", "--rate", "100000"]);
+    assert_eq!(w["written"], 3000);
+    // The first ten again: duplicates.
+    load(&["write", "--file", f, "--count", "10"]);
+    let missing = dir.path().join("not-there.log");
+    let r = load(&[
+        "count",
+        "--file",
+        f,
+        "--file",
+        missing.to_str().unwrap(),
+        "--expect",
+        "3001",
+    ]);
+    assert_eq!(r["distinct"], 3000, "{r}");
+    assert_eq!(r["duplicates"], 10, "{r}");
+    assert_eq!(r["lost"], 1, "{r}");
+    assert_eq!(r["first_missing"][0], 3000, "{r}");
+}
+
+#[test]
+fn a_full_datagram_socket_refuses_nonblocking_sends_and_they_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sock");
+    // Bound and never read: its queue fills.
+    let _sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let to = format!("unix://{}", path.display());
+    let r = load(&["send", "--to", &to, "--count", "5000", "--nonblocking"]);
+    let (sent, refused) = (r["sent"].as_u64().unwrap(), r["refused"].as_u64().unwrap());
+    assert_eq!(sent + refused, 5000, "{r}");
+    assert!(refused > 0 && sent > 0, "{r}");
 }
