@@ -171,7 +171,7 @@ fn send(
             one.clear();
             record(&mut one, format, seq);
             datagram(s.send(&one))?;
-            if i % 64 == 0 {
+            if i % 8 == 0 {
                 pace(i as u64);
             }
         }
@@ -182,7 +182,7 @@ fn send(
             one.clear();
             record(&mut one, format, seq);
             datagram(s.send_to(&one, path)).with_context(|| format!("sending to {path}"))?;
-            if i % 64 == 0 {
+            if i % 8 == 0 {
                 pace(i as u64);
             }
         }
@@ -256,6 +256,8 @@ struct Tally {
     seen: Vec<bool>,
     distinct: u64,
     duplicates: u64,
+    /// The lowest and highest duplicated sequence numbers.
+    duplicated: Option<(u64, u64)>,
     unexpected: u64,
     total: u64,
 }
@@ -266,6 +268,7 @@ impl Tally {
             seen: vec![false; expect as usize],
             distinct: 0,
             duplicates: 0,
+            duplicated: None,
             unexpected: 0,
             total: 0,
         }
@@ -274,7 +277,11 @@ impl Tally {
     fn add(&mut self, seq: u64) {
         self.total += 1;
         match self.seen.get_mut(seq as usize) {
-            Some(b) if *b => self.duplicates += 1,
+            Some(b) if *b => {
+                self.duplicates += 1;
+                let (lo, hi) = self.duplicated.get_or_insert((seq, seq));
+                (*lo, *hi) = ((*lo).min(seq), (*hi).max(seq));
+            }
             Some(b) => {
                 *b = true;
                 self.distinct += 1;
@@ -299,7 +306,7 @@ impl Tally {
         json!({
             "received": self.total, "distinct": self.distinct, "duplicates": self.duplicates,
             "lost": self.seen.len() as u64 - self.distinct, "unexpected": self.unexpected,
-            "first_missing": missing, "seconds": secs,
+            "first_missing": missing, "duplicated_range": self.duplicated, "seconds": secs,
             "rate": if secs > 0.0 { self.distinct as f64 / secs } else { 0.0 },
         })
     }

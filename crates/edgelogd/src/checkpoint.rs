@@ -85,6 +85,16 @@ impl Checkpoints {
         self.pending.push_back((ticket, self.current.clone()));
     }
 
+    /// Saves the newest positions as soon as their records are durable, waiting for that
+    /// until `deadline` at most: a checkpoint that trails the queue by a poll interval would
+    /// make a `kill -9` resend that interval's records twice.
+    pub async fn save_by(&mut self, deadline: tokio::time::Instant) -> io::Result<()> {
+        if let Some((t, _)) = self.pending.back() {
+            let _ = tokio::time::timeout_at(deadline, t.clone().done()).await;
+        }
+        self.save()
+    }
+
     /// Waits (bounded) for the outstanding tickets, at a stop.
     pub async fn settle(&mut self, limit: std::time::Duration) -> io::Result<()> {
         let deadline = tokio::time::Instant::now() + limit;

@@ -173,12 +173,15 @@ pub struct Burst {
 pub struct Ticket {
     /// Destinations still to report; `usize::MAX` until the router has counted them.
     remaining: std::sync::atomic::AtomicUsize,
+    /// Woken when the last destination reports.
+    done: tokio::sync::Notify,
 }
 
 impl Ticket {
     pub fn new() -> Arc<Ticket> {
         Arc::new(Ticket {
             remaining: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            done: tokio::sync::Notify::new(),
         })
     }
 
@@ -186,19 +189,37 @@ impl Ticket {
     pub fn arm(&self, destinations: usize) {
         self.remaining
             .store(destinations, std::sync::atomic::Ordering::Release);
+        if destinations == 0 {
+            self.done.notify_waiters();
+        }
     }
 
     /// A destination: the batch is durable here (or counted as dropped).
     pub fn complete_one(&self) {
-        let _ = self.remaining.fetch_update(
+        let before = self.remaining.fetch_update(
             std::sync::atomic::Ordering::AcqRel,
             std::sync::atomic::Ordering::Acquire,
             |n| (n != usize::MAX && n > 0).then(|| n - 1),
         );
+        if before == Ok(1) {
+            self.done.notify_waiters();
+        }
     }
 
     pub fn is_done(&self) -> bool {
         self.remaining.load(std::sync::atomic::Ordering::Acquire) == 0
+    }
+
+    /// Until every destination reported.
+    pub async fn done(&self) {
+        loop {
+            // Registered before the check, so a completion in between is not missed.
+            let notified = self.done.notified();
+            if self.is_done() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 

@@ -182,7 +182,18 @@ impl Ingest {
 
     /// Decodes a frame into an event of the current batch and returns it, so the source can
     /// add what it knows (credentials, a file name). `host` is used when the frame names none.
-    pub fn frame(&mut self, mut frame: Frame<'_>, host: Option<&str>) -> &mut Event {
+    pub fn frame(&mut self, frame: Frame<'_>, host: Option<&str>) -> &mut Event {
+        self.frame_filled(frame, host, None)
+    }
+
+    /// Like [`frame`](Self::frame), with the process id to give a record that names none (the
+    /// sender's, from its credentials).
+    pub fn frame_filled(
+        &mut self,
+        mut frame: Frame<'_>,
+        host: Option<&str>,
+        proc_id: Option<&str>,
+    ) -> &mut Event {
         let now = Timestamp::now();
         // A line ending at the end of a text frame is the sender's framing habit (rsyslog
         // ends octet-counted frames and datagrams with LF), never message content. A
@@ -199,15 +210,17 @@ impl Ingest {
         if frame.truncated {
             stats.truncated.fetch_add(1, Relaxed);
         }
-        // The frame, then what fills a missing host and app name, copied side by side into
-        // the arena; the event's strings borrow from that copy.
+        // The frame, then what fills a missing host, app name and process id, copied side by
+        // side into the arena; the event's strings borrow from that copy.
         let host = host.unwrap_or("");
         let app = self.app_name.as_deref().unwrap_or("");
+        let pid = proc_id.unwrap_or("");
         let backing = stash(
             &mut self.arena,
-            &[frame.data, host.as_bytes(), app.as_bytes()],
+            &[frame.data, host.as_bytes(), app.as_bytes(), pid.as_bytes()],
         );
-        let (flen, hlen) = (frame.data.len(), host.len());
+        let flen = frame.data.len();
+        let (host_at, app_at) = (flen + host.len(), flen + host.len() + app.len());
         self.decoder(now);
         let decoder = &self.decoder;
         let mut malformed = false;
@@ -224,10 +237,13 @@ impl Ingest {
                     .map(std::borrow::Cow::Borrowed)
             };
             if msg.hostname.is_none() {
-                msg.hostname = text(flen..flen + hlen);
+                msg.hostname = text(flen..host_at);
             }
             if msg.app_name.is_none() {
-                msg.app_name = text(flen + hlen..b.len());
+                msg.app_name = text(host_at..app_at);
+            }
+            if msg.proc_id.is_none() {
+                msg.proc_id = text(app_at..b.len());
             }
             msg
         });

@@ -12,6 +12,7 @@
 //! - JSON: the `edgelog decode` object plus `source`, `received` and `device`.
 //! - RFC 3164 has nowhere to put them: header and message only.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use edgelog_codec::{StructuredData, gelf, json, rfc3164, rfc5424};
@@ -23,28 +24,32 @@ use crate::event::{Device, Event};
 /// Appends one encoded event (no framing, no newline) to `out`.
 pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Device) {
     match format {
-        OutputFormat::Rfc5424 if e.msg().fields.is_empty() => {
-            // The common case — a record with no fields of its own — carries only the origin
-            // element, the same for every record of a source: built once, not per record.
+        OutputFormat::Rfc5424 => {
+            // The added elements are the same for long runs of records — one source, one
+            // device, the same fields (none, or a sender's uid) — so they are built when that
+            // changes, not per record.
             ORIGIN.with_borrow_mut(|cache| {
-                let hit = cache.as_ref().is_some_and(|(source, d, _)| {
-                    (Arc::ptr_eq(source, &e.source) || **source == *e.source) && d == device
+                let msg = e.msg();
+                let hit = cache.as_ref().is_some_and(|o| {
+                    (Arc::ptr_eq(&o.source, &e.source) || *o.source == *e.source)
+                        && o.device == *device
+                        && o.fields == msg.fields
                 });
                 if !hit {
-                    *cache = Some((e.source.clone(), device.clone(), extra_sd(e, device)));
+                    *cache = Some(Origin {
+                        source: e.source.clone(),
+                        device: device.clone(),
+                        fields: msg
+                            .fields
+                            .iter()
+                            .map(|(k, v)| (Cow::Owned(k.to_string()), v.clone().into_owned()))
+                            .collect(),
+                        sd: extra_sd(e, device),
+                    });
                 }
-                let sd = cache.as_ref().and_then(|(_, _, sd)| sd.as_ref());
-                rfc5424::format_with(out, e.msg(), rfc5424::FormatOptions::default(), sd);
+                let sd = cache.as_ref().and_then(|o| o.sd.as_ref());
+                rfc5424::format_with(out, msg, rfc5424::FormatOptions::default(), sd);
             });
-        }
-        OutputFormat::Rfc5424 => {
-            let extra = extra_sd(e, device);
-            rfc5424::format_with(
-                out,
-                e.msg(),
-                rfc5424::FormatOptions::default(),
-                extra.as_ref(),
-            );
         }
         OutputFormat::Rfc3164 => {
             rfc3164::format(out, e.msg(), &rfc3164::FormatOptions::default());
@@ -76,11 +81,17 @@ pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Devic
     }
 }
 
-/// The origin element last built on this thread, with the source and device it is for.
-type OriginCache = Option<(Arc<str>, Device, Option<StructuredData<'static>>)>;
+/// The elements last added on this thread, with the source, device and fields they are for.
+#[derive(Debug)]
+struct Origin {
+    source: Arc<str>,
+    device: Device,
+    fields: Vec<(Cow<'static, str>, Value<'static>)>,
+    sd: Option<StructuredData<'static>>,
+}
 
 thread_local! {
-    static ORIGIN: std::cell::RefCell<OriginCache> = const { std::cell::RefCell::new(None) };
+    static ORIGIN: std::cell::RefCell<Option<Origin>> = const { std::cell::RefCell::new(None) };
 }
 
 fn extra_sd(e: &Event, device: &Device) -> Option<StructuredData<'static>> {
@@ -180,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn the_cached_origin_follows_the_source_and_the_device() {
+    fn the_cached_elements_follow_the_source_the_device_and_the_fields() {
         let mut e = event("<13>1 - host app - - - hi");
         let line = |e: &Event, d: &Device| {
             let mut out = Vec::new();
@@ -195,5 +206,14 @@ mod tests {
         let mut d = device();
         d.fields[0].1 = "SN999".into();
         assert!(line(&e, &d).contains(r#"serial_number="SN999""#));
+        // The same fields again hit the cache; other values do not.
+        e.push_field("uid".into(), Value::U64(0));
+        assert!(line(&e, &d).ends_with(r#"[fields@32473 uid="0"] hi"#));
+        assert!(line(&e, &d).ends_with(r#"[fields@32473 uid="0"] hi"#));
+        let mut other = event("<13>1 - host app - - - hi");
+        other.source = "other".into();
+        other.push_field("uid".into(), Value::U64(1000));
+        assert!(line(&other, &d).ends_with(r#"[fields@32473 uid="1000"] hi"#));
+        assert!(!line(&event("<13>1 - host app - - - hi"), &d).contains("fields@"));
     }
 }

@@ -37,8 +37,9 @@ use crate::sources::{self, SourceContext, Stop};
 use crate::stats::{DestinationDrop, DestinationStats, Registry};
 
 /// Bursts the router may have waiting from all sources together. Small on purpose: more only
-/// costs memory and cache (BENCHMARKS.md: 256 -> 64 cut the relay's RSS and raised its rate).
-const ROUTER_BURSTS: usize = 64;
+/// costs memory and cache (BENCHMARKS.md: 256 -> 64 -> 8, with 64 -> 16 -> 2 batches per
+/// destination, took the relay's peak RSS from 52 to 13.5 MB and raised its rate each time).
+const ROUTER_BURSTS: usize = 8;
 
 /// What the router sends to: the destinations and the device facts of the current config.
 #[derive(Debug)]

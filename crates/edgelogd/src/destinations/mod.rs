@@ -30,7 +30,7 @@ use crate::stats::{DestinationDrop, DestinationStats};
 
 /// Batches a destination may have waiting before the router waits for it; its queue, not
 /// this channel, is where records wait for a slow receiver.
-const CHANNEL_BATCHES: usize = 16;
+const CHANNEL_BATCHES: usize = 2;
 
 /// What a destination writes records with.
 pub(crate) trait Sink: Send {

@@ -162,12 +162,13 @@ pub(super) async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest,
                 Err(_) => return,
             }
         }
-        if let Err(e) = f.checkpoints.save() {
+        let next = tokio::time::Instant::now() + interval;
+        if let Err(e) = f.checkpoints.save_by(next).await {
             tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
         }
         tokio::select! {
             _ = stop.wait() => break,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(next) => {}
         }
     }
     // Stopping: the last positions count once what was read is durable downstream.

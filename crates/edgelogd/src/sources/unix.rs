@@ -78,11 +78,16 @@ fn drain(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>, ingest: &mut I
     while !ingest.is_full() {
         match sock.try_io(Interest::READABLE, || receive(sock, buf, cmsg)) {
             Ok(d) => {
-                let e = ingest.bytes(&buf[..d.len], d.truncated, None);
-                if let Some((pid, uid)) = d.creds {
-                    if e.msg().proc_id.is_none() {
-                        e.set_proc_id(Some(pid.to_string().into()));
-                    }
+                let mut pid = itoa::Buffer::new();
+                let frame = edgelog_codec::Frame {
+                    data: &buf[..d.len],
+                    octet_counted: false,
+                    truncated: d.truncated,
+                    incomplete: false,
+                };
+                let proc_id = d.creds.map(|(p, _)| pid.format(p));
+                let e = ingest.frame_filled(frame, None, proc_id);
+                if let Some((_, uid)) = d.creds {
                     e.push_field("uid".into(), Value::U64(u64::from(uid)));
                 }
             }
