@@ -364,10 +364,15 @@ fn sink(
     let mut first: Option<Instant> = None;
     let mut last = Instant::now();
     let mut stall = stall;
+    let mut resume_at: Option<Instant> = None;
     while !tally.complete() {
-        // A stall does not count as idleness.
-        let wait = Duration::from_secs(idle) + stall.map_or(Duration::ZERO, |(_, d)| d);
-        match rx.recv_timeout(wait) {
+        // A stall (to come, or going on) does not count as idleness.
+        let stalling = match (stall, resume_at) {
+            (Some((_, pause)), _) => pause,
+            (None, Some(at)) => at.saturating_duration_since(Instant::now()),
+            (None, None) => Duration::ZERO,
+        };
+        match rx.recv_timeout(Duration::from_secs(idle) + stalling) {
             Ok(seqs) => {
                 if seqs.is_empty() {
                     continue;
@@ -381,6 +386,7 @@ fn sink(
                     && tally.distinct >= after
                 {
                     stall = None;
+                    resume_at = Some(Instant::now() + pause);
                     stalled.store(true, std::sync::atomic::Ordering::Relaxed);
                     let stalled = stalled.clone();
                     std::thread::spawn(move || {

@@ -129,7 +129,8 @@ fn a_stalled_sink_stops_reading_then_gets_everything() {
     let begun = std::time::Instant::now();
     let r = run_with(
         20_000,
-        &["--stall-after", "1000", "--stall-seconds", "1"],
+        // Longer than the sink's idle timeout (2 s): a stall is not idleness.
+        &["--stall-after", "1000", "--stall-seconds", "3"],
         &[&["--count", "20000"]],
     );
     assert_eq!(
@@ -137,8 +138,8 @@ fn a_stalled_sink_stops_reading_then_gets_everything() {
         (Some(20_000), Some(0)),
         "{r}"
     );
-    assert!(begun.elapsed() >= std::time::Duration::from_secs(1), "{r}");
-    assert!(r["seconds"].as_f64().unwrap() >= 1.0, "{r}");
+    assert!(begun.elapsed() >= std::time::Duration::from_secs(3), "{r}");
+    assert!(r["seconds"].as_f64().unwrap() >= 3.0, "{r}");
 }
 
 fn load(args: &[&str]) -> serde_json::Value {
