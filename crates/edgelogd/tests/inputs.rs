@@ -74,6 +74,23 @@ fn files_are_followed_through_rename_rotation() {
     assert_eq!(counters["sources"]["vm"]["received"], 200);
 }
 
+/// A file with more than one round's share (256 KiB) is read on at once, not one share per
+/// poll interval: with an hour between polls, the whole file still arrives.
+#[test]
+fn a_large_file_is_read_on_without_waiting_for_the_next_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    const N: u64 = 60_000; // about 1.4 MiB: six rounds
+    append(&logs.join("big.log"), &lines(0..N));
+    let config = file_config(dir.path(), "beginning")
+        .replace("poll_interval = \"50ms\"", "poll_interval = \"1h\"");
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), Some(&config), Stdio::null());
+    let got = seqs(&d.records(N as usize, WAIT));
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    d.stop();
+}
+
 #[test]
 fn files_are_followed_through_copy_truncate() {
     let dir = tempfile::tempdir().unwrap();
@@ -237,6 +254,18 @@ fn library_tables_are_tailed_with_their_maps_and_resumed() {
     let d = Daemon::start_in(state, Some(cfg), Stdio::null());
     assert_eq!(seqs(&d.records(2, WAIT)), [3, 4]);
     assert!(d.more_records(Duration::from_millis(400)).is_empty());
+    d.stop();
+}
+
+/// A table with more entries than one round takes (256) is read on at once: with an hour
+/// between polls, every entry still arrives.
+#[test]
+fn a_busy_table_is_read_on_without_waiting_for_the_next_poll() {
+    let cfg = "[sources.tables]\ntype = \"tables\"\npoll_interval = \"1h\"\n\n[destinations.out]\ntype = \"stdout\"\nformat = \"json\"\n";
+    let state = tempfile::tempdir().unwrap();
+    write_bgp_events(&state.path().join("run"), "bgpd", 0, 3000);
+    let d = Daemon::start_in(state, Some(cfg), Stdio::null());
+    assert_eq!(seqs(&d.records(3000, WAIT)), (0..3000).collect::<Vec<_>>());
     d.stop();
 }
 

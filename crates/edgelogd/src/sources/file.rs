@@ -11,9 +11,10 @@
 //!   position; reading restarts at 0 and the event is counted (`file_truncated`), since lines
 //!   written between our last read and the cut may have gone with the copy.
 //!
-//! Position per identity is checkpointed in the state directory after each batch is handed on,
-//! so a restart — also after `kill -9` — resumes at the last line handed on: nothing is lost,
-//! and at most the last unflushed batch is read again. `start_at` applies only to files seen
+//! Position per identity is checkpointed in the state directory once the records before it are
+//! durable downstream, round by round (each round reads at most 256 KiB of each file, and a
+//! file with more to read gets the next round at once), so a restart — also after `kill -9`
+//! — resumes where it was: nothing is lost, and at most the last round is read again. `start_at` applies only to files seen
 //! for the first time at start; a file that appears later is new and read from its beginning.
 //!
 //! Globs: `*`, `?` and `[…]` in the last path component (`/var/log/xen/*.log`). Lines are
@@ -38,7 +39,8 @@ use crate::checkpoint::Checkpoints;
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
 
-/// Bytes read from one file per poll, so one fast writer cannot starve the others.
+/// Bytes read from one file per round, so one fast writer cannot starve the others. A file
+/// with more to read gets another round at once, not after the poll interval.
 const READ_PER_POLL: usize = 256 * 1024;
 
 /// A glob: a literal directory and a pattern for the names in it.
@@ -270,9 +272,17 @@ impl Watcher {
     }
 }
 
-/// Reads what `t` gained and hands its lines to `ingest`. Returns whether the file is done
-/// (rotated away and read to its end).
-async fn follow(t: &mut Tracked, ingest: &mut Ingest) -> Result<bool, crate::ingest::Closed> {
+/// What one round of reading a file found.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    /// Rotated away and read to its end.
+    done: bool,
+    /// Not read to its end: the round's share ran out first.
+    more: bool,
+}
+
+/// Reads what `t` gained (at most a round's share) and hands its lines to `ingest`.
+async fn follow(t: &mut Tracked, ingest: &mut Ingest) -> Result<Round, crate::ingest::Closed> {
     ingest.set_app_name(Some(&t.app));
     let read_pos = t.offset + t.buf.len() as u64;
     if let Ok(m) = t.file.metadata()
@@ -323,20 +333,28 @@ async fn follow(t: &mut Tracked, ingest: &mut Ingest) -> Result<bool, crate::ing
         ingest.stream(&mut t.framer, &mut t.buf, true, None).await?;
         t.offset += (before - t.buf.len()) as u64;
     }
-    Ok(done)
+    Ok(Round {
+        done,
+        more: !at_end,
+    })
 }
 
 pub(super) async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, mut stop: Stop) {
+    let mut busy = false;
     loop {
-        w.scan();
+        if !busy {
+            w.scan();
+        }
+        busy = false;
         let ids: Vec<Id> = w.files.keys().copied().collect();
         for id in ids {
             let Some(t) = w.files.get_mut(&id) else {
                 continue;
             };
-            let Ok(done) = follow(t, &mut ingest).await else {
+            let Ok(Round { done, more }) = follow(t, &mut ingest).await else {
                 return;
             };
+            busy |= more;
             if ingest.flush().await.is_err() {
                 return;
             }
@@ -356,13 +374,21 @@ pub(super) async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, 
                 Err(_) => return,
             }
         }
+        // Each round's positions are saved once its records are durable, before the next
+        // round reads on: a `kill -9` then re-reads at most one round.
         let next = tokio::time::Instant::now() + interval;
         if let Err(e) = w.checkpoints.save_by(next).await {
             tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
         }
+        let wake = if busy {
+            tokio::time::Instant::now()
+        } else {
+            next
+        };
         tokio::select! {
+            biased;
             _ = stop.wait() => break,
-            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::time::sleep_until(wake) => {}
         }
     }
     // Stopping: the last positions count once what was read is durable downstream.

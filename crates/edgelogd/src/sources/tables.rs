@@ -104,13 +104,15 @@ impl Follower {
         &self.maps[bd]
     }
 
-    /// Reads new entries of the table at `path` into `ingest`.
-    fn poll(&mut self, path: &Path, ingest: &mut Ingest) {
+    /// Reads new entries of the table at `path` into `ingest` (at most a round's share);
+    /// returns whether it has more.
+    fn poll(&mut self, path: &Path, ingest: &mut Ingest) -> bool {
         {
             let Some(t) = self.followed.get_mut(path) else {
-                return;
+                return false;
             };
             let poll = t.cursor.poll(&t.reader, PER_POLL);
+            let more = t.cursor.position() < t.reader.head();
             let (bd, module) = (t.bd.clone(), t.reader.info().module.clone());
             let key = path.to_string_lossy().into_owned();
             let position = json!({"created": t.created, "next": t.cursor.position()});
@@ -142,16 +144,21 @@ impl Follower {
                 ingest.push_message(msg, edgelog_core::Timestamp::now());
             }
             self.checkpoints.set(key, position);
+            more
         }
     }
 }
 
 pub(super) async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest, mut stop: Stop) {
+    let mut busy = false;
     loop {
-        f.rescan();
+        if !busy {
+            f.rescan();
+        }
+        busy = false;
         let paths: Vec<PathBuf> = f.followed.keys().cloned().collect();
         for path in paths {
-            f.poll(&path, &mut ingest);
+            busy |= f.poll(&path, &mut ingest);
             if ingest.flush().await.is_err() {
                 return;
             }
@@ -162,13 +169,21 @@ pub(super) async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest,
                 Err(_) => return,
             }
         }
+        // As for files: positions saved once durable, and a table with more entries gets
+        // the next round at once.
         let next = tokio::time::Instant::now() + interval;
         if let Err(e) = f.checkpoints.save_by(next).await {
             tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
         }
+        let wake = if busy {
+            tokio::time::Instant::now()
+        } else {
+            next
+        };
         tokio::select! {
+            biased;
             _ = stop.wait() => break,
-            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::time::sleep_until(wake) => {}
         }
     }
     // Stopping: the last positions count once what was read is durable downstream.
