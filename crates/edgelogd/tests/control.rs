@@ -25,6 +25,26 @@ fn cli(cli: &Path, run_dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Starts `cmd` with its stdout read line by line, each line with the instant it arrived.
+fn stdout_lines(
+    cmd: &mut Command,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<(Instant, String)>,
+) {
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
 /// A TCP receiver that counts the lines it reads.
 fn counting_receiver() -> (u16, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -351,22 +371,12 @@ fn tail_f_shows_a_record_sent_with_edgelog_logger_within_a_second() {
         "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.store]\ntype = \"file_store\"\n",
     ));
     let run = d.run_dir();
-    let mut tail = Command::new(&edgelog)
-        .arg("--run-dir")
-        .arg(&run)
-        .args(["tail", "-f", "--bd", "edgelogd"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = tail.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut tail, rx) = stdout_lines(
+        Command::new(&edgelog)
+            .arg("--run-dir")
+            .arg(&run)
+            .args(["tail", "-f", "--bd", "edgelogd"]),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let marker = format!("tail-marker-{}", std::process::id());
     let sent = Instant::now();
@@ -416,31 +426,20 @@ fn tail_live_shows_what_passes_the_daemon_with_its_filters() {
     ));
     let run = d.run_dir();
     let spawn = |extra: &[&str]| {
-        let mut child = Command::new(&edgelog)
-            .arg("--run-dir")
-            .arg(&run)
-            .args([
-                "tail",
-                "--live",
-                "--level",
-                "warning",
-                "--grep",
-                "^if[0-9]+ down",
-            ])
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        (child, rx)
+        stdout_lines(
+            Command::new(&edgelog)
+                .arg("--run-dir")
+                .arg(&run)
+                .args([
+                    "tail",
+                    "--live",
+                    "--level",
+                    "warning",
+                    "--grep",
+                    "^if[0-9]+ down",
+                ])
+                .args(extra),
+        )
     };
     let (mut text, text_rx) = spawn(&[]);
     let (mut json, json_rx) = spawn(&["--json"]);
@@ -464,13 +463,13 @@ fn tail_live_shows_what_passes_the_daemon_with_its_filters() {
         }
         round += 1;
         std::thread::sleep(Duration::from_millis(100));
-        texts.extend(text_rx.try_iter());
-        jsons.extend(json_rx.try_iter());
+        texts.extend(text_rx.try_iter().map(|(_, l)| l));
+        jsons.extend(json_rx.try_iter().map(|(_, l)| l));
     }
     // Let the last round arrive whole.
     std::thread::sleep(Duration::from_millis(300));
-    texts.extend(text_rx.try_iter());
-    jsons.extend(json_rx.try_iter());
+    texts.extend(text_rx.try_iter().map(|(_, l)| l));
+    jsons.extend(json_rx.try_iter().map(|(_, l)| l));
     for c in [&mut text, &mut json] {
         let _ = c.kill();
         let _ = c.wait();
