@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use edgelog_core::control::{self, Control, Scope, Source};
 use edgelog_core::maps::{self, Formatted, LogMap};
-use edgelog_core::table::{self, Entry, Slot, TableFile, TableReader};
+use edgelog_core::table::{self, Entry, TableFile, TableReader};
 use edgelog_core::{Level, LevelFilter, Timestamp};
 use serde_json::{Value, json};
 
@@ -74,18 +74,15 @@ pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
             }
         };
         let c = r.counters();
-        let entries = r.head() - r.oldest();
-        let newest = (r.head() > 1)
-            .then(|| r.read(r.head() - 1))
-            .and_then(|s| match s {
-                Slot::Entry(e) => Some(e.time),
-                _ => None,
-            });
+        let entries = r.entries();
+        let newest = r.newest().map(|e| e.time);
         if json {
             let v = json!({
                 "table": t.name, "bd": t.bd, "module": r.info().module, "entries": entries,
                 "capacity": r.info().capacity, "slot_size": r.info().slot_size,
-                "next_seq": r.head(), "lost_busy": c.lost_busy, "lost_lapped": c.lost_lapped,
+                "lanes": r.info().lanes,
+                "next_seq": r.lanes().map(|l| r.head(l)).collect::<Vec<_>>(),
+                "lost_busy": c.lost_busy, "lost_lapped": c.lost_lapped,
                 "truncated": c.truncated, "torn": c.torn,
                 "newest": newest.map(|t| t.to_string()),
             });
@@ -175,10 +172,7 @@ pub(crate) fn show_table(
     let reader = TableReader::open(&found.path)?;
     let maps = load_maps(run_dir, &found.bd);
     let mut shown: Vec<Shown> = Vec::new();
-    for seq in reader.oldest()..reader.head() {
-        let Slot::Entry(e) = reader.read(seq) else {
-            continue;
-        };
+    for e in reader.all() {
         if filter.level.is_some_and(|l| e.level > l)
             || filter.since.is_some_and(|t| e.time < t)
             || filter.until.is_some_and(|t| e.time > t)

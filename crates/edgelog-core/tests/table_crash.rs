@@ -1,6 +1,8 @@
 //! A process SIGKILLed in the middle of logging: its table, read afterwards by another
 //! process, holds every entry the child reported as written, whole, and no torn or mixed
-//! entry; a restarted writer marks the half-written slots torn and continues the sequence.
+//! entry; a restarted writer marks the half-written slots torn and continues each lane's
+//! sequence. Four writer threads on three lanes: two threads in lanes of their own, two
+//! sharing lane 0, so both protocols are killed mid-write.
 //!
 //! The child is this test binary run again with `EDGELOG_TABLE_CHILD` set (see `child_writer`).
 
@@ -12,13 +14,14 @@ use edgelog_core::Level;
 use edgelog_core::table::args::{Arg, ArgWriter, decode};
 use edgelog_core::table::{Slot, TableConfig, TableReader, TableWriter};
 
-const THREADS: u64 = 2;
+const THREADS: u64 = 4;
 const PER_THREAD: u64 = 100_000;
 
 fn config() -> TableConfig {
     TableConfig {
         capacity: 1 << 18,
         slot_size: 64,
+        lanes: 3,
         ..TableConfig::new("crashd", "core")
     }
 }
@@ -50,12 +53,12 @@ fn child_writer() {
                     a.u64(t);
                     a.u64(i);
                     a.u64(t.wrapping_mul(0x9e37_79b9) ^ i);
-                    let seq = w.append(i as i64, t as u32, Level::Notice, 0, a.as_bytes());
+                    let at = w.append(i as i64, t as u32, Level::Notice, 0, a.as_bytes());
                     // Report every 16th entry: the child spends its time appending, so the
                     // kill lands inside an append far more often than inside a print.
-                    if let Some(seq) = seq.filter(|_| i % 16 == 0) {
+                    if let Some(at) = at.filter(|_| i % 16 == 0) {
                         let mut out = std::io::stdout().lock();
-                        let _ = writeln!(out, "W {seq} {t} {i}");
+                        let _ = writeln!(out, "W {} {} {t} {i}", at.lane, at.seq);
                         let _ = out.flush();
                     }
                 }
@@ -91,8 +94,8 @@ fn a_writer_killed_mid_logging_leaves_every_reported_entry_whole() {
                 continue;
             }
             let nums: Vec<u64> = words.filter_map(|p| p.parse().ok()).collect();
-            if let [seq, t, i] = nums[..] {
-                reported.push((seq, t, i));
+            if let [lane, seq, t, i] = nums[..] {
+                reported.push((lane as u32, seq, t, i));
             }
         }
         reported
@@ -100,7 +103,7 @@ fn a_writer_killed_mid_logging_leaves_every_reported_entry_whole() {
     // Kill at an arbitrary moment once the child is well into its work.
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if TableReader::open(&path).is_ok_and(|r| r.head() > 20_000) {
+        if TableReader::open(&path).is_ok_and(|r| r.entries() > 20_000) {
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -120,51 +123,67 @@ fn a_writer_killed_mid_logging_leaves_every_reported_entry_whole() {
     );
 
     let r = TableReader::open(&path).unwrap();
-    let check = |seq: u64| -> Option<(u64, u64)> {
-        let Slot::Entry(e) = r.read(seq) else {
+    let check = |lane: u32, seq: u64| -> Option<(u64, u64)> {
+        let Slot::Entry(e) = r.read(lane, seq) else {
             return None;
         };
         let a: Vec<Arg<'_>> = decode(&e.args).collect();
         let [Arg::U64(t), Arg::U64(i), Arg::U64(c)] = a[..] else {
-            panic!("entry {seq} is mixed: {a:?}")
+            panic!("entry {lane}/{seq} is mixed: {a:?}")
         };
-        assert_eq!(c, t.wrapping_mul(0x9e37_79b9) ^ i, "entry {seq} is mixed");
+        assert_eq!(
+            c,
+            t.wrapping_mul(0x9e37_79b9) ^ i,
+            "entry {lane}/{seq} is mixed"
+        );
         assert_eq!(
             (e.log_id as u64, e.time.as_unix_nanos() as u64),
             (t, i),
-            "entry {seq}"
+            "entry {lane}/{seq}"
         );
         Some((t, i))
     };
-    for &(seq, t, i) in &reported {
+    for &(lane, seq, t, i) in &reported {
         assert_eq!(
-            check(seq),
+            check(lane, seq),
             Some((t, i)),
-            "reported entry {seq} is not intact"
+            "reported entry {lane}/{seq} is not intact"
         );
     }
+    let lanes_used: std::collections::BTreeSet<u32> = reported.iter().map(|r| r.0).collect();
+    assert!(lanes_used.len() >= 2, "lanes written: {lanes_used:?}");
     let mut busy = 0;
-    for seq in r.oldest()..r.head() {
-        match r.read(seq) {
-            Slot::Entry(_) => {
-                check(seq);
+    for lane in r.lanes() {
+        // Up to the head itself: an own-lane writer marks its slot busy before it moves the
+        // head, so one that died mid-entry left the slot at its head busy.
+        for seq in r.oldest(lane)..=r.head(lane) {
+            match r.read(lane, seq) {
+                Slot::Entry(_) => {
+                    check(lane, seq);
+                }
+                Slot::Busy => busy += 1,
+                Slot::Missing | Slot::Torn | Slot::Overwritten => {}
             }
-            Slot::Busy => busy += 1,
-            Slot::Missing | Slot::Torn | Slot::Overwritten => {}
         }
     }
     assert!(
         busy <= THREADS,
         "{busy} slots half-written by {THREADS} threads"
     );
-    eprintln!("killed at head {}, {busy} slots half-written", r.head());
+    eprintln!(
+        "killed with {} entries in lanes {lanes_used:?}, {busy} slots half-written",
+        r.entries()
+    );
 
-    // Restart: half-written slots become torn, the sequence continues, history stays.
-    let head = r.head();
+    // Restart: half-written slots become torn, each lane's sequence continues, history stays.
+    let heads: Vec<u64> = r.lanes().map(|l| r.head(l)).collect();
     let w = TableWriter::open(&path, &config()).unwrap();
     assert_eq!(w.counters().torn, busy);
-    assert!((r.oldest()..r.head()).all(|s| r.read(s) != Slot::Busy));
-    let seq = w.append(0, 9, Level::Notice, 0, &args(9, 0)).unwrap();
-    assert_eq!(seq, head);
-    assert_eq!(check(reported[0].0), Some((reported[0].1, reported[0].2)));
+    for lane in r.lanes() {
+        assert!((r.oldest(lane)..r.head(lane)).all(|s| r.read(lane, s) != Slot::Busy));
+    }
+    let at = w.append(0, 9, Level::Notice, 0, &args(9, 0)).unwrap();
+    assert_eq!(at.seq, heads[at.lane as usize]);
+    let (lane, seq, t, i) = reported[0];
+    assert_eq!(check(lane, seq), Some((t, i)));
 }

@@ -19,7 +19,9 @@ use edgelog_core::maps::{self, LogMap};
 use edgelog_core::paths;
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::flags;
-use edgelog_core::table::{DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, TableConfig, TableWriter};
+use edgelog_core::table::{
+    DEFAULT_CAPACITY, DEFAULT_LANES, DEFAULT_SLOT_SIZE, TableConfig, TableWriter,
+};
 use edgelog_core::{Level, LevelFilter};
 
 use crate::Event;
@@ -48,6 +50,7 @@ pub struct Options {
     state_dir: Option<PathBuf>,
     capacity: u64,
     slot_size: u32,
+    lanes: u32,
     module_defaults: Vec<(String, LevelFilter)>,
     rate_limits: Vec<(String, String, u64)>,
     events: Vec<&'static Event>,
@@ -60,13 +63,15 @@ impl Default for Options {
 }
 
 impl Options {
-    /// Default directories (CONTRACT.md), 10,000 entries of 256 bytes per table.
+    /// Default directories (CONTRACT.md), 10,000 entries of 256 bytes per table and lane,
+    /// four lanes.
     pub fn new() -> Options {
         Options {
             run_dir: None,
             state_dir: None,
             capacity: DEFAULT_CAPACITY,
             slot_size: DEFAULT_SLOT_SIZE,
+            lanes: DEFAULT_LANES,
             module_defaults: Vec::new(),
             rate_limits: Vec::new(),
             events: Vec::new(),
@@ -85,9 +90,17 @@ impl Options {
         self
     }
 
-    /// Entries per table (for tables this process creates).
+    /// Entries per table and lane (for tables this process creates).
     pub fn capacity(mut self, entries: u64) -> Options {
         self.capacity = entries;
+        self
+    }
+
+    /// Lanes per table (1 to 32, for tables this process creates): the first `lanes - 1`
+    /// threads that log each write a lane of their own, with no locked instruction per event;
+    /// the others share one. A lane keeps `capacity` entries.
+    pub fn lanes(mut self, lanes: u32) -> Options {
+        self.lanes = lanes;
         self
     }
 
@@ -279,6 +292,7 @@ impl Runtime {
         let config = TableConfig {
             capacity: self.options.capacity,
             slot_size: self.options.slot_size,
+            lanes: self.options.lanes,
             ..TableConfig::new(&self.bd, module)
         };
         let writer = TableWriter::open(&self.dir.join(config.file_name()), &config)

@@ -5,18 +5,16 @@
 use edgelog::{Level, LevelFilter, Options};
 use edgelog_core::control::{Control, Scope};
 use edgelog_core::maps;
+use edgelog_core::table::TableReader;
 use edgelog_core::table::args::{Arg, decode};
-use edgelog_core::table::{Slot, TableReader};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 fn texts(path: &std::path::Path) -> Vec<(Level, String, u32)> {
     let r = TableReader::open(path).unwrap();
-    (r.oldest()..r.head())
-        .filter_map(|s| match r.read(s) {
-            Slot::Entry(e) => match decode(&e.args).next() {
-                Some(Arg::Str(t)) => Some((e.level, t.to_string(), e.log_id)),
-                _ => None,
-            },
+    r.all()
+        .into_iter()
+        .filter_map(|e| match decode(&e.args).next() {
+            Some(Arg::Str(t)) => Some((e.level, t.to_string(), e.log_id)),
             _ => None,
         })
         .collect()

@@ -7,7 +7,7 @@ use edgelog::{Event, Level, LevelFilter, Options, event};
 use edgelog_core::control::{Control, Scope};
 use edgelog_core::maps;
 use edgelog_core::table::args::decode;
-use edgelog_core::table::{Slot, TableReader, flags};
+use edgelog_core::table::{TableReader, flags};
 
 static FLAP: Event = Event::new(
     "bgp",
@@ -64,8 +64,7 @@ fn a_burst_over_the_limit_is_cut_and_summarised() {
     let published = maps::read(&run.join("bgpd").join(maps::FILE_NAME)).unwrap();
     let r = TableReader::open(&run.join("bgpd/bgp.bgpd.log")).unwrap();
     let mut lines = Vec::new();
-    for s in r.oldest()..r.head() {
-        let Slot::Entry(e) = r.read(s) else { continue };
+    for e in r.all() {
         let args: Vec<_> = decode(&e.args).collect();
         let map = published.iter().find(|m| m.id == e.log_id).unwrap();
         lines.push((

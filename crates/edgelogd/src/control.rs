@@ -299,7 +299,7 @@ async fn get_tables(State(api): State<Api>) -> axum::response::Response {
             let info = r.info();
             Some(serde_json::json!({
                 "table": t.name, "bd": t.bd, "module": info.module,
-                "entries": r.head() - r.oldest(), "capacity": info.capacity,
+                "entries": r.entries(), "capacity": info.capacity, "lanes": info.lanes,
                 "lost": c.lost_busy + c.lost_lapped,
             }))
         })

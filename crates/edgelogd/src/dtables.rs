@@ -81,6 +81,8 @@ impl DaemonTables {
             let mut tc = TableConfig::new(BD, &module);
             tc.capacity = self.config.capacity;
             tc.slot_size = self.config.slot_size;
+            // One task writes the daemon's tables: one (shared) lane is all it needs.
+            tc.lanes = 1;
             let w = TableWriter::open(&self.dir.join(tc.file_name()), &tc)
                 .map_err(|e| io::Error::other(e.to_string()))?;
             self.tables.insert(module.clone(), w);

@@ -1,14 +1,17 @@
-//! Log tables: fixed rings of entries in memory-mapped files that outlive their writer.
+//! Log tables: rings of entries in memory-mapped files that outlive their writer.
 //!
 //! ```text
-//! file = header (4096 bytes) | slot 0 | slot 1 | … | slot capacity-1
+//! file = header (4096 bytes) | lane 0 | lane 1 | … | lane L-1
+//! lane = slot 0 | slot 1 | … | slot capacity-1
 //!
 //! header, little-endian u64 words:
 //!   0  magic "EDGLTAB\0"          4  created (ns since epoch)
 //!   1  format major | minor<<32   5  clock kind (0 = UTC nanoseconds)
-//!   2  capacity (slots)           8  head: next sequence number to hand out   (own cache line)
-//!   3  slot size (bytes)         16  bd name (64 bytes)   24  module name (64 bytes)
-//!                                32  counters: lost_busy, lost_lapped, truncated, torn (own line)
+//!   2  capacity (slots per lane)  6  lanes (L, 1 to 32)
+//!   3  slot size (bytes)          8  lane 0 head: next sequence number        (own cache line)
+//!  16  bd name (64 bytes)        24  module name (64 bytes)
+//!  32  counters: lost_busy, lost_lapped, truncated, torn                      (own line)
+//!  64 + 8·(i-1)  lane i head, then its slot index (head % capacity), lanes 1 … L-1  (a line each)
 //!
 //! slot (slot size bytes, a multiple of 8):
 //!   word 0  stamp = seq << 2 | TORN << 1 | BUSY      seq 0 = never written
@@ -17,15 +20,17 @@
 //!   word 3… payload: encoded arguments (see `args`), packed into words
 //! ```
 //!
-//! Sequence numbers start at 1 and entry `seq` lives in slot `seq % capacity`, so the newest
-//! `capacity` entries are kept and older ones are overwritten.
-//!
-//! **Writing** (any number of threads of the owning process): take a sequence number with one
-//! `fetch_add` on `head`; claim the slot by a compare-and-swap of its stamp from an older,
-//! idle stamp to `seq|BUSY`; store the words; publish with a release store of `seq`. A writer
-//! that finds its slot busy (a writer one lap ahead has not finished) or already holding a newer
-//! entry (it was lapped while preempted) drops its entry and counts it — it never waits and
-//! never mixes its words with another writer's.
+//! **Lanes.** A table is `L` rings of `capacity` slots. Each writing thread of the owning
+//! process has a lane of its own (lanes 1 … L-1, by the thread's index in the process), so
+//! appending takes no locked instruction: the lane's only writer bumps its head with plain
+//! stores. Threads beyond the own lanes share lane 0, which takes any number of writers:
+//! a sequence number by one `fetch_add` on its head, the slot claimed by a compare-and-swap of
+//! its stamp from an older, idle stamp to `seq|BUSY`. A lane-0 writer that finds its slot busy
+//! (a writer one lap ahead has not finished) or holding a newer entry (it was lapped while
+//! preempted) drops its entry and counts it — it never waits and never mixes its words with
+//! another writer's. Sequence numbers start at 1 in each lane and entry `seq` of a lane lives
+//! in its slot `seq % capacity`: each lane keeps its newest `capacity` entries. Readers merge
+//! the lanes by time. Lanes that no thread writes cost nothing: the file is sparse.
 //!
 //! **Reading** (any process, read-only mapping): a seqlock per slot. Load the stamp (acquire),
 //! copy the words, load the stamp again; the copy is an entry only if both stamps are the same
@@ -53,13 +58,18 @@ use crate::shm::Words;
 use crate::{Level, Timestamp};
 
 /// The format major version this build reads and writes; a file with another major is refused.
-pub const FORMAT_MAJOR: u32 = 1;
+/// (2: lanes.)
+pub const FORMAT_MAJOR: u32 = 2;
 /// The format minor version (additions readers of the same major may ignore).
 pub const FORMAT_MINOR: u32 = 0;
 /// Default entries per table (RBFS keeps the newest 10,000).
 pub const DEFAULT_CAPACITY: u64 = 10_000;
 /// Default slot size in bytes.
 pub const DEFAULT_SLOT_SIZE: u32 = 256;
+/// Default lanes: the shared one and three of their own for the first writing threads.
+pub const DEFAULT_LANES: u32 = 4;
+/// The most lanes a table may have.
+pub const MAX_LANES: u32 = 32;
 /// Bytes before the first slot.
 pub const HEADER_SIZE: usize = 4096;
 /// Bytes of a slot taken by its stamp, time and info words.
@@ -75,7 +85,9 @@ const W_CAPACITY: usize = 2;
 const W_SLOT_SIZE: usize = 3;
 const W_CREATED: usize = 4;
 const W_CLOCK: usize = 5;
+const W_LANES: usize = 6;
 const W_HEAD: usize = 8;
+const W_LANE_HEADS: usize = 64;
 const W_BD: usize = 16;
 const W_MODULE: usize = 24;
 const W_LOST_BUSY: usize = 32;
@@ -160,17 +172,26 @@ pub struct TableConfig {
     pub capacity: u64,
     /// Bytes per entry, a multiple of 8 from 64 to 65,536 (the payload is 24 bytes less).
     pub slot_size: u32,
+    /// Lanes (1 to [`MAX_LANES`]): the shared lane and `lanes - 1` for writing threads of their
+    /// own. 1 makes every writer share one ring.
+    pub lanes: u32,
 }
 
 impl TableConfig {
-    /// The default capacity and slot size for `module` of `bd`.
+    /// The default capacity, slot size and lanes for `module` of `bd`.
     pub fn new(bd: &str, module: &str) -> TableConfig {
         TableConfig {
             bd: bd.to_owned(),
             module: module.to_owned(),
             capacity: DEFAULT_CAPACITY,
             slot_size: DEFAULT_SLOT_SIZE,
+            lanes: DEFAULT_LANES,
         }
+    }
+
+    /// The file size this configuration makes.
+    fn file_size(&self) -> u64 {
+        HEADER_SIZE as u64 + u64::from(self.lanes) * self.capacity * u64::from(self.slot_size)
     }
 
     /// The table's file name, `<module>.<bd>.log`.
@@ -184,8 +205,10 @@ impl TableConfig {
 pub struct TableInfo {
     pub bd: String,
     pub module: String,
+    /// Entries kept per lane.
     pub capacity: u64,
     pub slot_size: u32,
+    pub lanes: u32,
     pub format_minor: u32,
     pub created: Timestamp,
 }
@@ -234,16 +257,22 @@ impl Table {
         }
         let capacity = words.get(W_CAPACITY);
         let slot_size = words.get(W_SLOT_SIZE);
-        if !valid_slot_size(slot_size) || capacity == 0 || capacity > u64::from(u32::MAX) {
+        let lanes = words.get(W_LANES);
+        if !valid_slot_size(slot_size)
+            || capacity == 0
+            || capacity > u64::from(u32::MAX)
+            || lanes == 0
+            || lanes > u64::from(MAX_LANES)
+        {
             return Err(corrupt(format!(
-                "capacity {capacity} / slot size {slot_size}"
+                "capacity {capacity} / slot size {slot_size} / lanes {lanes}"
             )));
         }
-        let want = HEADER_SIZE as u64 + capacity * slot_size;
+        let want = HEADER_SIZE as u64 + lanes * capacity * slot_size;
         if file_len != want {
             return Err(corrupt(format!(
-                "file is {file_len} bytes, its header says {want} ({capacity} slots of \
-                 {slot_size} bytes)"
+                "file is {file_len} bytes, its header says {want} ({lanes} lanes of {capacity} \
+                 slots of {slot_size} bytes)"
             )));
         }
         let info = TableInfo {
@@ -251,6 +280,7 @@ impl Table {
             module: words.name(W_MODULE, NAME_BYTES),
             capacity,
             slot_size: slot_size as u32,
+            lanes: lanes as u32,
             format_minor: minor,
             created: Timestamp::from_unix_nanos(words.get(W_CREATED) as i64),
         };
@@ -261,8 +291,8 @@ impl Table {
         })
     }
 
-    fn head(&self) -> u64 {
-        self.words.at(W_HEAD).load(Ordering::Acquire)
+    fn head(&self, lane: u32) -> u64 {
+        self.words.at(head_word(lane)).load(Ordering::Acquire)
     }
 
     fn counters(&self) -> TableCounters {
@@ -274,9 +304,43 @@ impl Table {
         }
     }
 
+    /// The first word of the slot of `seq` in `lane`.
     #[inline(always)]
-    fn slot_base(&self, seq: u64) -> usize {
-        HEADER_SIZE / 8 + (seq % self.info.capacity) as usize * self.slot_words
+    fn slot_base(&self, lane: u32, seq: u64) -> usize {
+        self.slot_at(lane, seq % self.info.capacity)
+    }
+
+    /// The first word of slot `slot` (an index below the capacity) of `lane`.
+    #[inline(always)]
+    fn slot_at(&self, lane: u32, slot: u64) -> usize {
+        HEADER_SIZE / 8 + (u64::from(lane) * self.info.capacity + slot) as usize * self.slot_words
+    }
+
+    /// Stores an entry's words (relaxed) from word `first`: time, info, then the arguments
+    /// packed into words — whole words straight from the bytes, the tail assembled in a
+    /// register (a byte copy into a stack word read back whole stalls store-to-load forwarding,
+    /// and was most of an append's time; a memcpy call per word, and an iterator's call per
+    /// word, were each seen in profiles before).
+    #[inline(always)]
+    fn store_payload(&self, first: usize, time: u64, info: u64, args: &[u8]) {
+        let w = &self.words;
+        w.at(first).store(time, Ordering::Relaxed);
+        w.at(first + 1).store(info, Ordering::Relaxed);
+        let mut at = first + 2;
+        let whole = args.chunks_exact(8);
+        let tail = whole.remainder();
+        for c in whole {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            w.at(at).store(word, Ordering::Relaxed);
+            at += 1;
+        }
+        if !tail.is_empty() {
+            let word = tail
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+            w.at(at).store(word, Ordering::Relaxed);
+        }
     }
 
     fn bump(&self, counter: usize) {
@@ -288,8 +352,60 @@ fn valid_slot_size(s: u64) -> bool {
     (64..=65_536).contains(&s) && s.is_multiple_of(8)
 }
 
+/// The header word holding `lane`'s head.
+#[inline(always)]
+fn head_word(lane: u32) -> usize {
+    if lane == 0 {
+        W_HEAD
+    } else {
+        W_LANE_HEADS + 8 * (lane as usize - 1)
+    }
+}
+
+/// This thread's index among the process's threads that write tables (0 for the first), or
+/// `None` past 64: what picks its lane. The index is freed when the thread ends and goes to
+/// the next thread that asks, which then continues that lane — after the old thread's last
+/// store, since freeing and taking it synchronise.
+#[inline]
+fn thread_index() -> Option<u32> {
+    static TAKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    struct Index(Option<u32>);
+    impl Index {
+        fn claim() -> Index {
+            let mut cur = TAKEN.load(Ordering::Relaxed);
+            loop {
+                let free = (!cur).trailing_zeros();
+                if free >= 64 {
+                    return Index(None);
+                }
+                match TAKEN.compare_exchange_weak(
+                    cur,
+                    cur | 1 << free,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Index(Some(free)),
+                    Err(now) => cur = now,
+                }
+            }
+        }
+    }
+    impl Drop for Index {
+        fn drop(&mut self) {
+            if let Some(i) = self.0 {
+                TAKEN.fetch_and(!(1 << i), Ordering::Release);
+            }
+        }
+    }
+    thread_local! {
+        static INDEX: Index = Index::claim();
+    }
+    // A thread that is ending (its index already dropped) shares lane 0.
+    INDEX.try_with(|i| i.0).ok().flatten()
+}
+
 /// The appending side of a table. One process owns a table; any number of its threads may
-/// append at once (`&self`).
+/// append at once (`&self`), each in its own lane while there are lanes enough.
 #[derive(Debug)]
 pub struct TableWriter {
     table: Table,
@@ -303,13 +419,16 @@ impl TableWriter {
         if config.capacity == 0
             || config.capacity > u64::from(u32::MAX)
             || !valid_slot_size(u64::from(config.slot_size))
+            || config.lanes == 0
+            || config.lanes > MAX_LANES
         {
             return Err(TableError::new(
                 TableErrorKind::InvalidConfig,
                 path,
                 format!(
-                    "capacity {} (1 to 4294967295) / slot size {} (a multiple of 8, 64 to 65536)",
-                    config.capacity, config.slot_size
+                    "capacity {} (1 to 4294967295) / slot size {} (a multiple of 8, 64 to 65536) \
+                     / lanes {} (1 to {MAX_LANES})",
+                    config.capacity, config.slot_size, config.lanes
                 ),
             ));
         }
@@ -326,7 +445,7 @@ impl TableWriter {
             .len();
         let fresh = len == 0;
         let len = if fresh {
-            let size = HEADER_SIZE as u64 + config.capacity * u64::from(config.slot_size);
+            let size = config.file_size();
             file.set_len(size)
                 .map_err(|e| TableError::io(path, "sizing", e))?;
             size
@@ -360,15 +479,25 @@ impl TableWriter {
         self.table.counters()
     }
 
-    /// The next sequence number to be handed out.
-    pub fn head(&self) -> u64 {
-        self.table.head()
+    /// The next sequence number `lane` will hand out.
+    pub fn head(&self, lane: u32) -> u64 {
+        self.table.head(lane)
+    }
+
+    /// The lane this thread appends to.
+    #[inline]
+    pub fn lane(&self) -> u32 {
+        match thread_index() {
+            Some(i) if i + 1 < self.table.info.lanes => i + 1,
+            _ => 0,
+        }
     }
 
     /// A busy slot found at open belonged to a writer that died (one process owns a table).
     fn mark_torn(&self) {
         let t = &self.table;
-        for slot in 0..t.info.capacity {
+        let slots = u64::from(t.info.lanes) * t.info.capacity;
+        for slot in 0..slots {
             let stamp = t.words.at(HEADER_SIZE / 8 + slot as usize * t.slot_words);
             let s = stamp.load(Ordering::Acquire);
             if s & BUSY != 0
@@ -380,14 +509,21 @@ impl TableWriter {
             }
         }
         // A head that ran ahead of the highest sequence claimed is harmless: those sequence
-        // numbers read as never written.
+        // numbers read as never written. An own lane's slot index is derived from its head
+        // again: a writer killed between storing the one and the other left them apart.
+        for lane in 1..t.info.lanes {
+            let head = t.head(lane);
+            t.words.set(head_word(lane) + 1, head % t.info.capacity);
+        }
     }
 
-    /// Appends an entry; returns its sequence number, or `None` if it was dropped (and
-    /// counted) because its slot was contended. `args` longer than the payload capacity are
-    /// cut at a word boundary and flagged; they never reach the next slot.
+    /// Appends an entry to this thread's lane; returns where it went, or `None` if it was
+    /// dropped (and counted) because its slot in the shared lane was contended. `args` longer
+    /// than the payload capacity are cut at a word boundary and flagged; they never reach the
+    /// next slot.
     ///
-    /// No allocation, lock or system call: one `fetch_add`, one compare-and-swap, relaxed
+    /// No allocation, lock or system call. In a lane of its own: plain loads and stores, two of
+    /// them release stores. In the shared lane: one `fetch_add`, one compare-and-swap, relaxed
     /// stores and one release store.
     #[inline]
     pub fn append(
@@ -397,7 +533,7 @@ impl TableWriter {
         level: Level,
         mut flags: u8,
         args: &[u8],
-    ) -> Option<u64> {
+    ) -> Option<Written> {
         let t = &self.table;
         let room = (t.slot_words - 3) * 8;
         let args = if args.len() > room {
@@ -410,24 +546,26 @@ impl TableWriter {
             | u64::from(level.as_u8()) << 32
             | u64::from(flags) << 40
             | (args.len() as u64) << 48;
-        // Whole words straight from the bytes; only the tail is padded (a variable-length
-        // copy per word showed up as a memcpy call per word in profiles).
-        let whole = args.chunks_exact(8);
-        let tail = whole.remainder();
-        let last = (!tail.is_empty()).then(|| {
-            let mut w = [0u8; 8];
-            w[..tail.len()].copy_from_slice(tail);
-            u64::from_le_bytes(w)
-        });
-        let payload =
-            whole.map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
-        let words = [time as u64, info].into_iter().chain(payload).chain(last);
-        match protocol::append(&t.words, W_HEAD, |seq| t.slot_base(seq), words) {
+        let lane = self.lane();
+        let claimed = if lane == 0 {
+            protocol::claim(&t.words, W_HEAD, |seq| t.slot_base(0, seq)).map(|(seq, base)| {
+                t.store_payload(base + 1, time as u64, info, args);
+                protocol::publish(&t.words, base, seq);
+                seq
+            })
+        } else {
+            let head = head_word(lane);
+            let s = protocol::claim_own(&t.words, head, |slot| t.slot_at(lane, slot));
+            t.store_payload(s.base + 1, time as u64, info, args);
+            protocol::publish_own(&t.words, head, t.info.capacity, s);
+            Ok(s.seq)
+        };
+        match claimed {
             Ok(seq) => {
                 if flags & flags::TRUNCATED != 0 {
                     t.bump(W_TRUNCATED);
                 }
-                Some(seq)
+                Some(Written { lane, seq })
             }
             Err(Lost::Busy) => {
                 t.bump(W_LOST_BUSY);
@@ -465,7 +603,13 @@ fn init_header(words: &Words, config: &TableConfig) {
     put(W_SLOT_SIZE, u64::from(config.slot_size));
     put(W_CREATED, Timestamp::now().as_unix_nanos() as u64);
     put(W_CLOCK, 0);
-    put(W_HEAD, 1);
+    put(W_LANES, u64::from(config.lanes));
+    for lane in 0..config.lanes {
+        put(head_word(lane), 1);
+    }
+    for lane in 1..config.lanes {
+        put(head_word(lane) + 1, 1 % config.capacity);
+    }
     words.set_name(W_BD, NAME_BYTES, &config.bd);
     words.set_name(W_MODULE, NAME_BYTES, &config.module);
     // The magic goes last: a reader never sees a half-initialised header as a table.
@@ -510,9 +654,18 @@ pub fn find_tables(run_dir: &Path) -> io::Result<Vec<TableFile>> {
     Ok(found)
 }
 
+/// Where an appended entry went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Written {
+    pub lane: u32,
+    pub seq: u64,
+}
+
 /// One entry, copied out of its slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// The lane it was written in, and its sequence number there.
+    pub lane: u32,
     pub seq: u64,
     /// Nanoseconds since the epoch (clock kind 0).
     pub time: Timestamp,
@@ -582,20 +735,58 @@ impl TableReader {
         self.table.counters()
     }
 
-    /// The next sequence number the writer will hand out; entries are `oldest()..head()`.
-    pub fn head(&self) -> u64 {
-        self.table.head()
+    /// The next sequence number `lane`'s writer will hand out; its entries are
+    /// `oldest(lane)..head(lane)`.
+    pub fn head(&self, lane: u32) -> u64 {
+        self.table.head(lane)
     }
 
-    /// The oldest sequence number still in the ring.
-    pub fn oldest(&self) -> u64 {
-        self.head().saturating_sub(self.table.info.capacity).max(1)
+    /// The oldest sequence number still in `lane`'s ring.
+    pub fn oldest(&self, lane: u32) -> u64 {
+        self.head(lane)
+            .saturating_sub(self.table.info.capacity)
+            .max(1)
     }
 
-    /// Reads the slot of `seq`.
-    pub fn read(&self, seq: u64) -> Slot {
+    /// The lanes, `0..lanes`.
+    pub fn lanes(&self) -> std::ops::Range<u32> {
+        0..self.table.info.lanes
+    }
+
+    /// Entries held, all lanes together.
+    pub fn entries(&self) -> u64 {
+        self.lanes().map(|l| self.head(l) - self.oldest(l)).sum()
+    }
+
+    /// Every entry the table holds, oldest first (by time, then lane and sequence).
+    pub fn all(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self
+            .lanes()
+            .flat_map(|l| (self.oldest(l)..self.head(l)).map(move |s| (l, s)))
+            .filter_map(|(l, s)| match self.read(l, s) {
+                Slot::Entry(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        sort_by_time(&mut out);
+        out
+    }
+
+    /// The newest entry of any lane.
+    pub fn newest(&self) -> Option<Entry> {
+        self.lanes()
+            .filter(|&l| self.head(l) > 1)
+            .filter_map(|l| match self.read(l, self.head(l) - 1) {
+                Slot::Entry(e) => Some(e),
+                _ => None,
+            })
+            .max_by_key(|e| (e.time, e.lane, e.seq))
+    }
+
+    /// Reads the slot of `seq` in `lane`.
+    pub fn read(&self, lane: u32, seq: u64) -> Slot {
         let t = &self.table;
-        let base = t.slot_base(seq);
+        let base = t.slot_base(lane, seq);
         let copied = protocol::read(&t.words, base, seq, |w| {
             let time = w.get(base + 1);
             let info = w.get(base + 2);
@@ -609,6 +800,7 @@ impl TableReader {
         });
         match copied {
             Read::Entry((time, info, args)) => Slot::Entry(Entry {
+                lane,
                 seq,
                 time: Timestamp::from_unix_nanos(time as i64),
                 log_id: info as u32,
@@ -624,13 +816,19 @@ impl TableReader {
     }
 }
 
-/// A position in a table for following it (`tail -f`): it reads each entry once, in order,
-/// and when writers lap it, it says how many entries it missed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Entries in the order readers show them: by time, then lane and sequence number.
+fn sort_by_time(entries: &mut [Entry]) {
+    entries.sort_by_key(|e| (e.time, e.lane, e.seq));
+}
+
+/// A position in a table for following it (`tail -f`): it reads each entry once, each lane in
+/// order, and when a writer laps it, it says how many entries it missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    next: u64,
-    /// Polls in a row that found the next slot busy or unwritten.
-    stalled: u32,
+    /// Per lane: the next sequence number to read.
+    next: Vec<u64>,
+    /// Per lane: polls in a row that found the next slot busy or unwritten.
+    stalled: Vec<u32>,
 }
 
 /// Polls a cursor waits on a slot that stays busy or unwritten before it gives the slot up as
@@ -640,6 +838,7 @@ pub const STALL_POLLS: u32 = 100;
 /// What one [`Cursor::poll`] found.
 #[derive(Debug, Default, PartialEq)]
 pub struct Poll {
+    /// By time, then lane and sequence number.
     pub entries: Vec<Entry>,
     /// Entries overwritten before the cursor reached them.
     pub lapped: u64,
@@ -648,59 +847,82 @@ pub struct Poll {
 }
 
 impl Cursor {
+    fn with(reader: &TableReader, next: impl Fn(u32) -> u64) -> Cursor {
+        Cursor {
+            next: reader.lanes().map(next).collect(),
+            stalled: reader.lanes().map(|_| 0).collect(),
+        }
+    }
+
     /// A cursor at the oldest entry still in the table.
     pub fn at_oldest(reader: &TableReader) -> Cursor {
-        Cursor {
-            next: reader.oldest(),
-            stalled: 0,
-        }
+        Cursor::with(reader, |l| reader.oldest(l))
     }
 
     /// A cursor that will see only entries written from now on.
     pub fn at_head(reader: &TableReader) -> Cursor {
-        Cursor {
-            next: reader.head(),
-            stalled: 0,
-        }
+        Cursor::with(reader, |l| reader.head(l))
     }
 
-    /// A cursor at a saved position (checkpoint).
-    pub fn at(seq: u64) -> Cursor {
-        Cursor {
-            next: seq.max(1),
-            stalled: 0,
-        }
+    /// A cursor at a saved [`position`](Self::position) (a checkpoint); a lane it does not
+    /// name is read from its beginning.
+    pub fn at(reader: &TableReader, position: &[u64]) -> Cursor {
+        Cursor::with(reader, |l| {
+            position.get(l as usize).copied().unwrap_or(1).max(1)
+        })
     }
 
-    /// The next sequence number this cursor will read.
-    pub fn position(&self) -> u64 {
-        self.next
+    /// Per lane, the next sequence number this cursor will read.
+    pub fn position(&self) -> &[u64] {
+        &self.next
     }
 
-    /// Reads up to `max` new entries. Stops before a slot that is still being written, so
-    /// the next poll picks it up; a slot that stays busy or unwritten for [`STALL_POLLS`] polls,
-    /// and a slot marked torn, is skipped and counted.
+    /// Whether a lane has entries the cursor has not read.
+    pub fn behind(&self, reader: &TableReader) -> bool {
+        reader.lanes().any(|l| {
+            self.next
+                .get(l as usize)
+                .is_some_and(|&n| n < reader.head(l))
+        })
+    }
+
+    /// Reads up to `max` new entries of each lane. Stops a lane before a slot that is still
+    /// being written, so the next poll picks it up; a slot that stays busy or unwritten for
+    /// [`STALL_POLLS`] polls, and a slot marked torn, is skipped and counted.
     pub fn poll(&mut self, reader: &TableReader, max: usize) -> Poll {
         let mut out = Poll::default();
-        let head = reader.head();
-        let oldest = reader.oldest();
-        if self.next < oldest {
-            out.lapped += oldest - self.next;
-            self.next = oldest;
-        }
-        while self.next < head && out.entries.len() < max {
-            match reader.read(self.next) {
-                Slot::Entry(e) => out.entries.push(e),
-                Slot::Busy | Slot::Missing if self.stalled < STALL_POLLS => {
-                    self.stalled += 1;
-                    break;
-                }
-                Slot::Busy | Slot::Missing | Slot::Torn => out.torn += 1,
-                Slot::Overwritten => out.lapped += 1,
+        for lane in reader.lanes() {
+            let (Some(next), Some(stalled)) = (
+                self.next.get_mut(lane as usize),
+                self.stalled.get_mut(lane as usize),
+            ) else {
+                break;
+            };
+            let head = reader.head(lane);
+            let oldest = reader.oldest(lane);
+            if *next < oldest {
+                out.lapped += oldest - *next;
+                *next = oldest;
             }
-            self.stalled = 0;
-            self.next += 1;
+            let mut taken = 0;
+            while *next < head && taken < max {
+                match reader.read(lane, *next) {
+                    Slot::Entry(e) => {
+                        out.entries.push(e);
+                        taken += 1;
+                    }
+                    Slot::Busy | Slot::Missing if *stalled < STALL_POLLS => {
+                        *stalled += 1;
+                        break;
+                    }
+                    Slot::Busy | Slot::Missing | Slot::Torn => out.torn += 1,
+                    Slot::Overwritten => out.lapped += 1,
+                }
+                *stalled = 0;
+                *next += 1;
+            }
         }
+        sort_by_time(&mut out.entries);
         out
     }
 }

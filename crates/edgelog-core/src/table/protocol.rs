@@ -2,10 +2,13 @@
 //! memory-mapped words, and a loom model (`tests` below) runs the very same functions over
 //! loom's atomics, exploring thread interleavings for torn or mixed entries.
 //!
-//! Writer: take a sequence number (`fetch_add` on head); claim the slot by CAS from an older,
-//! idle stamp to `seq|BUSY`; release fence; store the words; publish with a release store of
-//! `seq`. Reader: acquire-load the stamp, copy the words, acquire fence, load the stamp again;
-//! a copy counts only if both loads saw the same idle `seq` (Boehm's seqlock).
+//! Shared-lane writer ([`claim`], [`publish`]): take a sequence number (`fetch_add` on head);
+//! claim the slot by CAS from an older, idle stamp to `seq|BUSY`; release fence; store the
+//! words; publish with a release store of `seq`. Own-lane writer (the lane's only writer): the same without the atomic
+//! read-modify-writes — load the head, store `seq|BUSY`, release fence, the words, the release
+//! store of `seq`, then the head. Reader: acquire-load the stamp, copy the words, acquire
+//! fence, load the stamp again; a copy counts only if both loads saw the same idle `seq`
+//! (Boehm's seqlock).
 
 use std::sync::atomic::Ordering;
 
@@ -42,15 +45,15 @@ pub(crate) enum Lost {
     Lapped,
 }
 
-/// Appends `words` (after the stamp) to the slot of a fresh sequence number. `slot_base`
-/// maps a sequence number to its slot's first word.
+/// Claims the slot of a fresh sequence number in a shared lane: the sequence number and the
+/// slot's first word, its busy stamp visible before anything stored after this returns.
+/// `slot_base` maps a sequence number to its slot's first word.
 #[inline(always)]
-pub(crate) fn append<M: Memory>(
+pub(crate) fn claim<M: Memory>(
     m: &M,
     head: usize,
     slot_base: impl Fn(u64) -> usize,
-    words: impl IntoIterator<Item = u64>,
-) -> Result<u64, Lost> {
+) -> Result<(u64, usize), Lost> {
     let seq = m.word(head).fetch_add(1, Ordering::Relaxed);
     let base = slot_base(seq);
     let stamp = m.word(base);
@@ -67,11 +70,46 @@ pub(crate) fn append<M: Memory>(
     }
     // The busy stamp must be visible before any payload word.
     M::fence(Ordering::Release);
-    for (k, w) in words.into_iter().enumerate() {
-        m.word(base + 1 + k).store(w, Ordering::Relaxed);
-    }
-    stamp.store(seq << 2, Ordering::Release);
-    Ok(seq)
+    Ok((seq, base))
+}
+
+/// Publishes the entry stored (relaxed) after the stamp at `base`.
+#[inline(always)]
+pub(crate) fn publish<M: Memory>(m: &M, base: usize, seq: u64) {
+    m.word(base).store(seq << 2, Ordering::Release);
+}
+
+/// An own lane's next slot, claimed: its sequence number, first word and index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnSlot {
+    pub(crate) seq: u64,
+    pub(crate) base: usize,
+    index: u64,
+}
+
+/// Claims the next slot of a lane that only this thread writes: no atomic read-modify-write,
+/// so no locked instruction. The word after the lane's head holds the head's slot index
+/// (`head % capacity`), kept alongside so no division is needed; `slot_at` maps a slot index to
+/// its first word.
+#[inline(always)]
+pub(crate) fn claim_own<M: Memory>(m: &M, head: usize, slot_at: impl Fn(u64) -> usize) -> OwnSlot {
+    let seq = m.word(head).load(Ordering::Relaxed);
+    let index = m.word(head + 1).load(Ordering::Relaxed);
+    let base = slot_at(index);
+    m.word(base).store(seq << 2 | BUSY, Ordering::Relaxed);
+    // The busy stamp must be visible before any payload word.
+    M::fence(Ordering::Release);
+    OwnSlot { seq, base, index }
+}
+
+/// Publishes the entry of a slot [`claim_own`] gave, and moves the lane's head past it.
+#[inline(always)]
+pub(crate) fn publish_own<M: Memory>(m: &M, head: usize, capacity: u64, slot: OwnSlot) {
+    m.word(slot.base).store(slot.seq << 2, Ordering::Release);
+    let next = slot.index + 1;
+    let next = if next == capacity { 0 } else { next };
+    m.word(head + 1).store(next, Ordering::Relaxed);
+    m.word(head).store(slot.seq + 1, Ordering::Release);
 }
 
 /// What a slot holds for a sequence number, with the copied words of an entry.
@@ -175,11 +213,68 @@ mod tests {
     const HEAD: usize = 0;
     const SLOT: usize = 1;
 
+    /// A two-word payload: `w` and `w * 100`.
+    fn store2(mem: &LoomMemory, at: usize, w: u64) {
+        mem.word(at).store(w, Ordering::Relaxed);
+        mem.word(at + 1).store(w * 100, Ordering::Relaxed);
+    }
+
+    /// A shared-lane append of `w`, as the table does it.
+    fn append(mem: &LoomMemory, w: u64) -> Result<u64, Lost> {
+        let (seq, base) = claim(mem, HEAD, |_| SLOT)?;
+        store2(mem, base + 1, w);
+        publish(mem, base, seq);
+        Ok(seq)
+    }
+
+    /// An own-lane append of `w` to a one-slot lane whose slot starts at `slot`.
+    fn append_own(mem: &LoomMemory, slot: usize, w: u64) {
+        let s = claim_own(mem, HEAD, |_| slot);
+        store2(mem, s.base + 1, w);
+        publish_own(mem, HEAD, 1, s);
+    }
+
     fn check(read: Read<(u64, u64)>) {
         if let Read::Entry((a, b)) = read {
             assert!(a == 1 || a == 2, "payload from nowhere: {a}");
             assert_eq!(b, a * 100, "an entry mixes two writers' words");
         }
+    }
+
+    #[test]
+    fn an_own_lane_writer_lapping_itself_never_shows_a_reader_a_mixed_entry() {
+        // Word 0: head, word 1: its slot index; words 2..=4: the one slot.
+        const OWN_SLOT: usize = 2;
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let mem = Arc::new(LoomMemory(
+                (0..5)
+                    .map(|i| AtomicU64::new(u64::from(i == HEAD)))
+                    .collect(),
+            ));
+            let copy = |m: &LoomMemory| {
+                (
+                    m.word(OWN_SLOT + 1).load(Ordering::Relaxed),
+                    m.word(OWN_SLOT + 2).load(Ordering::Relaxed),
+                )
+            };
+            // One slot: every entry overwrites the last while the reader may be copying it.
+            let writer = {
+                let mem = Arc::clone(&mem);
+                loom::thread::spawn(move || {
+                    for w in [1u64, 2] {
+                        append_own(&mem, OWN_SLOT, w);
+                    }
+                })
+            };
+            for seq in [1, 2] {
+                check(read(&*mem, OWN_SLOT, seq, copy));
+            }
+            writer.join().unwrap();
+            assert_eq!(mem.word(HEAD).load(Ordering::Relaxed), 3);
+            assert_eq!(read(&*mem, OWN_SLOT, 2, copy), Read::Entry((2, 200)));
+        });
     }
 
     #[test]
@@ -196,7 +291,7 @@ mod tests {
                 .into_iter()
                 .map(|w| {
                     let mem = Arc::clone(&mem);
-                    loom::thread::spawn(move || append(&*mem, HEAD, |_| SLOT, [w, w * 100]))
+                    loom::thread::spawn(move || append(&mem, w))
                 })
                 .collect();
             for seq in [1, 2] {

@@ -70,12 +70,17 @@ impl Follower {
             let key = t.path.to_string_lossy().into_owned();
             let cursor = match self.checkpoints.get(&key) {
                 Some(v) if v["created"].as_i64() == Some(created) => {
-                    Cursor::at(v["next"].as_u64().unwrap_or(0))
+                    // Per lane, as `Cursor::position` gives it.
+                    let next: Vec<u64> = v["next"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+                        .unwrap_or_default();
+                    Cursor::at(&reader, &next)
                 }
                 _ => Cursor::at_oldest(&reader),
             };
             tracing::debug!(
-                "following table {} from entry {}",
+                "following table {} from entries {:?}",
                 t.path.display(),
                 cursor.position()
             );
@@ -112,7 +117,7 @@ impl Follower {
                 return false;
             };
             let poll = t.cursor.poll(&t.reader, PER_POLL);
-            let more = t.cursor.position() < t.reader.head();
+            let more = t.cursor.behind(&t.reader);
             let (bd, module) = (t.bd.clone(), t.reader.info().module.clone());
             let key = path.to_string_lossy().into_owned();
             let position = json!({"created": t.created, "next": t.cursor.position()});
