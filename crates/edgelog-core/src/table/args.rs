@@ -244,6 +244,51 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_buffer_of_any_length_and_alignment_encodes_the_same() {
+        // Garbage left in the buffer, lengths that are not a multiple of 8, and a start off
+        // the word boundary: the bytes are the same as a byte-by-byte encoding would give.
+        let encode = |w: &mut ArgWriter<'_>| {
+            w.u64(0x0102_0304_0506_0708);
+            w.bool(false);
+            w.str("peer 10.0.0.2 session state changed to Established");
+            w.ip("2001:db8::1".parse().unwrap());
+            w.i64(-1);
+            w.ip("192.0.2.1".parse().unwrap());
+            w.f64(0.5);
+        };
+        let mut clean = [0u8; 128];
+        let mut w = ArgWriter::new(&mut clean);
+        encode(&mut w);
+        let want = w.as_bytes().to_vec();
+        for len in [want.len(), want.len() + 1, 127, 128] {
+            for start in 0..8 {
+                let mut dirty = vec![0xa5u8; 136];
+                let mut w = ArgWriter::new(&mut dirty[start..start + len]);
+                encode(&mut w);
+                assert!(!w.truncated(), "{len} {start}");
+                assert_eq!(w.as_bytes(), &want[..], "{len} {start}");
+            }
+        }
+        // Cut short anywhere, what was written decodes and is a prefix of the whole.
+        for len in 0..want.len() {
+            let mut dirty = vec![0x5au8; len];
+            let mut w = ArgWriter::new(&mut dirty);
+            encode(&mut w);
+            assert!(w.truncated());
+            let got = w.as_bytes();
+            assert!(got.len() <= len);
+            let args: Vec<Arg<'_>> = decode(got).collect();
+            let whole: Vec<Arg<'_>> = decode(&want).collect();
+            for (a, b) in args.iter().zip(&whole) {
+                match (a, b) {
+                    (Arg::Str(x), Arg::Str(y)) => assert!(y.starts_with(x)),
+                    _ => assert_eq!(a, b),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn garbage_ends_the_list_without_panicking() {
         assert_eq!(decode(&[STR, 9, 0, b'a']).count(), 0);
         assert_eq!(decode(&[0xff, 1, 2]).count(), 0);
