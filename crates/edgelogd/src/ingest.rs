@@ -170,14 +170,13 @@ impl Ingest {
     }
 
     /// The decoder reads yearless times against its clock; keep that within a second.
-    fn decoder(&mut self, now: Timestamp) -> &Decoder {
+    fn refresh_decoder(&mut self, now: Timestamp) {
         let then = self.decoder.context().now();
         if now.as_unix_nanos() - then.as_unix_nanos() > 1_000_000_000 {
             let ctx = Context::new(now, self.zone.clone());
             self.decoder =
                 Decoder::new(self.format, Mode::Lenient, ctx).with_boot_time(self.boot_time);
         }
-        &self.decoder
     }
 
     /// Decodes a frame into an event of the current batch and returns it, so the source can
@@ -221,7 +220,7 @@ impl Ingest {
         );
         let flen = frame.data.len();
         let (host_at, app_at) = (flen + host.len(), flen + host.len() + app.len());
-        self.decoder(now);
+        self.refresh_decoder(now);
         let decoder = &self.decoder;
         let mut malformed = false;
         let event = Event::decoded(backing, self.name.clone(), now, |b| {

@@ -252,7 +252,7 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// A relay process and what it used.
+/// A relay process.
 #[derive(Debug)]
 struct Relay {
     child: Child,
@@ -276,14 +276,13 @@ impl std::ops::Add for Usage {
 }
 
 impl Relay {
-    fn start(env: &Env, sys: &System, spec: &Spec, work: &Path) -> anyhow::Result<Relay> {
+    fn start(sys: &System, spec: &Spec, work: &Path) -> anyhow::Result<Relay> {
         let child = sys
             .prepare(spec, work)?
             .spawn()
             .with_context(|| format!("starting {}", sys.name()))?;
         let mut relay = Relay { child };
         relay.wait_ready(spec, work)?;
-        let _ = env;
         Ok(relay)
     }
 
@@ -458,7 +457,7 @@ fn relay(
         output: Output::Tcp(out),
         queue,
     };
-    let relay = Relay::start(env, sys, &spec, work)?;
+    let relay = Relay::start(sys, &spec, work)?;
     let Input::Tcp(inp) = spec.input else {
         unreachable!()
     };
@@ -484,7 +483,7 @@ fn devlog(env: &Env, sys: &System, work: &Path, rate: u64, seconds: u64) -> anyh
         output: Output::File,
         queue: QueueKind::Memory,
     };
-    let relay = Relay::start(env, sys, &spec, work)?;
+    let relay = Relay::start(sys, &spec, work)?;
     let count = rate * seconds;
     let sent = load(
         env,
@@ -549,7 +548,7 @@ fn stall(env: &Env, sys: &System, work: &Path, rate: u64, pause: u64) -> anyhow:
         output: Output::Tcp(out),
         queue: QueueKind::Disk,
     };
-    let relay = Relay::start(env, sys, &spec, work)?;
+    let relay = Relay::start(sys, &spec, work)?;
     load(
         env,
         &[
@@ -590,7 +589,7 @@ fn kill(env: &Env, sys: &System, work: &Path, count: u64, rate: u64) -> anyhow::
         output: Output::Tcp(out),
         queue: QueueKind::Disk,
     };
-    let first = Relay::start(env, sys, &spec, work)?;
+    let first = Relay::start(sys, &spec, work)?;
     let mut writer = Command::new(&env.load)
         .args(["write", "--file"])
         .arg(&file)
@@ -601,7 +600,7 @@ fn kill(env: &Env, sys: &System, work: &Path, count: u64, rate: u64) -> anyhow::
     std::thread::sleep(Duration::from_secs_f64(count as f64 / rate as f64 / 3.0));
     let used = first.kill9(env);
     std::thread::sleep(Duration::from_secs(1));
-    let second = Relay::start(env, sys, &spec, work)?;
+    let second = Relay::start(sys, &spec, work)?;
     let _ = writer.wait();
     let report = sink_report(sink, Duration::from_secs(300));
     let usage = used + second.stop(env);
