@@ -62,7 +62,8 @@ fn edgelogd_and_rsyslog_through_four_workloads() {
     assert_eq!(rows.len(), 8, "{stdout}");
     for r in &rows {
         assert!(r.get("error").is_none(), "a run failed: {r}");
-        assert!(r["cpu_seconds"].as_f64().unwrap() > 0.0, "{r}");
+        // CPU time is counted in clock ticks: a small run may take less than one.
+        assert!(r["cpu_seconds"].as_f64().is_some_and(|c| c >= 0.0), "{r}");
         assert!(r["peak_rss_mb"].as_f64().unwrap() > 1.0, "{r}");
         if r["system"] == "edgelogd" {
             assert_eq!(r["lost"], 0, "{r}");

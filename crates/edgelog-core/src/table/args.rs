@@ -262,7 +262,7 @@ mod tests {
         let want = w.as_bytes().to_vec();
         for len in [want.len(), want.len() + 1, 127, 128] {
             for start in 0..8 {
-                let mut dirty = vec![0xa5u8; 136];
+                let mut dirty = [0xa5u8; 136];
                 let mut w = ArgWriter::new(&mut dirty[start..start + len]);
                 encode(&mut w);
                 assert!(!w.truncated(), "{len} {start}");
