@@ -413,8 +413,10 @@ pub struct TableWriter {
 
 impl TableWriter {
     /// Opens the table at `path`, creating it with `config` if it does not exist. An existing
-    /// table keeps its history and its own capacity and slot size, and its sequence numbers
-    /// continue; slots left half-written by a writer that died are marked torn.
+    /// table keeps its history and its own capacity, slot size and lanes, and its sequence
+    /// numbers continue; slots left half-written by a writer that died are marked torn. A
+    /// table of an older format is moved aside (`<name>.v<major>`) and a new one created; one
+    /// of a newer format is refused.
     pub fn open(path: &Path, config: &TableConfig) -> Result<TableWriter, TableError> {
         if config.capacity == 0
             || config.capacity > u64::from(u32::MAX)
@@ -456,7 +458,19 @@ impl TableWriter {
         if fresh {
             init_header(&words, config);
         }
-        let table = Table::check(words, path, len)?;
+        let major = words.get(W_VERSION) as u32;
+        let table = match Table::check(words, path, len) {
+            // A table an older build wrote (a run directory that outlived an upgrade): its
+            // owner moves it aside, as `<name>.v<major>` for that build's tools, and starts
+            // a new one. A newer format is refused: it is not ours to replace.
+            Err(e) if e.kind() == TableErrorKind::IncompatibleVersion && major < FORMAT_MAJOR => {
+                let aside = path.with_extension(format!("log.v{major}"));
+                std::fs::rename(path, &aside)
+                    .map_err(|e| TableError::io(path, "moving the old-format table aside", e))?;
+                return TableWriter::open(path, config);
+            }
+            r => r?,
+        };
         let writer = TableWriter { table };
         if !fresh {
             writer.mark_torn();

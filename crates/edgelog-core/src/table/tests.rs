@@ -264,6 +264,32 @@ fn other_format_versions_and_other_files_are_refused_with_a_reason() {
 }
 
 #[test]
+fn the_owner_moves_an_older_format_table_aside_and_starts_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 16, 64);
+    append_tagged(&w, 0, 0).unwrap();
+    w.table
+        .words
+        .at(W_VERSION)
+        .store(u64::from(FORMAT_MAJOR - 1), Ordering::Relaxed);
+    drop(w);
+    // A reader of this build refuses it, naming both versions…
+    let err = TableReader::open(&path).unwrap_err();
+    assert_eq!(err.kind(), TableErrorKind::IncompatibleVersion);
+    // …its owner moves it aside for the older build's tools and starts a new one.
+    let w = TableWriter::open(&path, &config(16, 64)).unwrap();
+    let aside = dir
+        .path()
+        .join(format!("bgp.bgpd.log.v{}", FORMAT_MAJOR - 1));
+    assert!(aside.exists());
+    assert_eq!(append_tagged(&w, 0, 1), Some(1));
+    let r = TableReader::open(&path).unwrap();
+    assert_eq!(r.entries(), 1);
+    // Not a `.log` name, so readers do not list it as a table.
+    assert!(!aside.to_string_lossy().ends_with(".log"));
+}
+
+#[test]
 fn concurrent_writers_lose_nothing_and_never_mix_entries() {
     let dir = tempfile::tempdir().unwrap();
     let (path, w) = table(&dir, 100_000, 64);
