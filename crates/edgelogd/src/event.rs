@@ -83,10 +83,6 @@ impl Event {
         self.msg.hostname = host;
     }
 
-    pub fn set_proc_id(&mut self, id: Option<Cow<'static, str>>) {
-        self.msg.proc_id = id;
-    }
-
     pub fn push_field(&mut self, key: Cow<'static, str>, value: Value<'static>) {
         self.msg.fields.push((key, value));
     }

@@ -219,6 +219,23 @@ mod tests {
         mem.word(at + 1).store(w * 100, Ordering::Relaxed);
     }
 
+    /// `n` words, all 0 but the head, which starts at 1.
+    fn memory(n: usize) -> Arc<LoomMemory> {
+        Arc::new(LoomMemory(
+            (0..n)
+                .map(|i| AtomicU64::new(u64::from(i == HEAD)))
+                .collect(),
+        ))
+    }
+
+    /// The two payload words of the slot whose stamp is word `slot`.
+    fn payload(m: &LoomMemory, slot: usize) -> (u64, u64) {
+        (
+            m.word(slot + 1).load(Ordering::Relaxed),
+            m.word(slot + 2).load(Ordering::Relaxed),
+        )
+    }
+
     /// A shared-lane append of `w`, as the table does it.
     fn append(mem: &LoomMemory, w: u64) -> Result<u64, Lost> {
         let (seq, base) = claim(mem, HEAD, |_| SLOT)?;
@@ -248,17 +265,8 @@ mod tests {
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = Some(3);
         builder.check(|| {
-            let mem = Arc::new(LoomMemory(
-                (0..5)
-                    .map(|i| AtomicU64::new(u64::from(i == HEAD)))
-                    .collect(),
-            ));
-            let copy = |m: &LoomMemory| {
-                (
-                    m.word(OWN_SLOT + 1).load(Ordering::Relaxed),
-                    m.word(OWN_SLOT + 2).load(Ordering::Relaxed),
-                )
-            };
+            let mem = memory(5);
+            let copy = |m: &LoomMemory| payload(m, OWN_SLOT);
             // One slot: every entry overwrites the last while the reader may be copying it.
             let writer = {
                 let mem = Arc::clone(&mem);
@@ -282,11 +290,7 @@ mod tests {
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = Some(3);
         builder.check(|| {
-            let mem = Arc::new(LoomMemory(
-                (0..4)
-                    .map(|i| AtomicU64::new(u64::from(i == HEAD)))
-                    .collect(),
-            ));
+            let mem = memory(4);
             let writers: Vec<_> = [1u64, 2]
                 .into_iter()
                 .map(|w| {
@@ -295,23 +299,13 @@ mod tests {
                 })
                 .collect();
             for seq in [1, 2] {
-                check(read(&*mem, SLOT, seq, |m| {
-                    (
-                        m.word(SLOT + 1).load(Ordering::Relaxed),
-                        m.word(SLOT + 2).load(Ordering::Relaxed),
-                    )
-                }));
+                check(read(&*mem, SLOT, seq, |m| payload(m, SLOT)));
             }
             let results: Vec<_> = writers.into_iter().map(|h| h.join().unwrap()).collect();
             // Exactly one sequence number is 1 and one is 2; at least one writer got the slot.
             assert!(results.iter().any(Result::is_ok), "{results:?}");
             let last = mem.word(HEAD).load(Ordering::Relaxed) - 1;
-            let final_read = read(&*mem, SLOT, last, |m| {
-                (
-                    m.word(SLOT + 1).load(Ordering::Relaxed),
-                    m.word(SLOT + 2).load(Ordering::Relaxed),
-                )
-            });
+            let final_read = read(&*mem, SLOT, last, |m| payload(m, SLOT));
             // Whoever holds the slot at the end published a whole entry, or lost and said so.
             match final_read {
                 Read::Entry(_) => check(final_read),
