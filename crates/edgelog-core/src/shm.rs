@@ -57,6 +57,20 @@ impl Words {
         unsafe { &*self.ptr.as_ptr().add(i) }
     }
 
+    /// Words `start..start + n`, checked once (an entry's slot: one check, not one per word).
+    #[inline(always)]
+    pub(crate) fn range(&self, start: usize, n: usize) -> &[AtomicU64] {
+        assert!(
+            start <= self.len && n <= self.len - start,
+            "words {start}..{} out of {}",
+            start + n,
+            self.len
+        );
+        // SAFETY: the range is in bounds of the mapping (checked above); alignment, lifetime
+        // and atomic-only access as for `at`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), n) }
+    }
+
     /// A relaxed load of word `i`.
     pub(crate) fn get(&self, i: usize) -> u64 {
         self.at(i).load(Ordering::Relaxed)

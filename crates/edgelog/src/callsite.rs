@@ -1,5 +1,6 @@
 //! Call sites: the per-`event!` cache of "am I enabled?" and the hot path that writes an entry.
 
+use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
@@ -13,6 +14,15 @@ use crate::{Event, runtime};
 /// The stack buffer an event encodes its arguments into; an entry's arguments are cut (and
 /// flagged) beyond this, or beyond its table's payload capacity if that is smaller.
 pub const MAX_INLINE_PAYLOAD: usize = 256;
+
+/// That stack buffer, left uninitialised: zeroing it would be 256 bytes of stores per event,
+/// and the encoder reads back only what it wrote.
+#[doc(hidden)]
+pub type InlinePayload = [MaybeUninit<u8>; MAX_INLINE_PAYLOAD];
+
+/// An uninitialised [`InlinePayload`], for the macros.
+#[doc(hidden)]
+pub const INLINE_PAYLOAD: InlinePayload = [MaybeUninit::uninit(); MAX_INLINE_PAYLOAD];
 
 /// A state no generation matches: resolve on first use.
 const UNRESOLVED: u64 = u64::MAX;
@@ -81,11 +91,11 @@ impl Callsite {
         (!t.is_null()).then(|| unsafe { &*t })
     }
 
-    /// The part of `buf` the event's arguments may fill.
+    /// An encoder for the event's arguments in `buf`, limited to what its table's slots hold.
     #[inline]
-    pub fn payload<'b>(&self, buf: &'b mut [u8; MAX_INLINE_PAYLOAD]) -> &'b mut [u8] {
+    pub fn writer<'b>(&self, buf: &'b mut InlinePayload) -> ArgWriter<'b> {
         let room = self.table().map_or(0, TableWriter::payload_capacity);
-        &mut buf[..room.min(MAX_INLINE_PAYLOAD)]
+        ArgWriter::uninit(&mut buf[..room.min(MAX_INLINE_PAYLOAD)])
     }
 
     /// Appends the encoded arguments as an entry of this event.
@@ -114,8 +124,8 @@ impl Callsite {
 
     /// Appends free text as a dynamic entry.
     pub fn emit_text(&self, text: &str) {
-        let mut buf = [0u8; MAX_INLINE_PAYLOAD];
-        let mut w = ArgWriter::new(self.payload(&mut buf));
+        let mut buf = INLINE_PAYLOAD;
+        let mut w = self.writer(&mut buf);
         w.str(text);
         self.emit(&w, flags::DYNAMIC);
     }

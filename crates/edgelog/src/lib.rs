@@ -35,7 +35,7 @@ mod clock;
 mod limit;
 mod runtime;
 
-pub use callsite::{Arg, Callsite, MAX_INLINE_PAYLOAD};
+pub use callsite::{Arg, Callsite, INLINE_PAYLOAD, InlinePayload, MAX_INLINE_PAYLOAD};
 pub use edgelog_core::table::args::ArgWriter;
 pub use edgelog_core::{Level, LevelFilter};
 pub use runtime::{InitError, Options, flush_rate_limits, init, log_text};
@@ -111,8 +111,8 @@ macro_rules! event {
         static __EDGELOG_SITE: $crate::Callsite =
             $crate::Callsite::new(&$event, &[$(stringify!($name)),*]);
         if __EDGELOG_SITE.enabled() {
-            let mut __buf = [0u8; $crate::MAX_INLINE_PAYLOAD];
-            let mut __w = $crate::ArgWriter::new(__EDGELOG_SITE.payload(&mut __buf));
+            let mut __buf = $crate::INLINE_PAYLOAD;
+            let mut __w = __EDGELOG_SITE.writer(&mut __buf);
             $( $crate::Arg::encode(&$value, &mut __w); )*
             __EDGELOG_SITE.emit(&__w, 0);
         }

@@ -12,7 +12,9 @@
 //! says so, so the entry is flagged truncated. Nothing ever spills past the buffer. The
 //! decoder accepts any bytes: a corrupt payload ends the argument list, it does not panic.
 
+use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ptr;
 
 use crate::Value;
 
@@ -63,16 +65,31 @@ impl std::fmt::Display for Arg<'_> {
 }
 
 /// Encodes arguments into a fixed buffer. No allocation; never writes past the buffer.
+///
+/// The buffer may be uninitialised ([`ArgWriter::uninit`]): the hot path encodes into a stack
+/// buffer it does not zero first (256 bytes of stores per event otherwise), and only the
+/// written prefix is ever read.
 #[derive(Debug)]
 pub struct ArgWriter<'b> {
-    buf: &'b mut [u8],
+    /// Invariant: `buf[..len]` is initialised and `len <= buf.len()`.
+    buf: &'b mut [MaybeUninit<u8>],
     len: usize,
     truncated: bool,
 }
 
 impl<'b> ArgWriter<'b> {
     /// An encoder filling `buf`.
+    #[inline]
     pub fn new(buf: &'b mut [u8]) -> ArgWriter<'b> {
+        // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the writer only ever stores
+        // initialised bytes, so `buf` stays initialised for its owner.
+        let buf = unsafe { &mut *(ptr::from_mut(buf) as *mut [MaybeUninit<u8>]) };
+        ArgWriter::uninit(buf)
+    }
+
+    /// An encoder filling a buffer that need not be initialised.
+    #[inline]
+    pub fn uninit(buf: &'b mut [MaybeUninit<u8>]) -> ArgWriter<'b> {
         ArgWriter {
             buf,
             len: 0,
@@ -81,13 +98,27 @@ impl<'b> ArgWriter<'b> {
     }
 
     /// The encoded bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        // SAFETY: the first `len` bytes were written (the type's invariant).
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len) }
     }
 
     /// Whether something did not fit.
+    #[inline]
     pub fn truncated(&self) -> bool {
         self.truncated
+    }
+
+    /// Copies `bytes` to `at` (in bounds: panics otherwise, as slicing does).
+    #[inline(always)]
+    fn put(&mut self, at: usize, bytes: &[u8]) {
+        let dst = &mut self.buf[at..at + bytes.len()];
+        // SAFETY: `dst` and `bytes` have the same length, and a `&mut` and a `&` never overlap;
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_mut_ptr().cast::<u8>(), bytes.len())
+        }
     }
 
     #[inline]
@@ -97,8 +128,8 @@ impl<'b> ArgWriter<'b> {
             self.truncated = true;
             return;
         }
-        self.buf[self.len] = tag;
-        self.buf[self.len + 1..end].copy_from_slice(bytes);
+        self.buf[self.len].write(tag);
+        self.put(self.len + 1, bytes);
         self.len = end;
     }
 
@@ -145,9 +176,9 @@ impl<'b> ArgWriter<'b> {
                 n -= 1;
             }
         }
-        self.buf[self.len] = STR;
-        self.buf[self.len + 1..self.len + 3].copy_from_slice(&(n as u16).to_le_bytes());
-        self.buf[self.len + 3..self.len + 3 + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.buf[self.len].write(STR);
+        self.put(self.len + 1, &(n as u16).to_le_bytes());
+        self.put(self.len + 3, &s.as_bytes()[..n]);
         self.len += 3 + n;
     }
 }

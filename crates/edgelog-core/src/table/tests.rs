@@ -84,6 +84,44 @@ fn entries_read_back_with_their_sequence_and_arguments() {
 }
 
 #[test]
+fn payloads_of_every_length_read_back_byte_exact() {
+    // Whole words, then a partial last word read as an overlapping 8-byte load (or byte by
+    // byte below 8 bytes): every length, in a shared lane and in an own lane.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, w) = table(&dir, 100, 128);
+    let bytes: Vec<u8> = (1..=104u8).map(|b| b.wrapping_mul(37)).collect();
+    for len in 0..=bytes.len() {
+        let at = w
+            .append(len as i64, 1, Level::Info, 0, &bytes[..len])
+            .unwrap();
+        let r = TableReader::open(&path).unwrap();
+        let Slot::Entry(e) = r.read(at.lane, at.seq) else {
+            panic!("length {len}: {:?}", r.read(at.lane, at.seq))
+        };
+        assert_eq!(e.args, &bytes[..len], "length {len}");
+        assert!(!e.truncated(), "length {len}");
+    }
+}
+
+#[test]
+fn an_uninitialised_buffer_encodes_the_same_bytes_as_a_zeroed_one() {
+    let encode = |a: &mut ArgWriter<'_>| {
+        a.u64(65_001);
+        a.ip("10.0.0.2".parse().unwrap());
+        a.str("peer up");
+        a.bool(true);
+    };
+    let mut zeroed = [0u8; 64];
+    let mut a = ArgWriter::new(&mut zeroed);
+    encode(&mut a);
+    let mut raw = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+    let mut b = ArgWriter::uninit(&mut raw);
+    encode(&mut b);
+    assert_eq!(a.as_bytes(), b.as_bytes());
+    assert_eq!(a.as_bytes().len(), 9 + 5 + 10 + 2);
+}
+
+#[test]
 fn the_oldest_entries_are_overwritten_at_capacity() {
     let dir = tempfile::tempdir().unwrap();
     let (path, w) = table(&dir, 8, 64);
