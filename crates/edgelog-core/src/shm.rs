@@ -51,10 +51,7 @@ impl Words {
     /// Word `i`. Panics past the end, which would be a bug in a format module.
     #[inline(always)]
     pub(crate) fn at(&self, i: usize) -> &AtomicU64 {
-        assert!(i < self.len, "word {i} out of {}", self.len);
-        // SAFETY: `i` is in bounds of the mapping (checked above), the mapping is page-aligned so
-        // every word is 8-aligned, it lives as long as `self`, and it is only accessed atomically.
-        unsafe { &*self.ptr.as_ptr().add(i) }
+        &self.range(i, 1)[0]
     }
 
     /// Words `start..start + n`, checked once (an entry's slot: one check, not one per word).
@@ -66,8 +63,9 @@ impl Words {
             start + n,
             self.len
         );
-        // SAFETY: the range is in bounds of the mapping (checked above); alignment, lifetime
-        // and atomic-only access as for `at`.
+        // SAFETY: the range is in bounds of the mapping (checked above), the mapping is
+        // page-aligned so every word is 8-aligned, it lives as long as `self`, and it is only
+        // accessed atomically.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), n) }
     }
 
