@@ -59,7 +59,7 @@ pub(crate) fn columns(rows: &[Vec<String>]) -> String {
 pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
     let mut rows = vec![
         [
-            "TABLE", "BD", "ENTRIES", "CAPACITY", "LOST", "TORN", "NEWEST",
+            "TABLE", "BD", "ENTRIES", "CAPACITY", "LOST", "TORN", "NOSPACE", "NEWEST",
         ]
         .map(String::from)
         .to_vec(),
@@ -83,7 +83,7 @@ pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
                 "lanes": r.info().lanes,
                 "next_seq": r.lanes().map(|l| r.head(l)).collect::<Vec<_>>(),
                 "lost_busy": c.lost_busy, "lost_lapped": c.lost_lapped,
-                "truncated": c.truncated, "torn": c.torn,
+                "truncated": c.truncated, "torn": c.torn, "no_space": c.no_space,
                 "newest": newest.map(|t| t.to_string()),
             });
             out.push_str(&format!("{v}\n"));
@@ -95,6 +95,7 @@ pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
                 r.info().capacity.to_string(),
                 (c.lost_busy + c.lost_lapped).to_string(),
                 c.torn.to_string(),
+                c.no_space.to_string(),
                 newest.map_or("-".into(), |t| t.to_string()),
             ]);
         }

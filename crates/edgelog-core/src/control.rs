@@ -174,6 +174,7 @@ pub fn resolve(
 pub struct ControlError {
     path: PathBuf,
     detail: String,
+    no_space: bool,
 }
 
 impl ControlError {
@@ -181,7 +182,13 @@ impl ControlError {
         ControlError {
             path: path.to_owned(),
             detail: detail.into(),
+            no_space: false,
         }
+    }
+
+    /// Whether the run directory (or the state directory) had no space for the change.
+    pub fn is_no_space(&self) -> bool {
+        self.no_space
     }
 }
 
@@ -246,7 +253,10 @@ impl Control {
     /// back there.
     pub fn open(run_dir: &Path, state_dir: Option<&Path>) -> Result<Control, ControlError> {
         let path = run_dir.join(FILE_NAME);
-        let err = |what: &str, e: io::Error| ControlError::new(&path, format!("{what}: {e}"));
+        let err = |what: &str, e: io::Error| ControlError {
+            no_space: crate::is_no_space(&e),
+            ..ControlError::new(&path, format!("{what}: {e}"))
+        };
         std::fs::create_dir_all(run_dir).map_err(|e| err("creating the run directory", e))?;
         let file = OpenOptions::new()
             .read(true)
@@ -264,6 +274,14 @@ impl Control {
                 &path,
                 format!("{len} bytes, expected {FILE_SIZE}: not a level control block"),
             ));
+        }
+        // Every page allocated before any is written (a block an older build made may be
+        // sparse): a store into an unallocated page of a full tmpfs is a SIGBUS.
+        if let Err(e) = crate::shm::reserve(&file, 0, FILE_SIZE) {
+            if len == 0 {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(err("reserving space", e));
         }
         let words = Words::map(&file, true).map_err(|e| err("mapping", e))?;
         let persist = state_dir.map(|d| d.join(PERSIST_NAME));

@@ -17,6 +17,7 @@ pub mod maps;
 pub mod paths;
 mod record;
 mod shm;
+pub use shm::is_no_space;
 pub mod table;
 mod time;
 mod value;

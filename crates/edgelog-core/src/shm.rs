@@ -6,8 +6,42 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::AsFd as _;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Allocates the file's pages in `offset..offset + len` (`fallocate`), so that a first write
+/// into them through a mapping cannot fault. A sparse file on a full tmpfs is the danger: the
+/// first store into a page it cannot allocate raises SIGBUS and kills the process, so every
+/// format module reserves a region before it writes into it, and treats a failure as "no
+/// space" rather than going ahead. Idempotent: pages already allocated cost nothing again. A
+/// filesystem without `fallocate` (it answers `EOPNOTSUPP`) cannot reserve; its writes behave
+/// as before.
+pub(crate) fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use nix::fcntl::{FallocateFlags, fallocate};
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::other("region past the largest file offset"));
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    loop {
+        match fallocate(file.as_fd(), FallocateFlags::empty(), offset, len) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EOPNOTSUPP) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether an I/O error means the filesystem is out of space (or quota).
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(c) if c == nix::errno::Errno::ENOSPC as i32 || c == nix::errno::Errno::EDQUOT as i32
+    )
+}
 
 /// The mapped words of a file.
 #[derive(Debug)]

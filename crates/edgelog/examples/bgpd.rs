@@ -4,7 +4,11 @@
 //!
 //! ```sh
 //! cargo run --example bgpd -- [--run-dir DIR] [--state-dir DIR] [--events N] [--interval-ms MS]
+//!                              [--capacity ENTRIES]
 //! ```
+//!
+//! At the end it says how many events it could not record for want of space in the run
+//! directory (a full tmpfs), if any: logging never stops the daemon.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -59,12 +63,19 @@ fn main() {
     let mut options = Options::new();
     let (mut events, mut interval) = (50u64, 0u64);
     while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            return;
+        }
         let value = args.next().unwrap_or_else(|| usage(&flag));
         match flag.as_str() {
             "--run-dir" => options = options.run_dir(value),
             "--state-dir" => options = options.state_dir(value),
             "--events" => events = value.parse().unwrap_or_else(|_| usage(&flag)),
             "--interval-ms" => interval = value.parse().unwrap_or_else(|_| usage(&flag)),
+            "--capacity" => {
+                options = options.capacity(value.parse().unwrap_or_else(|_| usage(&flag)));
+            }
             _ => usage(&flag),
         }
     }
@@ -110,10 +121,17 @@ fn main() {
             std::thread::sleep(Duration::from_millis(interval));
         }
     }
+    let dropped = edgelog::dropped_no_space();
+    if dropped > 0 {
+        eprintln!("bgpd: {dropped} events had no table for want of space in the run directory");
+    }
 }
+
+const USAGE: &str = "usage: bgpd [--run-dir DIR] [--state-dir DIR] [--events N] [--interval-ms MS] \
+                     [--capacity ENTRIES]";
 
 fn usage(flag: &str) -> ! {
     eprintln!("bgpd: bad or incomplete option {flag:?}");
-    eprintln!("usage: bgpd [--run-dir DIR] [--state-dir DIR] [--events N] [--interval-ms MS]");
+    eprintln!("{USAGE}");
     std::process::exit(2);
 }

@@ -71,16 +71,34 @@ impl Callsite {
     #[inline(never)]
     fn resolve(&'static self, generation: u64) -> bool {
         let resolved = runtime::resolve(self.event, self.names);
-        if let Some((t, limiter)) = resolved {
-            let limiter = limiter.map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
-            self.limiter.store(limiter, Ordering::Release);
-            self.table
-                .store(ptr::from_ref(t).cast_mut(), Ordering::Release);
+        if let Some(r) = resolved {
+            self.set(r);
         }
         let enabled = resolved.is_some();
         self.state
             .store(generation << 1 | u64::from(enabled), Ordering::Release);
         enabled
+    }
+
+    /// Stores what the site writes to (a table is never unset once set: tables live as long
+    /// as the process).
+    fn set(&self, (table, limiter): runtime::Resolved) {
+        let limiter = limiter.map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
+        self.limiter.store(limiter, Ordering::Release);
+        if let Some(t) = table {
+            self.table
+                .store(ptr::from_ref(t).cast_mut(), Ordering::Release);
+        }
+    }
+
+    /// An enabled site whose table could not be created (no space): the event is counted and
+    /// the table tried again, at most once a second.
+    #[cold]
+    #[inline(never)]
+    fn without_table(&self) {
+        if let Some(r) = runtime::retry_table(self.event, crate::clock::now_ns()) {
+            self.set(r);
+        }
     }
 
     #[inline(always)]
@@ -101,7 +119,9 @@ impl Callsite {
     /// Appends the encoded arguments as an entry of this event.
     #[inline]
     pub fn emit(&self, args: &ArgWriter<'_>, mut entry_flags: u8) {
-        let Some(table) = self.table() else { return };
+        let Some(table) = self.table() else {
+            return self.without_table();
+        };
         if args.truncated() {
             entry_flags |= flags::TRUNCATED;
         }

@@ -38,7 +38,7 @@ mod runtime;
 pub use callsite::{Arg, Callsite, INLINE_PAYLOAD, InlinePayload, MAX_INLINE_PAYLOAD};
 pub use edgelog_core::table::args::ArgWriter;
 pub use edgelog_core::{Level, LevelFilter};
-pub use runtime::{InitError, Options, flush_rate_limits, init, log_text};
+pub use runtime::{InitError, Options, dropped_no_space, flush_rate_limits, init, log_text};
 
 use edgelog_core::maps;
 

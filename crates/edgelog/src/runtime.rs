@@ -7,6 +7,15 @@
 //! <run_dir>/<bd>/<module>.<bd>.log     one table per module (edgelog_core::table)
 //! <run_dir>/<bd>/logmaps               what each log ID means (edgelog_core::maps)
 //! ```
+//!
+//! **A full run directory never stops the application.** The run directory is tmpfs on a
+//! device, and it fills up for reasons that are not ours. `init` then still succeeds: without
+//! a control block the levels are the defaults (and changes are not seen until a restart);
+//! log maps and module defaults that cannot be written are said on stderr; a table that cannot
+//! be created leaves its call sites enabled but without a table, and their events are counted
+//! as dropped for want of space ([`dropped_no_space`]) while a later event retries the table at
+//! most once a second. Inside a table, its own `no_space` counter takes over (see
+//! `edgelog_core::table`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,7 +29,8 @@ use edgelog_core::paths;
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::flags;
 use edgelog_core::table::{
-    DEFAULT_CAPACITY, DEFAULT_LANES, DEFAULT_SLOT_SIZE, TableConfig, TableWriter,
+    DEFAULT_CAPACITY, DEFAULT_LANES, DEFAULT_SLOT_SIZE, TableConfig, TableError, TableErrorKind,
+    TableWriter,
 };
 use edgelog_core::{Level, LevelFilter};
 
@@ -31,6 +41,26 @@ static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
 /// The generation before `init`: call sites resolve once to "disabled" and stay so.
 static NO_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The generation after an `init` that had no control block (no space for one): call sites
+/// resolve once, against the default levels.
+static FIXED_GENERATION: AtomicU64 = AtomicU64::new(2);
+
+/// Events dropped because their table could not be created (no space in the run directory).
+static DROPPED_NO_SPACE: AtomicU64 = AtomicU64::new(0);
+
+/// When a table that could not be created may be tried again (`clock::now_ns` time).
+static TABLE_RETRY_AT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// How long a table that could not be created waits before it is tried again.
+const TABLE_RETRY_NS: i64 = 1_000_000_000;
+
+/// Events this process dropped because their table could not be created in the run directory
+/// (it was full). Entries a table could not keep for want of space are counted in the table
+/// itself (`no_space` in `edgelog show log tables`).
+pub fn dropped_no_space() -> u64 {
+    DROPPED_NO_SPACE.load(Ordering::Relaxed)
+}
 
 /// The level generation call sites compare with: the control block's word after `init`.
 static GENERATION: AtomicPtr<AtomicU64> = AtomicPtr::new(ptr::from_ref(&NO_GENERATION).cast_mut());
@@ -149,7 +179,8 @@ impl std::error::Error for InitError {}
 struct Runtime {
     bd: String,
     dir: PathBuf,
-    control: Control,
+    /// `None` when the run directory had no room for it: default levels.
+    control: Option<Control>,
     options: Options,
     inner: Mutex<Inner>,
 }
@@ -168,7 +199,10 @@ struct Inner {
 struct DynamicSite {
     generation: u64,
     filter: LevelFilter,
+    /// `None` while the table cannot be opened; `no_space` says whether that is for want of
+    /// space (its records are counted as dropped, and it is tried again).
     table: Option<&'static TableWriter>,
+    no_space: bool,
     limiter: Option<&'static GroupLimiter>,
 }
 
@@ -193,8 +227,18 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
     let dir = run_dir.join(bd);
     std::fs::create_dir_all(&dir)
         .map_err(|e| InitError(format!("creating {}: {e}", dir.display())))?;
-    let control =
-        Control::open(&run_dir, Some(&state_dir)).map_err(|e| InitError(e.to_string()))?;
+    let control = match Control::open(&run_dir, Some(&state_dir)) {
+        Ok(c) => Some(c),
+        // A block that exists but cannot be written (no space to make it whole) is still read.
+        Err(e) => match Control::open_read_only(&run_dir) {
+            Ok(Some(c)) => Some(c),
+            _ if e.is_no_space() => {
+                eprintln!("edgelog: {e}; running with the default levels");
+                None
+            }
+            _ => return Err(InitError(e.to_string())),
+        },
+    };
     let mut inner = Inner::default();
     for event in &options.events {
         register(&mut inner.maps, event.map()).map_err(InitError)?;
@@ -214,19 +258,33 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
         .get()
         .ok_or_else(|| InitError("runtime vanished".into()))?;
     let defaults_path = rt.dir.join(control::DEFAULTS_NAME);
-    control::write_module_defaults(&defaults_path, &rt.options.module_defaults)
-        .map_err(|e| InitError(format!("writing {}: {e}", defaults_path.display())))?;
+    if let Err(e) = control::write_module_defaults(&defaults_path, &rt.options.module_defaults) {
+        // Readers then show this BD's modules at the global levels; the BD itself is not
+        // affected (it resolves its defaults from its options).
+        eprintln!("edgelog: writing {}: {e}", defaults_path.display());
+    }
     {
         let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
-        rt.publish(&inner).map_err(InitError)?;
+        if let Err(e) = rt.publish(&inner) {
+            eprintln!("edgelog: {e}; readers show these events by number until it is written");
+        }
         for event in &rt.options.events {
-            rt.table(&mut inner, event.module).map_err(InitError)?;
+            match rt.table(&mut inner, event.module) {
+                Ok(_) => {}
+                Err(e) if e.kind() == TableErrorKind::NoSpace => {
+                    eprintln!(
+                        "edgelog: {e}; its events are dropped and counted until there is room"
+                    );
+                }
+                Err(e) => return Err(InitError(e.to_string())),
+            }
         }
     }
-    GENERATION.store(
-        ptr::from_ref(rt.control.generation()).cast_mut(),
-        Ordering::Release,
-    );
+    let generation = rt
+        .control
+        .as_ref()
+        .map_or(&FIXED_GENERATION, Control::generation);
+    GENERATION.store(ptr::from_ref(generation).cast_mut(), Ordering::Release);
     Ok(())
 }
 
@@ -285,7 +343,15 @@ impl Runtime {
         maps::write(&path, &all).map_err(|e| format!("writing {}: {e}", path.display()))
     }
 
-    fn table(&self, inner: &mut Inner, module: &str) -> Result<&'static TableWriter, String> {
+    /// The level rules now: none without a control block.
+    fn rules(&self) -> Vec<control::Rule> {
+        self.control
+            .as_ref()
+            .map(Control::rules)
+            .unwrap_or_default()
+    }
+
+    fn table(&self, inner: &mut Inner, module: &str) -> Result<&'static TableWriter, TableError> {
         if let Some(t) = inner.tables.get(module) {
             return Ok(*t);
         }
@@ -295,8 +361,7 @@ impl Runtime {
             lanes: self.options.lanes,
             ..TableConfig::new(&self.bd, module)
         };
-        let writer = TableWriter::open(&self.dir.join(config.file_name()), &config)
-            .map_err(|e| e.to_string())?;
+        let writer = TableWriter::open(&self.dir.join(config.file_name()), &config)?;
         // Tables live as long as the process: call sites keep `&'static` references.
         let writer: &'static TableWriter = Box::leak(Box::new(writer));
         inner.tables.insert(module.to_owned(), writer);
@@ -316,12 +381,13 @@ impl Runtime {
             .iter()
             .find(|(m, _)| m == module)
             .map(|(_, l)| *l);
-        let rules = self.control.rules();
+        let rules = self.rules();
         let (filter, _) = control::resolve(&rules, &self.bd, module, group, default);
         let mut site = DynamicSite {
             generation,
             filter,
             table: None,
+            no_space: false,
             limiter: None,
         };
         if filter == LevelFilter::NONE {
@@ -352,18 +418,21 @@ impl Runtime {
                 site.table = Some(t);
                 site.limiter = self.limiter(inner, module, group, t);
             }
+            Err(e) if e.kind() == TableErrorKind::NoSpace => site.no_space = true,
             Err(e) => eprintln!("edgelog: {e}; bridged records of module {module} are dropped"),
         }
         site
     }
 }
 
-/// What an enabled call site writes to: its table and its group's rate limiter, if any.
-pub(crate) type Resolved = (&'static TableWriter, Option<&'static GroupLimiter>);
+/// What an enabled call site writes to: its table (`None` while the run directory has no room
+/// for it) and its group's rate limiter, if any.
+pub(crate) type Resolved = (Option<&'static TableWriter>, Option<&'static GroupLimiter>);
 
 /// Resolves a call site: its table if its event is enabled now, else `None`. Problems (a log
 /// ID collision, a table that cannot be opened) disable the site and are said on stderr once
-/// per level change — a library must not panic or exit its host.
+/// per level change — a library must not panic or exit its host. A table that cannot be
+/// created for want of space leaves the site enabled without one (see [`retry_table`]).
 pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved> {
     let rt = RUNTIME.get()?;
     let default = rt
@@ -372,7 +441,7 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved>
         .iter()
         .find(|(m, _)| m == event.module)
         .map(|(_, l)| *l);
-    let rules = rt.control.rules();
+    let rules = rt.rules();
     let (filter, _) = control::resolve(&rules, &rt.bd, event.module, event.group, default);
     if !filter.enabled(event.level) {
         return None;
@@ -400,7 +469,11 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved>
     match rt.table(&mut inner, event.module) {
         Ok(table) => {
             let limiter = rt.limiter(&mut inner, event.module, event.group, table);
-            Some((table, limiter))
+            Some((Some(table), limiter))
+        }
+        Err(e) if e.kind() == TableErrorKind::NoSpace => {
+            TABLE_RETRY_AT.store(crate::clock::now_ns() + TABLE_RETRY_NS, Ordering::Relaxed);
+            Some((None, None))
         }
         Err(e) => {
             eprintln!(
@@ -412,6 +485,36 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved>
     }
 }
 
+/// An enabled call site without a table: counts the event as dropped for want of space and,
+/// at most once a second, tries to create the table again. Returns it once it exists.
+#[cold]
+#[inline(never)]
+pub(crate) fn retry_table(event: &'static Event, now: i64) -> Option<Resolved> {
+    DROPPED_NO_SPACE.fetch_add(1, Ordering::Relaxed);
+    if !retry_due(now) {
+        return None;
+    }
+    let rt = RUNTIME.get()?;
+    let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
+    match rt.table(&mut inner, event.module) {
+        Ok(table) => {
+            let limiter = rt.limiter(&mut inner, event.module, event.group, table);
+            Some((Some(table), limiter))
+        }
+        Err(_) => {
+            TABLE_RETRY_AT.store(now + TABLE_RETRY_NS, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Whether a table that could not be created may be tried again at `now` (a clock stepped
+/// back by more than the back-off tries at once).
+fn retry_due(now: i64) -> bool {
+    let retry_at = TABLE_RETRY_AT.load(Ordering::Relaxed);
+    now >= retry_at || now < retry_at - 2 * TABLE_RETRY_NS
+}
+
 /// Records free text in `module`/`group` at `level`, if that is enabled — for bridges and for
 /// daemons whose modules are only known at run time. Names are made valid (see
 /// [`sanitize`]). Not the nanosecond path: one uncontended mutex and two map lookups, with the
@@ -420,12 +523,19 @@ pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
     let Some(rt) = RUNTIME.get() else { return };
     let (module, group) = (&*sanitize(module), &*sanitize(group));
     let generation = generation();
+    let now = crate::clock::now_ns();
     let site = {
         let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
         match inner.dynamic.get(module).and_then(|g| g.get(group)) {
-            Some(site) if site.generation == generation => *site,
+            // A site whose table had no room is resolved again once the back-off has passed.
+            Some(site) if site.generation == generation && !(site.no_space && retry_due(now)) => {
+                *site
+            }
             _ => {
                 let site = rt.resolve_dynamic(&mut inner, module, group, generation);
+                if site.no_space {
+                    TABLE_RETRY_AT.store(now + TABLE_RETRY_NS, Ordering::Relaxed);
+                }
                 inner
                     .dynamic
                     .entry(module.to_owned())
@@ -435,10 +545,15 @@ pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
             }
         }
     };
-    let (true, Some(table)) = (site.filter.enabled(level), site.table) else {
+    if !site.filter.enabled(level) {
+        return;
+    }
+    let Some(table) = site.table else {
+        if site.no_space {
+            DROPPED_NO_SPACE.fetch_add(1, Ordering::Relaxed);
+        }
         return;
     };
-    let now = crate::clock::now_ns();
     if site.limiter.is_some_and(|l| !l.admit(now)) {
         return;
     }

@@ -300,7 +300,7 @@ async fn get_tables(State(api): State<Api>) -> axum::response::Response {
             Some(serde_json::json!({
                 "table": t.name, "bd": t.bd, "module": info.module,
                 "entries": r.entries(), "capacity": info.capacity, "lanes": info.lanes,
-                "lost": c.lost_busy + c.lost_lapped,
+                "lost": c.lost_busy + c.lost_lapped, "no_space": c.no_space,
             }))
         })
         .collect();

@@ -9,18 +9,32 @@
 //! Application names come from the network, so they are sanitised into table names and
 //! capped by `max_apps`; the rest share `other.edgelogd.log`. The `tables` source skips this
 //! BD, so the daemon never reads its own output back.
+//!
+//! **A full run directory costs table entries, never records.** The tables are a view; the
+//! destinations are the record. A table that cannot be created, a table with no space reserved
+//! and log maps that cannot be written are counted (`tables.dropped.no_space` in the
+//! counters) and said once per episode in the daemon's log, and a table is tried again at most
+//! once a second, so a full disk adds no system call per record.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use edgelog_core::Level;
 use edgelog_core::maps::{self, LogMap};
 use edgelog_core::table::args::ArgWriter;
-use edgelog_core::table::{TableConfig, TableWriter, flags};
+use edgelog_core::table::{TableConfig, TableErrorKind, TableWriter, flags};
 
 use crate::config::TablesConfig;
 use crate::event::Event;
+use crate::stats::TablesStats;
+
+/// How long a table that could not be created, or maps that could not be written, wait
+/// before they are tried again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// The BD name of the daemon's tables.
 pub const BD: &str = "edgelogd";
@@ -32,12 +46,23 @@ pub struct DaemonTables {
     config: TablesConfig,
     tables: HashMap<String, TableWriter>,
     maps: Vec<LogMap>,
+    /// `maps` has entries the file does not (a write failed).
+    maps_dirty: bool,
     scratch: Vec<u8>,
+    stats: Arc<TablesStats>,
+    /// After a failure: when to try creating tables and writing maps again.
+    retry_at: Option<Instant>,
+    /// A failure was said in the log and has not been resolved since.
+    failing: bool,
 }
 
 impl DaemonTables {
     /// Opens `<run_dir>/edgelogd/`, keeping the maps a previous run published.
-    pub fn open(run_dir: &Path, config: TablesConfig) -> io::Result<DaemonTables> {
+    pub fn open(
+        run_dir: &Path,
+        config: TablesConfig,
+        stats: Arc<TablesStats>,
+    ) -> io::Result<DaemonTables> {
         let dir = run_dir.join(BD);
         std::fs::create_dir_all(&dir)?;
         let maps = maps::read(&dir.join(maps::FILE_NAME)).unwrap_or_default();
@@ -47,8 +72,36 @@ impl DaemonTables {
             config,
             tables: HashMap::new(),
             maps,
+            maps_dirty: false,
             scratch,
+            stats,
+            retry_at: None,
+            failing: false,
         })
+    }
+
+    /// Counts a record a table did not take and says why, once per episode; tables and maps
+    /// are tried again after [`RETRY`].
+    fn failed(&mut self, no_space: bool, why: impl FnOnce() -> String) {
+        let counter = if no_space {
+            &self.stats.no_space
+        } else {
+            &self.stats.error
+        };
+        counter.fetch_add(1, Relaxed);
+        if !self.failing {
+            self.failing = true;
+            tracing::warn!(
+                "daemon tables: {}; records still reach every destination, the tables miss \
+                 them (counted as tables.dropped) until this clears",
+                why()
+            );
+        }
+    }
+
+    /// Whether creating a table or writing the maps may be tried now.
+    fn may_retry(&self) -> bool {
+        self.retry_at.is_none_or(|t| Instant::now() >= t)
     }
 
     /// The module (table) an app's records go to.
@@ -61,8 +114,9 @@ impl DaemonTables {
         }
     }
 
-    /// Appends `e` to its app's table, creating the table and its map on first use.
-    pub fn write(&mut self, e: &Event, local_host: Option<&str>) -> io::Result<()> {
+    /// Appends `e` to its app's table, creating the table and its map on first use. A record
+    /// the table cannot take is counted (see the module documentation).
+    pub fn write(&mut self, e: &Event, local_host: Option<&str>) {
         let module = self.module(e.app());
         let group = e.facility().name();
         let id = maps::text_id(&module, group);
@@ -75,19 +129,45 @@ impl DaemonTables {
                 name: "TEXT".to_owned(),
                 template: "{text}".to_owned(),
             });
-            maps::write(&self.dir.join(maps::FILE_NAME), &self.maps)?;
+            self.maps_dirty = true;
+        }
+        if self.maps_dirty && self.may_retry() {
+            let path = self.dir.join(maps::FILE_NAME);
+            match maps::write(&path, &self.maps) {
+                Ok(()) => self.maps_dirty = false,
+                Err(err) => {
+                    // The entry is still written: readers show it by number until the maps are.
+                    self.retry_at = Some(Instant::now() + RETRY);
+                    if !self.failing {
+                        self.failing = true;
+                        tracing::warn!("daemon tables: writing {}: {err}", path.display());
+                    }
+                }
+            }
         }
         if !self.tables.contains_key(&module) {
+            if !self.may_retry() {
+                return self.failed(true, String::new);
+            }
             let mut tc = TableConfig::new(BD, &module);
             tc.capacity = self.config.capacity;
             tc.slot_size = self.config.slot_size;
             // One task writes the daemon's tables: one (shared) lane is all it needs.
             tc.lanes = 1;
-            let w = TableWriter::open(&self.dir.join(tc.file_name()), &tc)
-                .map_err(|e| io::Error::other(e.to_string()))?;
-            self.tables.insert(module.clone(), w);
+            match TableWriter::open(&self.dir.join(tc.file_name()), &tc) {
+                Ok(w) => {
+                    self.tables.insert(module.clone(), w);
+                }
+                Err(err) => {
+                    self.retry_at = Some(Instant::now() + RETRY);
+                    let no_space = err.kind() == TableErrorKind::NoSpace;
+                    return self.failed(no_space, || err.to_string());
+                }
+            }
         }
-        let table = &self.tables[&module];
+        let Some(table) = self.tables.get(&module) else {
+            return;
+        };
         let room = table.payload_capacity().min(self.scratch.len());
         let mut w = ArgWriter::new(&mut self.scratch[..room]);
         let text = e.msg().message.as_deref().unwrap_or("");
@@ -108,14 +188,26 @@ impl DaemonTables {
             f |= flags::TRUNCATED;
         }
         let len = w.as_bytes().len();
-        let _ = table.append(
+        let appended = table.append(
             e.time().as_unix_nanos(),
             id,
             e.level(),
             f,
             &self.scratch[..len],
         );
-        Ok(())
+        if appended.is_some() {
+            self.stats.written.fetch_add(1, Relaxed);
+            if self.failing && !self.maps_dirty {
+                self.failing = false;
+                tracing::info!("daemon tables: writing again");
+            }
+        } else if !table.has_space() {
+            // The table counted it as no_space too; the daemon's counter sums every table.
+            let path = self.dir.join(format!("{module}.{BD}.log"));
+            self.failed(true, || {
+                format!("{}: no space reserved for its entries", path.display())
+            });
+        }
     }
 }
 
@@ -154,7 +246,8 @@ mod tests {
             max_apps: 2,
             ..TablesConfig::default()
         };
-        let mut t = DaemonTables::open(dir.path(), cfg).unwrap();
+        let stats = Arc::new(TablesStats::default());
+        let mut t = DaemonTables::open(dir.path(), cfg, stats.clone()).unwrap();
         let d = Decoder::new(
             FormatHint::Auto,
             Mode::Lenient,
@@ -170,7 +263,7 @@ mod tests {
                 "net".into(),
                 Timestamp::now(),
             );
-            t.write(&e, Some("box")).unwrap();
+            t.write(&e, Some("box"));
         }
         let maps = maps::read_bd(dir.path(), BD);
         let read = |module: &str| {

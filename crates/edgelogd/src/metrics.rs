@@ -15,6 +15,8 @@
 //! edgelog_destination_dropped_total{destination="central",reason="evicted"} 0
 //! edgelog_destination_queued_records{destination="central"} 34
 //! edgelog_destination_up{destination="central"} 1
+//! edgelog_daemon_tables_written_total 1234
+//! edgelog_daemon_tables_dropped_total{reason="no_space"} 0
 //! ```
 
 use metrics::{Label, Recorder as _};
@@ -113,6 +115,16 @@ impl Exporter {
                     self.gauge("edgelog_destination_up", l(), if up { 1.0 } else { 0.0 });
                 }
             }
+        }
+        let tables = &all["tables"];
+        self.counter(
+            "edgelog_daemon_tables_written_total",
+            vec![],
+            n(&tables["written"]),
+        );
+        for (reason, v) in tables["dropped"].as_object().into_iter().flatten() {
+            let labels = vec![Label::new("reason", reason.clone())];
+            self.counter("edgelog_daemon_tables_dropped_total", labels, n(v));
         }
         self.handle.render()
     }

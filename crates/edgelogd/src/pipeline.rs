@@ -160,15 +160,15 @@ impl Daemon {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the {what} directory {}", dir.display()))?;
         }
+        let stats = Arc::new(Registry::default());
         let tables = if config.tables.enabled {
             Some(
-                DaemonTables::open(&dirs.run_dir, config.tables.clone())
+                DaemonTables::open(&dirs.run_dir, config.tables.clone(), stats.tables.clone())
                     .context("opening the daemon's tables")?,
             )
         } else {
             None
         };
-        let stats = Arc::new(Registry::default());
         let mut destinations = BTreeMap::new();
         for (name, cfg) in &config.destinations {
             let running = destinations::start(
@@ -485,9 +485,7 @@ async fn route(
         }
         if let Some(t) = &mut tables {
             for e in &events {
-                if let Err(err) = t.write(e, local) {
-                    tracing::warn!("daemon tables: {err}");
-                }
+                t.write(e, local);
             }
         }
         let batch = Arc::new(Batch {

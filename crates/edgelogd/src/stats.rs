@@ -269,11 +269,36 @@ impl Drop for OpenConnection {
     }
 }
 
+/// The daemon's own tables' counters.
+#[derive(Debug, Default)]
+pub struct TablesStats {
+    /// Records appended to a daemon table.
+    pub written: AtomicU64,
+    /// Records a daemon table could not take because the run directory was full (no table
+    /// could be created, or its table had no space reserved).
+    pub no_space: AtomicU64,
+    /// Records lost to another table error (a file in the way, a write that failed).
+    pub error: AtomicU64,
+}
+
+impl TablesStats {
+    fn to_json(&self) -> Value {
+        json!({
+            "written": self.written.load(Relaxed),
+            "dropped": {
+                "no_space": self.no_space.load(Relaxed),
+                "error": self.error.load(Relaxed),
+            },
+        })
+    }
+}
+
 /// Counters by component name; they survive reloads.
 #[derive(Debug, Default)]
 pub struct Registry {
     sources: Mutex<BTreeMap<String, Arc<SourceStats>>>,
     destinations: Mutex<BTreeMap<String, Arc<DestinationStats>>>,
+    pub tables: Arc<TablesStats>,
 }
 
 impl Registry {
@@ -302,6 +327,6 @@ impl Registry {
             .iter()
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect();
-        json!({ "sources": sources, "destinations": destinations })
+        json!({ "sources": sources, "destinations": destinations, "tables": self.tables.to_json() })
     }
 }

@@ -10,7 +10,7 @@
 //!   2  capacity (slots per lane)  6  lanes (L, 1 to 32)
 //!   3  slot size (bytes)          8  lane 0 head: next sequence number        (own cache line)
 //!  16  bd name (64 bytes)        24  module name (64 bytes)
-//!  32  counters: lost_busy, lost_lapped, truncated, torn                      (own line)
+//!  32  counters: lost_busy, lost_lapped, truncated, torn, no_space            (own line)
 //!  64 + 8·(i-1)  lane i head, then its slot index (head % capacity), lanes 1 … L-1  (a line each)
 //!
 //! slot (slot size bytes, a multiple of 8):
@@ -31,6 +31,16 @@
 //! another writer's. Sequence numbers start at 1 in each lane and entry `seq` of a lane lives
 //! in its slot `seq % capacity`: each lane keeps its newest `capacity` entries. Readers merge
 //! the lanes by time. Lanes that no thread writes cost nothing: the file is sparse.
+//!
+//! **Reserved before written.** A page of a sparse file is allocated at its first store; on a
+//! full tmpfs (the run directory of a device) that store raises SIGBUS and kills the process.
+//! So a writer never stores into a region it has not reserved with `fallocate`: the header when
+//! the file is created (a table that cannot get even that is not created), lane 0 when the
+//! table is opened, an own lane when a thread first writes to it. A thread whose lane cannot be
+//! reserved writes to lane 0; an entry that lane 0 cannot take for want of space is dropped and
+//! counted as `no_space`. A failed reservation is retried by a later entry, at most once a
+//! second (the entry's own time decides, so no clock read or system call is added per entry).
+//! Readers and the torn-slot scan touch only slots that were written, which are allocated.
 //!
 //! **Reading** (any process, read-only mapping): a seqlock per slot. Load the stamp (acquire),
 //! copy the words, load the stamp again; the copy is an entry only if both stamps are the same
@@ -60,8 +70,9 @@ use crate::{Level, Timestamp};
 /// The format major version this build reads and writes; a file with another major is refused.
 /// (2: lanes.)
 pub const FORMAT_MAJOR: u32 = 2;
-/// The format minor version (additions readers of the same major may ignore).
-pub const FORMAT_MINOR: u32 = 0;
+/// The format minor version (additions readers of the same major may ignore). (1: the
+/// `no_space` counter.)
+pub const FORMAT_MINOR: u32 = 1;
 /// Default entries per table (RBFS keeps the newest 10,000).
 pub const DEFAULT_CAPACITY: u64 = 10_000;
 /// Default slot size in bytes.
@@ -94,6 +105,10 @@ const W_LOST_BUSY: usize = 32;
 const W_LOST_LAPPED: usize = 33;
 const W_TRUNCATED: usize = 34;
 const W_TORN: usize = 35;
+const W_NO_SPACE: usize = 36;
+
+/// How long a failed reservation waits before an entry tries it again, in nanoseconds.
+const RESERVE_RETRY_NS: i64 = 1_000_000_000;
 
 /// Entry flags.
 pub mod flags {
@@ -119,6 +134,8 @@ pub enum TableErrorKind {
     Corrupt,
     /// The requested capacity or slot size is out of range.
     InvalidConfig,
+    /// The filesystem had no room to create the table (not even its header).
+    NoSpace,
 }
 
 /// An error opening or creating a table, naming the file.
@@ -224,6 +241,8 @@ pub struct TableCounters {
     pub truncated: u64,
     /// Slots found half-written by a writer that died, marked torn on reopen.
     pub torn: u64,
+    /// Dropped because the run directory had no space for the table's lanes.
+    pub no_space: u64,
 }
 
 /// Shared by the writer and the reader: the header, checked.
@@ -295,12 +314,17 @@ impl Table {
         self.words.at(head_word(lane)).load(Ordering::Acquire)
     }
 
+    fn lanes(&self) -> std::ops::Range<u32> {
+        0..self.info.lanes
+    }
+
     fn counters(&self) -> TableCounters {
         TableCounters {
             lost_busy: self.words.get(W_LOST_BUSY),
             lost_lapped: self.words.get(W_LOST_LAPPED),
             truncated: self.words.get(W_TRUNCATED),
             torn: self.words.get(W_TORN),
+            no_space: self.words.get(W_NO_SPACE),
         }
     }
 
@@ -349,6 +373,12 @@ impl Table {
 
     fn bump(&self, counter: usize) {
         self.words.at(counter).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The byte range of `lane` in the file.
+    fn lane_bytes(&self, lane: u32) -> (u64, u64) {
+        let len = self.info.capacity * u64::from(self.info.slot_size);
+        (HEADER_SIZE as u64 + u64::from(lane) * len, len)
     }
 }
 
@@ -413,6 +443,16 @@ fn thread_index() -> Option<u32> {
 #[derive(Debug)]
 pub struct TableWriter {
     table: Table,
+    file: File,
+    path: PathBuf,
+    /// Bit `l`: lane `l` is reserved in the file, so stores into it cannot fault. Set only
+    /// after `fallocate` returned, and read relaxed: page allocation is the kernel's state,
+    /// not memory this thread could see out of order.
+    reserved: std::sync::atomic::AtomicU32,
+    /// The entry time from which a failed reservation may be tried again.
+    retry_at: std::sync::atomic::AtomicI64,
+    /// Whether this process has said on stderr that the table is short of space.
+    told: std::sync::atomic::AtomicBool,
 }
 
 impl TableWriter {
@@ -452,8 +492,23 @@ impl TableWriter {
         let fresh = len == 0;
         let len = if fresh {
             let size = config.file_size();
-            file.set_len(size)
-                .map_err(|e| TableError::io(path, "sizing", e))?;
+            let sized = file
+                .set_len(size)
+                .map_err(|e| ("sizing", e))
+                .and_then(|()| {
+                    crate::shm::reserve(&file, 0, HEADER_SIZE as u64)
+                        .map_err(|e| ("reserving the header", e))
+                });
+            if let Err((what, e)) = sized {
+                // Not even the header fits: no table, rather than one that faults when written.
+                let _ = std::fs::remove_file(path);
+                let kind = if crate::shm::is_no_space(&e) {
+                    TableErrorKind::NoSpace
+                } else {
+                    TableErrorKind::Io
+                };
+                return Err(TableError::new(kind, path, format!("{what}: {e}")));
+            }
             size
         } else {
             len
@@ -475,8 +530,23 @@ impl TableWriter {
             }
             r => r?,
         };
-        let writer = TableWriter { table };
+        let writer = TableWriter {
+            table,
+            file,
+            path: path.to_owned(),
+            reserved: std::sync::atomic::AtomicU32::new(0),
+            retry_at: std::sync::atomic::AtomicI64::new(i64::MIN),
+            told: std::sync::atomic::AtomicBool::new(false),
+        };
+        // Lane 0 now, and every lane an earlier writer used (an older build left them sparse):
+        // the torn-slot scan and the writers that continue them store into them.
+        let _ = writer.reserve(0);
         if !fresh {
+            for lane in 1..writer.table.info.lanes {
+                if writer.table.head(lane) > 1 {
+                    let _ = writer.reserve(lane);
+                }
+            }
             writer.mark_torn();
         }
         Ok(writer)
@@ -511,19 +581,100 @@ impl TableWriter {
         }
     }
 
+    /// Whether the shared lane has its space reserved: when not, entries that need it are
+    /// dropped and counted as `no_space` (until a retry reserves it).
+    pub fn has_space(&self) -> bool {
+        self.is_reserved(0)
+    }
+
+    /// Whether `lane` may be written now; a cheap check of one word.
+    #[inline(always)]
+    fn is_reserved(&self, lane: u32) -> bool {
+        self.reserved.load(Ordering::Relaxed) & 1 << lane != 0
+    }
+
+    /// Reserves `lane` in the file, once. A failure is said on stderr once per table.
+    fn reserve(&self, lane: u32) -> io::Result<()> {
+        if self.is_reserved(lane) {
+            return Ok(());
+        }
+        let (offset, len) = self.table.lane_bytes(lane);
+        match crate::shm::reserve(&self.file, offset, len) {
+            Ok(()) => {
+                self.reserved.fetch_or(1 << lane, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                if !self.told.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "edgelog: table {}: cannot reserve {len} bytes for lane {lane} ({e}); \
+                         {}",
+                        self.path.display(),
+                        if lane == 0 {
+                            "its entries are dropped and counted as no_space until there is room"
+                        } else {
+                            "the thread writes to the shared lane"
+                        }
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The lane an entry of a thread whose `lane` is not reserved goes to: its own once it can
+    /// be reserved, else lane 0, else none (no space at all). Retries a failed reservation at
+    /// most once a [`RESERVE_RETRY_NS`] of entry time.
+    #[cold]
+    #[inline(never)]
+    fn unreserved(&self, lane: u32, time: i64) -> Option<u32> {
+        let retry_at = self.retry_at.load(Ordering::Relaxed);
+        // A clock stepped back by more than the back-off retries at once.
+        if time >= retry_at || time < retry_at.saturating_sub(2 * RESERVE_RETRY_NS) {
+            let tried = self.reserve(0).and_then(|()| self.reserve(lane));
+            if tried.is_err() {
+                self.retry_at
+                    .store(time.saturating_add(RESERVE_RETRY_NS), Ordering::Relaxed);
+            }
+        }
+        if self.is_reserved(lane) {
+            Some(lane)
+        } else if self.is_reserved(0) {
+            Some(0)
+        } else {
+            None
+        }
+    }
+
     /// A busy slot found at open belonged to a writer that died (one process owns a table).
+    /// Only slots that were ever written are looked at: the rest may be unallocated pages,
+    /// which a load would allocate (and, on a full tmpfs, fault on).
     fn mark_torn(&self) {
         let t = &self.table;
-        let slots = u64::from(t.info.lanes) * t.info.capacity;
-        for slot in 0..slots {
-            let stamp = t.words.at(HEADER_SIZE / 8 + slot as usize * t.slot_words);
-            let s = stamp.load(Ordering::Acquire);
-            if s & BUSY != 0
-                && stamp
-                    .compare_exchange(s, (s & !BUSY) | TORN, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                t.bump(W_TORN);
+        for lane in t.lanes() {
+            if !self.is_reserved(lane) {
+                continue;
+            }
+            let head = t.head(lane);
+            // Lane 0's busy slots are below its head (the number is taken first); an own
+            // lane's writer stamps slot `head` busy before it moves the head past it.
+            let last = if lane == 0 { head } else { head + 1 };
+            let first = last.saturating_sub(t.info.capacity).max(1);
+            for seq in first..last {
+                let stamp = t.words.at(t.slot_base(lane, seq));
+                let s = stamp.load(Ordering::Acquire);
+                if s & BUSY != 0
+                    && stamp
+                        .compare_exchange(
+                            s,
+                            (s & !BUSY) | TORN,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    t.bump(W_TORN);
+                }
             }
         }
         // A head that ran ahead of the highest sequence claimed is harmless: those sequence
@@ -536,7 +687,8 @@ impl TableWriter {
     }
 
     /// Appends an entry to this thread's lane; returns where it went, or `None` if it was
-    /// dropped (and counted) because its slot in the shared lane was contended. `args` longer
+    /// dropped (and counted) because its slot in the shared lane was contended or the table had
+    /// no space reserved for it (see the module documentation). `args` longer
     /// than the payload capacity are cut at a word boundary and flagged; they never reach the
     /// next slot.
     ///
@@ -564,7 +716,16 @@ impl TableWriter {
             | u64::from(level.as_u8()) << 32
             | u64::from(flags) << 40
             | (args.len() as u64) << 48;
-        let lane = self.lane();
+        let mut lane = self.lane();
+        if !self.is_reserved(lane) {
+            match self.unreserved(lane, time) {
+                Some(l) => lane = l,
+                None => {
+                    t.bump(W_NO_SPACE);
+                    return None;
+                }
+            }
+        }
         let claimed = if lane == 0 {
             protocol::claim(&t.words, W_HEAD, |seq| t.slot_base(0, seq)).map(|(seq, base)| {
                 t.store_payload(base + 1, time as u64, info, args);

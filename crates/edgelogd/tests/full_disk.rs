@@ -1,0 +1,102 @@
+//! Resources running out: a full run directory (tmpfs) costs the daemon's tables their
+//! entries, never the daemon or a record. The tests mount a small tmpfs (CI runs as root).
+
+mod common;
+
+#[path = "../../edgelog-core/tests/support/tmpfs.rs"]
+mod tmpfs;
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Daemon, free_port};
+use tmpfs::Tmpfs;
+
+fn send_tcp(port: u16, from: u64, n: u64) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut buf = Vec::with_capacity(1 << 20);
+    for seq in from..from + n {
+        writeln!(
+            buf,
+            "<13>1 2026-12-02T10:00:00Z h app{} - - - seq={seq}",
+            seq % 4
+        )
+        .unwrap();
+        if buf.len() > (1 << 20) - 200 {
+            s.write_all(&buf).unwrap();
+            buf.clear();
+        }
+    }
+    s.write_all(&buf).unwrap();
+}
+
+fn n(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_full_run_directory_costs_the_daemon_tables_never_a_record() {
+    let Some(fs) = Tmpfs::mount("1m") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(fs.path(), dir.path().join("run")).unwrap();
+    let filler = fs.fill(0);
+    let port = free_port();
+    let config = format!(
+        r#"
+[sources.net]
+type = "syslog_tcp"
+address = "127.0.0.1:{port}"
+
+[tables]
+capacity = 200
+
+[destinations.store]
+type = "file_store"
+max_file_size = "1GiB"
+compress = false
+"#
+    );
+    let d = Daemon::start_in(dir, Some(&config), std::process::Stdio::null());
+
+    const N: u64 = 200_000;
+    send_tcp(port, 0, N);
+    d.wait_for_counters(Duration::from_secs(60), |c| {
+        n(&c["destinations"]["store"]["written"]) == N
+    });
+    let c = d.counters();
+    assert_eq!(n(&c["tables"]["dropped"]["no_space"]), N, "{c}");
+    assert_eq!(n(&c["tables"]["written"]), 0, "{c}");
+    assert!(
+        d.stderr().matches("daemon tables: ").count() == 1,
+        "said once:\n{}",
+        d.stderr()
+    );
+
+    // Space returns: the tables are made, after the back-off, and written from then on.
+    std::fs::remove_file(&filler).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    send_tcp(port, N, 1000);
+    d.wait_for_counters(Duration::from_secs(30), |c| {
+        n(&c["destinations"]["store"]["written"]) == N + 1000
+    });
+    let c = d.counters();
+    let tables = &c["tables"];
+    assert_eq!(
+        n(&tables["written"]) + n(&tables["dropped"]["no_space"]),
+        N + 1000,
+        "{c}"
+    );
+    assert!(n(&tables["written"]) > 0, "{c}");
+
+    let (counters, dir) = d.stop();
+    let store = std::fs::read_to_string(dir.path().join("state/store/current.log")).unwrap();
+    let mut seqs: Vec<u64> = store
+        .lines()
+        .filter_map(|l| l.rsplit_once("seq=")?.1.parse().ok())
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len() as u64, N + 1000, "{counters}");
+    assert_eq!(seqs.last(), Some(&(N + 999)));
+}
