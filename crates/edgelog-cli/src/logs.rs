@@ -102,6 +102,19 @@ pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
     }
     if !json {
         out = columns(&rows);
+        if let Some(steps) = Control::open_read_only(run_dir)
+            .ok()
+            .flatten()
+            .and_then(|c| c.clock_steps())
+        {
+            out.push_str(&format!(
+                "note: the real-time clock was stepped {} time(s), last at {} by {:+.3} s; entry \
+                 times follow each step within a second\n",
+                steps.count,
+                steps.last_at,
+                steps.last_by_ns as f64 / 1e9
+            ));
+        }
     }
     write_out(&out)
 }

@@ -4,6 +4,8 @@
 //! <run_dir>/levels.ctl, little-endian u64 words:
 //!   0  magic "EDGLLVL\0"       2  generation (even = stable, odd = being changed)
 //!   1  major | minor << 32     3  rule count (at most MAX_RULES)
+//!   4  clock steps seen by the library's clock (any process)
+//!   5  the last step: when (real-time ns)   6  by how much (signed ns)
 //!   8 + 16·k  rule k: word 0 = scope bits (1 bd, 2 module, 4 group) | level << 8
 //!                     words 1–4 bd, 5–8 module, 9–12 group (NUL-padded, ≤ 31 bytes)
 //! <state_dir>/levels.conf     the same rules as text, one per line, so a reboot keeps them
@@ -42,6 +44,9 @@ const W_MAGIC: usize = 0;
 const W_VERSION: usize = 1;
 const W_GEN: usize = 2;
 const W_COUNT: usize = 3;
+const W_CLOCK_STEPS: usize = 4;
+const W_CLOCK_STEP_AT: usize = 5;
+const W_CLOCK_STEP_BY: usize = 6;
 const W_RULES: usize = 8;
 const RULE_WORDS: usize = 16;
 const NAME: usize = 32;
@@ -200,6 +205,15 @@ impl std::fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
+/// Steps of the real-time clock that the library's clock saw (see [`Control::note_clock_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockSteps {
+    pub count: u64,
+    pub last_at: crate::Timestamp,
+    /// Signed: negative for a step backwards.
+    pub last_by_ns: i64,
+}
+
 /// The mapped control block.
 #[derive(Debug)]
 pub struct Control {
@@ -335,6 +349,27 @@ impl Control {
     /// The generation word: it changes whenever a rule does.
     pub fn generation(&self) -> &AtomicU64 {
         self.words.at(W_GEN)
+    }
+
+    /// Notes a step of the real-time clock that a library process saw at `at` (real-time
+    /// nanoseconds, after the step), `by` nanoseconds (negative: backwards). A read-only
+    /// block notes nothing.
+    pub fn note_clock_step(&self, at: i64, by: i64) {
+        if self.writable {
+            self.words.set(W_CLOCK_STEP_AT, at as u64);
+            self.words.set(W_CLOCK_STEP_BY, by as u64);
+            self.words.at(W_CLOCK_STEPS).fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Clock steps noted so far, and the last one's time and size: `None` if there were none.
+    pub fn clock_steps(&self) -> Option<ClockSteps> {
+        let count = self.words.at(W_CLOCK_STEPS).load(Ordering::Acquire);
+        (count > 0).then(|| ClockSteps {
+            count,
+            last_at: crate::Timestamp::from_unix_nanos(self.words.get(W_CLOCK_STEP_AT) as i64),
+            last_by_ns: self.words.get(W_CLOCK_STEP_BY) as i64,
+        })
     }
 
     /// A consistent copy of the rules.

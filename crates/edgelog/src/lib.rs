@@ -36,6 +36,7 @@ mod limit;
 mod runtime;
 
 pub use callsite::{Arg, Callsite, INLINE_PAYLOAD, InlinePayload, MAX_INLINE_PAYLOAD};
+pub use clock::{ClockStats, clock_stats};
 pub use edgelog_core::table::args::ArgWriter;
 pub use edgelog_core::{Level, LevelFilter};
 pub use runtime::{InitError, Options, dropped_no_space, flush_rate_limits, init, log_text};

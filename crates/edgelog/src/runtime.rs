@@ -508,6 +508,21 @@ pub(crate) fn retry_table(event: &'static Event, now: i64) -> Option<Resolved> {
     }
 }
 
+/// The library's clock saw the real-time clock step (`clock`): noted in the control block,
+/// for `edgelog show log tables`, and said once on stderr.
+pub(crate) fn note_clock_step(at: i64, by: i64) {
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(c) = RUNTIME.get().and_then(|rt| rt.control.as_ref()) {
+        c.note_clock_step(at, by);
+    }
+    if !TOLD.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "edgelog: the real-time clock stepped by {:+.3} s; entry times follow it",
+            by as f64 / 1e9
+        );
+    }
+}
+
 /// Whether a table that could not be created may be tried again at `now` (a clock stepped
 /// back by more than the back-off tries at once).
 fn retry_due(now: i64) -> bool {

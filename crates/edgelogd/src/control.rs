@@ -43,7 +43,8 @@ struct Api {
     stats: Arc<Registry>,
     status: Arc<RwLock<Value>>,
     reload: mpsc::Sender<ReloadRequest>,
-    started: edgelog_core::Timestamp,
+    /// When the daemon started, on the monotonic clock: uptime survives clock steps.
+    started: std::time::Instant,
     exporter: Arc<crate::metrics::Exporter>,
     feed: broadcast::Sender<Arc<Batch>>,
     run_dir: PathBuf,
@@ -71,7 +72,7 @@ pub fn start(
     state_dir: &Path,
     stats: Arc<Registry>,
     reload: mpsc::Sender<ReloadRequest>,
-    started: edgelog_core::Timestamp,
+    started: std::time::Instant,
     feed: broadcast::Sender<Arc<Batch>>,
 ) -> anyhow::Result<Control> {
     let path = run_dir.join(SOCKET);
@@ -140,7 +141,7 @@ fn json(v: &Value) -> (StatusCode, [(&'static str, &'static str); 1], String) {
 
 async fn get_status(State(api): State<Api>) -> impl axum::response::IntoResponse {
     let mut status = api.status.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let up = edgelog_core::Timestamp::now().unix_seconds() - api.started.unix_seconds();
+    let up = api.started.elapsed().as_secs();
     status["uptime_seconds"] = up.into();
     json(&status)
 }

@@ -125,7 +125,7 @@ async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -
         daemon.state_dir(),
         daemon.stats.clone(),
         reload_tx,
-        started,
+        std::time::Instant::now(),
         daemon.feed.clone(),
     ) {
         Ok(c) => c,

@@ -81,7 +81,18 @@ impl Daemon {
     /// Like [`start`](Self::start) in a given directory (to restart over the same state),
     /// with the given stdin.
     pub fn start_in(dir: tempfile::TempDir, config: Option<&str>, stdin: Stdio) -> Daemon {
+        Daemon::start_with_env(dir, config, stdin, &[])
+    }
+
+    /// Like [`start_in`](Self::start_in), with more environment variables.
+    pub fn start_with_env(
+        dir: tempfile::TempDir,
+        config: Option<&str>,
+        stdin: Stdio,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Daemon {
         let mut cmd = Command::new(BIN);
+        cmd.envs(env.iter().copied());
         cmd.arg("--run-dir")
             .arg(dir.path().join("run"))
             .arg("--state-dir")
