@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::logs::{columns, write_out};
+use crate::view::{columns, write_out};
 
 /// The socket's name in the run directory (edgelogd's `control::SOCKET`).
 const SOCKET: &str = "control.sock";

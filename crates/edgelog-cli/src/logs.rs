@@ -5,7 +5,6 @@
 //! lock (levels), exactly as the library does. Output is a router CLI's — aligned columns,
 //! severities by name, newest entries last — or, with `--json`, one object per line.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -15,46 +14,14 @@ use edgelog_core::table::{self, Entry, TableFile, TableReader};
 use edgelog_core::{Level, LevelFilter, Timestamp};
 use serde_json::{Value, json};
 
+use crate::view::{columns, write_out};
+
 /// Every table in the run directory, with the directory named in errors.
 pub(crate) fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<TableFile>> {
     table::find_tables(run_dir).with_context(|| format!("reading {}", run_dir.display()))
 }
 
 pub(crate) use maps::read_bd as load_maps;
-
-pub(crate) fn write_out(out: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .context("writing to stdout")?;
-    stdout.flush().context("writing to stdout")
-}
-
-/// Pads columns to their widest cell; the last column is not padded.
-pub(crate) fn columns(rows: &[Vec<String>]) -> String {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == r.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  ", w = widths[c]));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
 
 pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
     let mut rows = vec![

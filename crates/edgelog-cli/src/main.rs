@@ -13,6 +13,7 @@ mod logs;
 mod queue;
 mod run;
 mod tail;
+mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -292,14 +293,14 @@ fn main() -> ExitCode {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut cmd, "edgelog", &mut out);
-            logs::write_out(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
+            view::write_out(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
         }
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
                 .render(&mut out)
                 .map_err(anyhow::Error::from)
-                .and_then(|()| logs::write_out(&String::from_utf8_lossy(&out)))
+                .and_then(|()| view::write_out(&String::from_utf8_lossy(&out)))
                 .map(|()| ExitCode::SUCCESS)
         }
         Command::Logger(a) => logger::run(&a).map(|()| ExitCode::SUCCESS),

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use edgelog_queue::disk;
 use serde_json::json;
 
-use crate::logs::write_out;
+use crate::view::write_out;
 
 pub(crate) fn verify(dir: &Path, json: bool) -> anyhow::Result<bool> {
     if !dir.is_dir() {

@@ -8,6 +8,7 @@
 //! stderr with the count, so stdout stays one record per line. On a terminal, severities are
 //! coloured.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use edgelog_core::Level;
 use edgelog_core::maps::LogMap;
 use edgelog_core::table::{Cursor, TableReader};
 
-use crate::logs::{Shown, find_tables, load_maps, show, write_out};
+use crate::logs::{Shown, find_tables, load_maps, show};
+use crate::view::{visible, write_out};
 
 /// What to show.
 #[derive(Debug)]
@@ -61,9 +63,9 @@ impl Printer {
             s.entry.time,
             level.name(),
             t.name,
-            s.formatted.group(),
-            s.formatted.name(),
-            s.formatted.message
+            visible(s.formatted.group()),
+            visible(s.formatted.name()),
+            visible(&s.formatted.message)
         )
     }
 }
@@ -84,20 +86,20 @@ impl Printer {
     /// One record of the daemon's live stream (its JSON line), in the columns of a table
     /// entry: time, level, app, source, message id, message.
     fn live_line(&self, r: &serde_json::Value) -> Option<String> {
-        let text = |k: &str| r[k].as_str().unwrap_or("-");
+        let text = |k: &str| visible(r[k].as_str().unwrap_or("-"));
         let level: Level = text("severity").parse().ok()?;
         let (on, off) = self.colour(level);
         let time = r["timestamp"]
             .as_str()
             .or(r["received"].as_str())
-            .unwrap_or("-");
+            .map_or(Cow::Borrowed("-"), visible);
         Some(format!(
             "{time} {on}{:<9}{off} {:<18} {:<8} {:<24} {}\n",
             level.name(),
             text("app_name"),
             text("source"),
             text("msg_id"),
-            r["message"].as_str().unwrap_or("")
+            visible(r["message"].as_str().unwrap_or(""))
         ))
     }
 }

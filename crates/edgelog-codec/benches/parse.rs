@@ -3,6 +3,8 @@
 //! year supplied, so neither pays for a time-zone lookup the other skips, and both results are
 //! observed by reference, as a consumer would use them (not copied into `black_box`).
 //!
+//! Also RFC 5424 formatting with and without the control-character escape.
+//!
 //! Run: `cargo bench -p edgelog-codec --bench parse`
 
 use std::hint::black_box;
@@ -180,9 +182,42 @@ fn encode_gelf(c: &mut Criterion) {
     g.finish();
 }
 
+/// RFC 5424 formatting of the bench's lines, alone and with the control-character escape every
+/// text destination applies: the escape is a scan that finds nothing in the common case.
+fn encode_5424(c: &mut Criterion) {
+    use edgelog_codec::escape::{self, Escape};
+    let messages: Vec<_> = RFC5424
+        .iter()
+        .map(|l| rfc5424::parse(l.as_bytes(), Mode::Lenient).into_owned())
+        .collect();
+    let mut g = c.benchmark_group("rfc5424_format");
+    g.throughput(Throughput::Elements(messages.len() as u64));
+    let mut out = Vec::with_capacity(1024);
+    g.bench_function("plain", |b| {
+        b.iter(|| {
+            for m in &messages {
+                out.clear();
+                rfc5424::format(&mut out, black_box(m), rfc5424::FormatOptions::default());
+                black_box(&out);
+            }
+        })
+    });
+    g.bench_function("escaped_octal", |b| {
+        b.iter(|| {
+            for m in &messages {
+                out.clear();
+                rfc5424::format(&mut out, black_box(m), rfc5424::FormatOptions::default());
+                escape::escape(&mut out, 0, Escape::Octal);
+                black_box(&out);
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = parse_5424, parse_3164, parse_auto, encode_gelf
+    targets = parse_5424, parse_3164, parse_auto, encode_gelf, encode_5424
 }
 criterion_main!(benches);

@@ -16,6 +16,7 @@
 //! The JSON shape of a decoded message (the `edgelog decode` contract) is in [`json`].
 
 mod decode;
+pub mod escape;
 pub mod framing;
 pub mod gelf;
 pub mod json;

@@ -1,8 +1,12 @@
 //! Round trips: format a message, parse it back, get the same message — for RFC 5424 (strict
-//! parser), RFC 3164 (in any fixed-offset zone, with the year inferred) and GELF.
+//! parser), RFC 3164 (in any fixed-offset zone, with the year inferred) and GELF. And one
+//! record is one frame: whatever the message bytes, each encoder's output, escaped as its
+//! destination would, holds no delimiter of its framing (LF, NUL), and once unescaped reads
+//! back as the same message.
 
 use std::borrow::Cow;
 
+use edgelog_codec::escape::{self, Escape};
 use edgelog_codec::rfc3164::{self, Context};
 use edgelog_codec::{Format, Message, Mode, Pri, StructuredData, gelf, rfc5424};
 use edgelog_core::{Timestamp, Value};
@@ -217,4 +221,62 @@ proptest! {
         back.format = Format::Gelf;
         prop_assert_eq!(back, m);
     }
+
+    #[test]
+    fn rfc5424_escaped_is_one_frame_and_unescapes_to_the_message(
+        m in rfc5424_message(),
+        esc in prop_oneof![Just(Escape::Octal), Just(Escape::C)],
+    ) {
+        let mut out = b"prefix ".to_vec();
+        rfc5424::format(&mut out, &m, rfc5424::FormatOptions::default());
+        escape::escape(&mut out, 7, esc);
+        prop_assert!(one_frame(&out[7..]), "wire: {:?}", String::from_utf8_lossy(&out));
+        let raw = escape::unescape(&out[7..], esc);
+        let back = rfc5424::parse(&raw, Mode::Strict);
+        prop_assert_eq!(back, m);
+    }
+
+    #[test]
+    fn rfc3164_escaped_is_one_frame_and_unescapes_to_the_message(
+        (m, offset) in rfc3164_case(),
+        esc in prop_oneof![Just(Escape::Octal), Just(Escape::C)],
+    ) {
+        let zone = TimeZone::fixed(Offset::from_seconds(offset).unwrap());
+        let mut out = Vec::new();
+        rfc3164::format(&mut out, &m, &rfc3164::FormatOptions { zone: zone.clone(), hostname: true });
+        escape::escape(&mut out, 0, esc);
+        prop_assert!(one_frame(&out), "wire: {:?}", String::from_utf8_lossy(&out));
+        let raw = escape::unescape(&out, esc);
+        let back = rfc3164::parse(&raw, &Context::new(now(), zone), Mode::Lenient);
+        prop_assert_eq!(back, m);
+    }
+
+    #[test]
+    fn gelf_is_one_nul_or_lf_frame_for_any_text(m in gelf_message()) {
+        let mut out = Vec::new();
+        gelf::encode(&mut out, &m, &[]);
+        // JSON escapes every C0 control (DEL needs no escape in JSON and breaks no framing).
+        prop_assert!(
+            !out.iter().any(|&b| b < 0x20),
+            "wire: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+
+    #[test]
+    fn escaping_any_bytes_leaves_no_control_character_and_unescapes_exactly(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        esc in prop_oneof![Just(Escape::Octal), Just(Escape::C)],
+    ) {
+        let mut out = bytes.clone();
+        escape::escape(&mut out, 0, esc);
+        prop_assert!(!out.iter().any(|&b| escape::is_control(b)));
+        prop_assert_eq!(escape::unescape(&out, esc), bytes);
+    }
+}
+
+/// No byte of `wire` would end a frame under LF or NUL framing (nor any control character
+/// reach a terminal).
+fn one_frame(wire: &[u8]) -> bool {
+    !wire.iter().any(|&b| escape::is_control(b))
 }

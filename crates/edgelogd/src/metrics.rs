@@ -87,6 +87,12 @@ impl Exporter {
             let l = || vec![Label::new("destination", name.clone())];
             self.counter("edgelog_destination_written_total", l(), n(&d["written"]));
             self.counter("edgelog_destination_bytes_total", l(), n(&d["bytes"]));
+            self.counter("edgelog_destination_escaped_total", l(), n(&d["escaped"]));
+            self.counter(
+                "edgelog_destination_header_replaced_total",
+                l(),
+                n(&d["header_replaced"]),
+            );
             for (reason, v) in d["dropped"].as_object().into_iter().flatten() {
                 let mut labels = l();
                 labels.push(Label::new("reason", reason.clone()));

@@ -11,15 +11,76 @@
 //! - GELF: `_source` and `_serial_number`, `_element_name`, … as additional fields.
 //! - JSON: the `edgelog decode` object plus `source`, `received` and `device`.
 //! - RFC 3164 has nowhere to put them: header and message only.
+//!
+//! One record is one frame on every output: a destination's [`Encoder`] passes each RFC 5424
+//! or RFC 3164 record through the codec's one escaping step (`edgelog_codec::escape`, octal
+//! `#012` by default), so a newline or NUL in a message can never end the frame and forge a
+//! record after it; JSON and GELF escape control characters as JSON does. Header fields
+//! (hostname, app name, proc id, msg id) are never written with a space or control character:
+//! the formatters replace them with `_`, and the destination counts the records so changed.
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
-use edgelog_codec::{StructuredData, gelf, json, rfc3164, rfc5424};
+use edgelog_codec::escape::{self, Escape};
+use edgelog_codec::{Message, StructuredData, gelf, json, rfc3164, rfc5424};
 use edgelog_core::Value;
 
 use crate::config::OutputFormat;
 use crate::event::{Device, Event};
+use crate::stats::DestinationStats;
+
+/// How a destination writes its records: the format, how control characters in text are
+/// escaped, and where it counts what it had to change.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    format: OutputFormat,
+    escape: Escape,
+    stats: Arc<DestinationStats>,
+}
+
+impl Encoder {
+    /// `escape` applies to RFC 5424 and RFC 3164 text; JSON and GELF are JSON-escaped.
+    pub fn new(format: OutputFormat, escape: Escape, stats: Arc<DestinationStats>) -> Encoder {
+        let escape = match format {
+            OutputFormat::Rfc5424 | OutputFormat::Rfc3164 => escape,
+            OutputFormat::Json | OutputFormat::Gelf => Escape::None,
+        };
+        Encoder {
+            format,
+            escape,
+            stats,
+        }
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    /// Appends one encoded, escaped event (no framing) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>, e: &Event, device: &Device) {
+        let start = out.len();
+        encode(out, self.format, e, device);
+        if self.escape != Escape::None && escape::escape(out, start, self.escape) > 0 {
+            self.stats.escaped.fetch_add(1, Relaxed);
+        }
+        if matches!(self.format, OutputFormat::Rfc5424 | OutputFormat::Rfc3164)
+            && header_replaced(e.msg())
+        {
+            self.stats.header_replaced.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Whether a header field holds a byte the text formats cannot write there (a space, a control
+/// character, anything outside printable ASCII): the formatter writes `_` in its place.
+fn header_replaced(m: &Message<'_>) -> bool {
+    [&m.hostname, &m.app_name, &m.proc_id, &m.msg_id]
+        .into_iter()
+        .flatten()
+        .any(|f| f.bytes().any(|b| !(33..=126).contains(&b)))
+}
 
 /// Appends one encoded event (no framing, no newline) to `out`.
 pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Device) {

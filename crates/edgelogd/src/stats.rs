@@ -162,6 +162,10 @@ pub struct DestinationStats {
     queue: Mutex<Option<edgelog_queue::QueueStats>>,
     /// Closed files deleted by the quota.
     pub evicted_files: AtomicU64,
+    /// Records whose text had control characters escaped (one record stays one frame).
+    pub escaped: AtomicU64,
+    /// Records whose header fields had a space or control character replaced by `_`.
+    pub header_replaced: AtomicU64,
     last_error: Mutex<Option<(String, edgelog_core::Timestamp)>>,
 }
 
@@ -253,6 +257,8 @@ impl DestinationStats {
                 "evicted": evicted,
             },
             "evicted_files": self.evicted_files.load(Relaxed),
+            "escaped": self.escaped.load(Relaxed),
+            "header_replaced": self.header_replaced.load(Relaxed),
             "last_error": last.as_ref().map(|(e, _)| e.clone()),
             "last_error_time": last.map(|(_, t)| t.to_string()),
         })

@@ -443,3 +443,77 @@ fn quota_while_the_receiver_is_down_evicts_the_oldest_and_says_how_many() {
     assert_eq!(got.first(), Some(&evicted), "{counters}");
     assert_eq!(got.len() as u64, N - evicted, "{counters}");
 }
+
+/// One `/dev/log` datagram carrying a newline and a complete RFC 5424 record after it, as a
+/// local user can send: it must stay one record on every LF-framed output.
+const FORGING: &str = "<13>Dec  2 10:00:00 h app: first line\n<10>1 2026-12-02T10:00:00Z \
+                       forged-host sshd 1 - - Accepted password for root from 6.6.6.6";
+const FORGED_TEXT: &str = "first line\n<10>1 2026-12-02T10:00:00Z forged-host sshd 1 - - \
+                           Accepted password for root from 6.6.6.6";
+
+/// The store's lines once the daemon stopped.
+fn store_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("state/store/current.log"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_newline_in_a_datagram_is_one_record_in_the_store_of_the_embedded_default() {
+    let d = Daemon::start(None);
+    let s = UnixDatagram::unbound().unwrap();
+    s.send_to(FORGING.as_bytes(), d.run_dir().join("log.sock"))
+        .unwrap();
+    d.wait_for_counters(Duration::from_secs(10), |c| {
+        c["destinations"]["store"]["written"] == 1
+    });
+    let (counters, dir) = d.stop();
+    assert_eq!(
+        counters["destinations"]["store"]["escaped"], 1,
+        "{counters}"
+    );
+    let lines = store_lines(dir.path());
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let (_, msg) = lines[0].split_once(" first line").unwrap();
+    assert!(msg.starts_with("#012<10>1 "), "{}", lines[0]);
+    let text = format!("first line{msg}");
+    let raw =
+        edgelog_codec::escape::unescape(text.as_bytes(), edgelog_codec::escape::Escape::Octal);
+    assert_eq!(String::from_utf8(raw).unwrap(), FORGED_TEXT);
+}
+
+#[test]
+fn a_newline_in_a_datagram_is_one_record_at_rsyslog_over_lf_framed_tcp() {
+    if !have("rsyslogd") {
+        return;
+    }
+    let port = free_port();
+    let rx = Receiver::start(port);
+    let d = Daemon::start(Some(&config(&format!(
+        "[destinations.central]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\n\
+         framing = \"lf\"\nformat = \"rfc3164\"\n\n[destinations.store]\ntype = \"file_store\"\n"
+    ))));
+    let s = UnixDatagram::unbound().unwrap();
+    s.send_to(FORGING.as_bytes(), d.run_dir().join("log.sock"))
+        .unwrap();
+    s.send_to(b"<13>app: after it", d.run_dir().join("log.sock"))
+        .unwrap();
+    let lines = rx.lines(2, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let lines_after = rx.lines(3, Duration::from_millis(10));
+    assert_eq!(lines_after.len(), 2, "{lines_after:#?}");
+    let f: Vec<&str> = lines[0].splitn(4, '|').collect();
+    assert_eq!(&f[..3], ["h", "app", "notice"], "{}", lines[0]);
+    let raw = edgelog_codec::escape::unescape(
+        f[3].trim_start().as_bytes(),
+        edgelog_codec::escape::Escape::Octal,
+    );
+    assert_eq!(String::from_utf8(raw).unwrap(), FORGED_TEXT);
+    assert_eq!(lines[1].rsplit('|').next().map(str::trim), Some("after it"));
+    assert!(lines.iter().all(|l| !l.starts_with("forged-host")));
+    let (_, dir) = d.stop();
+    assert_eq!(store_lines(dir.path()).len(), 2);
+    rx.stop();
+}

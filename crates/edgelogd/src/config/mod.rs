@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use edgelog_codec::escape::Escape;
 use edgelog_codec::{FormatHint, Framing};
 use edgelog_core::{Facility, Level, LevelFilter};
 
@@ -229,6 +230,8 @@ pub struct DestinationConfig {
     /// Export this severity and more severe (default: everything).
     pub level: LevelFilter,
     pub filter: Match,
+    /// How control characters in RFC 5424 / 3164 text are written (`octal` by default).
+    pub escape: Escape,
     /// Export levels set from the CLI for this plugin alias (`<state_dir>/plugin-levels.conf`):
     /// the most specific matching one wins over `level`.
     pub overrides: Vec<edgelog_core::control::Rule>,
@@ -936,6 +939,7 @@ fn read_destination(
         .table(d, "match")
         .map(|m| read_match(d, m))
         .unwrap_or_default();
+    let escape = s.value(d, "escape", reader::one_of(Escape::NAMES));
     let formats = &["rfc5424", "rfc3164", "json", "gelf"];
     let kind = match ty.as_str() {
         "file_store" => {
@@ -1085,13 +1089,45 @@ fn read_destination(
             return None;
         }
     };
+    let escape = escape.and_then(|e| Escape::parse(&e)).unwrap_or_default();
+    if let (Escape::None, Some(kind)) = (escape, &kind)
+        && let Some(framing) = breakable_framing(kind)
+    {
+        let span = s.get("escape").map_or(s.span(), |a| a.span);
+        d.error(
+            &span,
+            &s.key_path("escape"),
+            format!(
+                "escape = \"none\" would let a newline or NUL in a message end the record and \
+                 forge another in {framing}; use \"octal\" or \"c\", or a framing that cannot \
+                 break (octet-counting, RELP, UDP, json, gelf)"
+            ),
+        );
+    }
     s.finish(d);
     Some(DestinationConfig {
         kind: kind?,
         level,
         filter,
+        escape,
         overrides: Vec::new(),
     })
+}
+
+/// The delimiter framing a destination writes text records in, if a control character in a
+/// record could break it: LF-delimited RFC 5424 / 3164 lines.
+fn breakable_framing(kind: &DestinationKind) -> Option<&'static str> {
+    let text = |f: OutputFormat| matches!(f, OutputFormat::Rfc5424 | OutputFormat::Rfc3164);
+    match kind {
+        DestinationKind::FileStore(f) if text(f.format) => Some("the store's lines"),
+        DestinationKind::Stdout { format } if text(*format) => Some("standard output's lines"),
+        DestinationKind::Network(n)
+            if n.transport == Transport::Tcp && !n.octet_counting && text(n.format) =>
+        {
+            Some("LF-framed syslog over TCP")
+        }
+        _ => None,
+    }
 }
 
 /// `host:port`, the host a name or an address.

@@ -251,3 +251,36 @@ framing = "lf"
         (Transport::Tcp, false, OutputFormat::Rfc5424)
     );
 }
+
+#[test]
+fn escape_none_is_refused_where_a_newline_would_forge_a_record() {
+    let dest = |extra: &str| format!("[sources.a]\ntype = \"stdin\"\n[destinations.o]\n{extra}");
+    let refused = errors(&dest("type = \"file_store\"\nescape = \"none\"\n"));
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0]
+            .starts_with("edgelog.toml:5: destinations.o.escape: escape = \"none\" would let"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        errors(&dest(
+            "type = \"syslog_tcp\"\naddress = \"h:514\"\nframing = \"lf\"\nescape = \"none\"\n"
+        ))
+        .len(),
+        1
+    );
+    // Where the framing cannot break, it is the user's choice.
+    for ok in [
+        "type = \"syslog_tcp\"\naddress = \"h:514\"\nescape = \"none\"\n",
+        "type = \"relp\"\naddress = \"h:514\"\nescape = \"none\"\n",
+        "type = \"syslog_udp\"\naddress = \"h:514\"\nescape = \"none\"\n",
+        "type = \"stdout\"\nformat = \"json\"\nescape = \"none\"\n",
+        "type = \"stdout\"\nescape = \"c\"\n",
+    ] {
+        assert_eq!(errors(&dest(ok)), Vec::<String>::new(), "{ok}");
+    }
+    assert_eq!(
+        errors(&dest("type = \"stdout\"\nescape = \"html\"\n")),
+        ["edgelog.toml:5: destinations.o.escape: unknown value \"html\": expected octal, c, none"]
+    );
+}

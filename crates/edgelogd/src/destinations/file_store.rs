@@ -29,7 +29,7 @@ use flate2::write::GzEncoder;
 use super::Sink;
 use crate::config::{FileStoreConfig, OutputFormat};
 use crate::event::{Device, Event};
-use crate::output;
+use crate::output::Encoder;
 use crate::stats::{DestinationDrop, DestinationStats};
 
 #[derive(Debug)]
@@ -44,6 +44,7 @@ pub(super) struct FileStore {
     started: Timestamp,
     opened: Instant,
     line: Vec<u8>,
+    encoder: Encoder,
 }
 
 /// A closed file's record count, from its name (`…_n<count>.<ext>[.gz]`).
@@ -57,6 +58,7 @@ fn records_in(name: &str) -> u64 {
 impl FileStore {
     pub(super) fn open(
         cfg: &FileStoreConfig,
+        escape: edgelog_codec::escape::Escape,
         stats: Arc<DestinationStats>,
     ) -> io::Result<FileStore> {
         fs::create_dir_all(&cfg.path)?;
@@ -81,6 +83,7 @@ impl FileStore {
         let mut store = FileStore {
             cfg: cfg.clone(),
             ext,
+            encoder: Encoder::new(cfg.format, escape, stats.clone()),
             stats,
             out: BufWriter::with_capacity(128 * 1024, file),
             size,
@@ -194,7 +197,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Sink for FileStore {
     fn write(&mut self, e: &Event, device: &Device) -> io::Result<usize> {
         self.line.clear();
-        output::encode(&mut self.line, self.cfg.format, e, device);
+        self.encoder.encode(&mut self.line, e, device);
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         self.size += self.line.len() as u64;
@@ -224,6 +227,7 @@ impl Sink for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgelog_codec::escape::Escape;
     use edgelog_codec::{Decoder, FormatHint, Mode, rfc3164::Context};
     use std::io::Read as _;
     use std::time::Duration;
@@ -286,7 +290,12 @@ mod tests {
     fn rotates_by_size_compresses_and_keeps_every_record_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let stats = Arc::new(DestinationStats::default());
-        let mut s = FileStore::open(&cfg(dir.path(), 4096, 1 << 30), stats.clone()).unwrap();
+        let mut s = FileStore::open(
+            &cfg(dir.path(), 4096, 1 << 30),
+            Escape::Octal,
+            stats.clone(),
+        )
+        .unwrap();
         let device = Device::default();
         for n in 0..500 {
             s.write(&event(n), &device).unwrap();
@@ -310,7 +319,7 @@ mod tests {
 
         // A restart appends to the current file.
         drop(s);
-        let mut s = FileStore::open(&cfg(dir.path(), 4096, 1 << 30), stats).unwrap();
+        let mut s = FileStore::open(&cfg(dir.path(), 4096, 1 << 30), Escape::Octal, stats).unwrap();
         for n in 500..520 {
             s.write(&event(n), &device).unwrap();
         }
@@ -325,7 +334,8 @@ mod tests {
     fn quota_evicts_oldest_files_and_counts_their_records() {
         let dir = tempfile::tempdir().unwrap();
         let stats = Arc::new(DestinationStats::default());
-        let mut s = FileStore::open(&cfg(dir.path(), 4096, 3000), stats.clone()).unwrap();
+        let mut s =
+            FileStore::open(&cfg(dir.path(), 4096, 3000), Escape::Octal, stats.clone()).unwrap();
         let device = Device::default();
         for n in 0..2000 {
             s.write(&event(n), &device).unwrap();
@@ -346,7 +356,8 @@ mod tests {
         let mut c = cfg(dir.path(), 1 << 30, 1 << 30);
         c.max_file_age = Duration::from_millis(50);
         c.compress = false;
-        let mut s = FileStore::open(&c, Arc::new(DestinationStats::default())).unwrap();
+        let mut s =
+            FileStore::open(&c, Escape::Octal, Arc::new(DestinationStats::default())).unwrap();
         std::thread::sleep(Duration::from_millis(60));
         s.tick().unwrap(); // nothing written: nothing to close
         s.write(&event(0), &Device::default()).unwrap();

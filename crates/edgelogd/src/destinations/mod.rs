@@ -140,10 +140,12 @@ pub fn start(
     let mut network = None;
     let sink: Box<dyn Sink> = match &cfg.kind {
         DestinationKind::FileStore(f) => Box::new(
-            file_store::FileStore::open(f, stats.clone())
+            file_store::FileStore::open(f, cfg.escape, stats.clone())
                 .with_context(|| format!("opening store {}", f.path.display()))?,
         ),
-        DestinationKind::Stdout { format } => Box::new(stdout::Stdout::new(*format)),
+        DestinationKind::Stdout { format } => Box::new(stdout::Stdout::new(
+            crate::output::Encoder::new(*format, cfg.escape, stats.clone()),
+        )),
         DestinationKind::Network(s) => {
             let target = network::Target::new(s)?;
             let queue = open_queue(name, &s.queue, state_dir)?;
@@ -156,7 +158,8 @@ pub fn start(
                 dead_letters,
             )));
             network = Some(shared.clone());
-            Box::new(network::QueueSink::new(shared, s.format))
+            let encoder = crate::output::Encoder::new(s.format, cfg.escape, stats.clone());
+            Box::new(network::QueueSink::new(shared, encoder))
         }
     };
     let selector = Selector {

@@ -42,9 +42,9 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::Sink;
 use super::{http, relp};
-use crate::config::{NetworkConfig, OutputFormat, Transport};
+use crate::config::{NetworkConfig, Transport};
 use crate::event::{Device, Event};
-use crate::output;
+use crate::output::Encoder;
 use crate::stats::{DestinationDrop, DestinationStats};
 
 /// How long the stopping daemon waits for queue room, and for the receiver to take the rest.
@@ -115,7 +115,7 @@ impl Shared {
 #[derive(Debug)]
 pub(super) struct QueueSink {
     shared: Arc<Shared>,
-    format: OutputFormat,
+    encoder: Encoder,
     pending: Pending,
 }
 
@@ -170,10 +170,10 @@ impl Pending {
 }
 
 impl QueueSink {
-    pub(super) fn new(shared: Arc<Shared>, format: OutputFormat) -> QueueSink {
+    pub(super) fn new(shared: Arc<Shared>, encoder: Encoder) -> QueueSink {
         QueueSink {
             shared,
-            format,
+            encoder,
             pending: Pending::default(),
         }
     }
@@ -230,7 +230,7 @@ impl QueueSink {
 impl Sink for QueueSink {
     fn write(&mut self, e: &Event, device: &Device) -> std::io::Result<usize> {
         let start = self.pending.buf.len();
-        output::encode(&mut self.pending.buf, self.format, e, device);
+        self.encoder.encode(&mut self.pending.buf, e, device);
         self.pending.ends.push(self.pending.buf.len());
         let n = self.pending.buf.len() - start;
         if self.pending.len() >= 256 {

@@ -3,21 +3,20 @@
 use std::io::{self, BufWriter, Write as _};
 
 use super::Sink;
-use crate::config::OutputFormat;
 use crate::event::{Device, Event};
-use crate::output;
+use crate::output::Encoder;
 
 #[derive(Debug)]
 pub(super) struct Stdout {
-    format: OutputFormat,
+    encoder: Encoder,
     out: BufWriter<io::Stdout>,
     line: Vec<u8>,
 }
 
 impl Stdout {
-    pub(super) fn new(format: OutputFormat) -> Stdout {
+    pub(super) fn new(encoder: Encoder) -> Stdout {
         Stdout {
-            format,
+            encoder,
             out: BufWriter::with_capacity(64 * 1024, io::stdout()),
             line: Vec::with_capacity(1024),
         }
@@ -27,7 +26,7 @@ impl Stdout {
 impl Sink for Stdout {
     fn write(&mut self, e: &Event, device: &Device) -> io::Result<usize> {
         self.line.clear();
-        output::encode(&mut self.line, self.format, e, device);
+        self.encoder.encode(&mut self.line, e, device);
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         Ok(self.line.len())
