@@ -448,7 +448,7 @@ pub struct TableWriter {
     /// Bit `l`: lane `l` is reserved in the file, so stores into it cannot fault. Set only
     /// after `fallocate` returned, and read relaxed: page allocation is the kernel's state,
     /// not memory this thread could see out of order.
-    reserved: std::sync::atomic::AtomicU32,
+    reserved: std::sync::atomic::AtomicU64,
     /// The entry time from which a failed reservation may be tried again.
     retry_at: std::sync::atomic::AtomicI64,
     /// Whether this process has said on stderr that the table is short of space.
@@ -534,7 +534,7 @@ impl TableWriter {
             table,
             file,
             path: path.to_owned(),
-            reserved: std::sync::atomic::AtomicU32::new(0),
+            reserved: std::sync::atomic::AtomicU64::new(0),
             retry_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             told: std::sync::atomic::AtomicBool::new(false),
         };
@@ -716,16 +716,19 @@ impl TableWriter {
             | u64::from(level.as_u8()) << 32
             | u64::from(flags) << 40
             | (args.len() as u64) << 48;
-        let mut lane = self.lane();
-        if !self.is_reserved(lane) {
-            match self.unreserved(lane, time) {
-                Some(l) => lane = l,
-                None => {
-                    t.bump(W_NO_SPACE);
-                    return None;
-                }
-            }
-        }
+        // One load decides the lane: the reserved bits stand in for the lane count, since only
+        // lanes that exist are ever reserved.
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        let lane = match thread_index() {
+            Some(i) if (reserved >> i) & 2 != 0 => Some(i + 1),
+            Some(i) if i + 1 < t.info.lanes => self.unreserved(i + 1, time),
+            _ if reserved & 1 != 0 => Some(0),
+            _ => self.unreserved(0, time),
+        };
+        let Some(lane) = lane else {
+            t.bump(W_NO_SPACE);
+            return None;
+        };
         let claimed = if lane == 0 {
             protocol::claim(&t.words, W_HEAD, |seq| t.slot_base(0, seq)).map(|(seq, base)| {
                 t.store_payload(base + 1, time as u64, info, args);
