@@ -20,10 +20,14 @@ use jiff::tz::TimeZone;
 use tokio::sync::mpsc;
 
 use crate::event::{Burst, Event, Ticket};
-use crate::stats::SourceStats;
+use crate::stats::{SourceDrop, SourceStats};
 
 /// Events per batch before a source must flush.
 pub const BATCH_MAX: usize = 256;
+
+/// The most records a datagram source holds while the router has no room (see
+/// [`Ingest::offer`]): a few hundred milliseconds of a busy `/dev/log`, a few MB at most.
+pub const DATAGRAM_BACKLOG: usize = 16 * BATCH_MAX;
 
 /// The router is gone: the daemon is shutting down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +302,39 @@ impl Ingest {
             events: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX)),
             ticket: None,
         });
+        Ok(())
+    }
+
+    /// Records held back (not yet with the router).
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// For sources that cannot wait (datagram sockets: their senders block when the socket's
+    /// queue fills — on `/dev/log` ten datagrams — and a sender there is every daemon of the
+    /// box): hands the batch to the router if it has room now, and never waits. A source
+    /// whose batch the router cannot take keeps reading into it, up to [`DATAGRAM_BACKLOG`]
+    /// records, and waits for room with [`flush`](Self::flush) only while the socket is
+    /// quiet; a full backlog is dropped and counted as `queue_full`. A router that is only
+    /// busy costs nothing; one held up by a destination that blocks costs records, never a
+    /// sender's time.
+    pub fn offer(&mut self) -> Result<(), Closed> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        match self.tx.try_reserve() {
+            Ok(permit) => permit.send(Burst {
+                events: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX)),
+                ticket: None,
+            }),
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Closed),
+            Err(mpsc::error::TrySendError::Full(())) if self.batch.len() >= DATAGRAM_BACKLOG => {
+                self.stats
+                    .add_drop(SourceDrop::QueueFull, self.batch.len() as u64);
+                self.batch.clear();
+            }
+            Err(mpsc::error::TrySendError::Full(())) => {}
+        }
         Ok(())
     }
 

@@ -39,10 +39,13 @@ pub enum SourceDrop {
     /// An HTTP request refused with a 4xx (bad body, bad token, too large): the sender was
     /// told, nothing of it was taken.
     Rejected,
+    /// A datagram source's records the pipeline could not take at once (a destination blocks
+    /// it): dropped rather than blocking the senders.
+    QueueFull,
 }
 
 impl SourceDrop {
-    const ALL: [SourceDrop; 11] = [
+    const ALL: [SourceDrop; 12] = [
         SourceDrop::KernelGap,
         SourceDrop::Lapped,
         SourceDrop::Torn,
@@ -54,6 +57,7 @@ impl SourceDrop {
         SourceDrop::SocketOverflow,
         SourceDrop::TlsHandshake,
         SourceDrop::Rejected,
+        SourceDrop::QueueFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +73,7 @@ impl SourceDrop {
             SourceDrop::SocketOverflow => "socket_overflow",
             SourceDrop::TlsHandshake => "tls_handshake",
             SourceDrop::Rejected => "rejected",
+            SourceDrop::QueueFull => "queue_full",
         }
     }
 }

@@ -407,7 +407,9 @@ impl Default for QueueConfig {
             disk: false,
             max_records: 100_000,
             max_bytes: 64 << 20,
-            when_full: edgelog_queue::WhenFull::Block,
+            // Never `block` by default: a receiver that stalls must not stop the box's logging
+            // (it would hold up the router, every other destination and every sender).
+            when_full: edgelog_queue::WhenFull::DropOldest,
             fsync: edgelog_queue::disk::Fsync::Every(Duration::from_millis(100)),
         }
     }

@@ -24,7 +24,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use super::Stop;
-use crate::ingest::Ingest;
+use crate::ingest::{BATCH_MAX, DATAGRAM_BACKLOG, Ingest};
 use crate::stats::SourceDrop;
 
 pub(super) fn bind(address: SocketAddr, receive_buffer: usize) -> anyhow::Result<UdpSocket> {
@@ -162,7 +162,8 @@ fn drain(
     ingest: &mut Ingest,
 ) -> bool {
     let mut last: Option<(IpAddr, String)> = None;
-    while !ingest.is_full() {
+    let limit = (ingest.len() + BATCH_MAX).min(DATAGRAM_BACKLOG);
+    while ingest.len() < limit {
         match sock.try_io(Interest::READABLE, || receive(sock, buf, &mut st.cmsg)) {
             Ok(d) => {
                 let n = d.len;
@@ -233,11 +234,15 @@ pub(super) async fn run(
                 }
                 continue;
             }
-            r = sock.readable() => if r.is_err() { break },
-        }
-        let ok = drain(&sock, &mut buf, max_frame, &mut gelf, &mut st, &mut ingest);
-        if ingest.flush().await.is_err() || !ok {
-            break;
+            r = sock.readable() => {
+                let ok = r.is_ok()
+                    && drain(&sock, &mut buf, max_frame, &mut gelf, &mut st, &mut ingest);
+                if ingest.offer().is_err() || !ok {
+                    break;
+                }
+            }
+            // Never blocked by the router: see `Ingest::offer`.
+            r = ingest.flush(), if !ingest.is_empty() => if r.is_err() { break },
         }
     }
     while drain(&sock, &mut buf, max_frame, &mut gelf, &mut st, &mut ingest) && !ingest.is_empty() {

@@ -20,7 +20,7 @@ use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 
 use super::Stop;
-use crate::ingest::Ingest;
+use crate::ingest::{BATCH_MAX, DATAGRAM_BACKLOG, Ingest};
 
 pub(super) fn bind(path: &Path, mode: u32, receive_buffer: usize) -> anyhow::Result<UnixDatagram> {
     super::claim_socket_path(path)?;
@@ -72,10 +72,12 @@ fn receive(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Resul
     })
 }
 
-/// Reads every datagram queued now (up to a batch); `false` when the socket failed.
+/// Reads the datagrams queued now (up to a batch more, within the backlog); `false` when the
+/// socket failed.
 #[allow(clippy::ptr_arg)]
 fn drain(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>, ingest: &mut Ingest) -> bool {
-    while !ingest.is_full() {
+    let limit = (ingest.len() + BATCH_MAX).min(DATAGRAM_BACKLOG);
+    while ingest.len() < limit {
         match sock.try_io(Interest::READABLE, || receive(sock, buf, cmsg)) {
             Ok(d) => {
                 let mut pid = itoa::Buffer::new();
@@ -110,14 +112,17 @@ pub(super) async fn run(
 ) {
     let mut buf = vec![0u8; max_frame];
     let mut cmsg = nix::cmsg_space!(UnixCredentials);
+    // Never blocked by the router: see `Ingest::offer`.
     loop {
         tokio::select! {
             _ = stop.wait() => break,
-            r = sock.readable() => if r.is_err() { break },
-        }
-        let ok = drain(&sock, &mut buf, &mut cmsg, &mut ingest);
-        if ingest.flush().await.is_err() || !ok {
-            break;
+            r = sock.readable() => {
+                let ok = r.is_ok() && drain(&sock, &mut buf, &mut cmsg, &mut ingest);
+                if ingest.offer().is_err() || !ok {
+                    break;
+                }
+            }
+            r = ingest.flush(), if !ingest.is_empty() => if r.is_err() { break },
         }
     }
     // What senders already handed to the kernel is ours: read it before closing.
