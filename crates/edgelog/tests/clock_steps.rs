@@ -7,7 +7,7 @@
 //! step is seen once.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +16,12 @@ use std::time::Duration;
 use edgelog::{Event, Level, Options, event};
 use edgelog_core::table::{TableReader, args};
 
+#[path = "../../edgelog-core/tests/support/faketime.rs"]
+mod faketime;
+use faketime::{LIBFAKETIME, set_offset};
+
 static TICK: Event = Event::new("clock", "tick", "TICK", Level::Error, "{th} {n}");
 
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 /// The phases: libfaketime offsets, each held for [`PHASE`]. 20,454 days back is early 1970.
 const SCHEDULE: [&str; 4] = ["-20454d", "+0", "+1d", "+23h"];
 const PHASE: Duration = Duration::from_millis(1500);
@@ -28,13 +31,6 @@ const BOUND_NS: i64 = 2_000_000;
 
 fn realtime() -> i64 {
     edgelog_core::Timestamp::now().as_unix_nanos()
-}
-
-/// Sets libfaketime's offset: written aside and renamed, so it is never read half-written.
-fn set_offset(file: &Path, spec: &str) {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, spec).unwrap();
-    std::fs::rename(&tmp, file).unwrap();
 }
 
 /// The application; does nothing unless the parent set `EDGELOG_CLOCK_CHILD`.
@@ -101,12 +97,7 @@ fn child_app() {
 
 #[test]
 fn entry_times_stay_within_2ms_of_the_real_time_clock_through_steps() {
-    if !Path::new(LIBFAKETIME).exists() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "{LIBFAKETIME} is missing (scripts/test installs Debian's faketime)"
-        );
-        eprintln!("not run: libfaketime is not installed (scripts/test installs it)");
+    if !faketime::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -81,15 +81,19 @@ fn dropped_without_table(out: &Output) -> u64 {
         .unwrap_or(0)
 }
 
-fn run_bgpd(run: &Path, state: &Path, args: &[&str]) -> Output {
-    let out = Command::new(bgpd())
-        .arg("--run-dir")
+/// `bgpd` logging into `run`, with `args`.
+fn bgpd_command(run: &Path, state: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bgpd());
+    cmd.arg("--run-dir")
         .arg(run)
         .arg("--state-dir")
         .arg(state)
-        .args(args)
-        .output()
-        .unwrap();
+        .args(args);
+    cmd
+}
+
+fn run_bgpd(run: &Path, state: &Path, args: &[&str]) -> Output {
+    let out = bgpd_command(run, state, args).output().unwrap();
     assert!(
         out.status.success(),
         "bgpd failed ({}): {}",
@@ -166,22 +170,21 @@ fn a_full_run_directory_costs_entries_never_the_application() {
     std::fs::remove_dir_all(&bd_dir).unwrap();
     std::fs::remove_file(&filler).unwrap();
     let filler = fs.fill(0);
-    let child = Command::new(bgpd())
-        .arg("--run-dir")
-        .arg(&run)
-        .arg("--state-dir")
-        .arg(state.path())
-        .args([
+    let child = bgpd_command(
+        &run,
+        state.path(),
+        &[
             "--events",
             "3000",
             "--interval-ms",
             "1",
             "--capacity",
             "1000",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     std::fs::remove_file(&filler).unwrap();
     let out = child.wait_with_output().unwrap();

@@ -8,28 +8,18 @@ mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, free_port};
 
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
-
-fn set_offset(file: &Path, spec: &str) {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, spec).unwrap();
-    std::fs::rename(&tmp, file).unwrap();
-}
+#[path = "../../edgelog-core/tests/support/faketime.rs"]
+mod faketime;
+use faketime::{LIBFAKETIME, set_offset};
 
 #[test]
 fn relaying_through_clock_steps_loses_and_delays_nothing() {
-    if !Path::new(LIBFAKETIME).exists() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "{LIBFAKETIME} is missing (scripts/test installs Debian's faketime)"
-        );
-        eprintln!("not run: libfaketime is not installed (scripts/test installs it)");
+    if !faketime::available() {
         return;
     }
     // The receiver, in this process (real clock): when each sequence number arrived.
