@@ -486,9 +486,7 @@ impl Control {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let tmp = path.with_extension("conf.tmp");
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        crate::paths::write_atomically(path, text.as_bytes()).map_err(err)
     }
 
     fn load_persisted(&self) -> Result<Option<Vec<Rule>>, ControlError> {
@@ -583,9 +581,7 @@ pub fn set_plugin_level(
         text.push_str(&format!("{a} {}\n", rule_line(r)));
     }
     std::fs::create_dir_all(state_dir).map_err(err)?;
-    let tmp = path.with_extension("conf.tmp");
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)
+    crate::paths::write_atomically(&path, text.as_bytes()).map_err(err)
 }
 
 /// The file, in a BD's directory, listing the modules whose level the application sets when
@@ -599,9 +595,7 @@ pub fn write_module_defaults(path: &Path, defaults: &[(String, LevelFilter)]) ->
     for (module, level) in defaults {
         text.push_str(&format!("{module} {level}\n"));
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::paths::write_atomically(path, text.as_bytes())
 }
 
 /// Reads a BD's module defaults; a missing file means none. Malformed lines are skipped.

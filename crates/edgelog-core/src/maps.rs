@@ -205,9 +205,7 @@ pub fn write(path: &Path, maps: &[LogMap]) -> io::Result<()> {
         }
         text.push('\n');
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::paths::write_atomically(path, text.as_bytes())
 }
 
 /// Reads a log maps file. A malformed line is an error naming its number.

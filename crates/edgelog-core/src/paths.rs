@@ -5,7 +5,22 @@
 //! Both the library and the CLI find everything through these alone: no daemon is needed to
 //! show a table or set a level.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Replaces `path` with `contents` so that no reader ever sees it half-written: written to a
+/// temporary file of this process (`<name>.<pid>.tmp`, so processes writing the same file at
+/// once never trip over each other's) and renamed into place.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let written = std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
 
 /// The effective user id, read without libc: `/proc/self` is owned by it.
 fn uid() -> Option<u32> {

@@ -44,6 +44,14 @@ impl GroupLimiter {
         }
     }
 
+    /// In the child of a `fork`: the window's counts are the parent's (it summarises them);
+    /// the child starts its own.
+    pub(crate) fn after_fork(&self) {
+        self.window.store(0, Ordering::Relaxed);
+        self.count.store(0, Ordering::Relaxed);
+        self.suppressed.store(0, Ordering::Relaxed);
+    }
+
     /// Whether an event at `now_ns` may be written; rolls the window when a second passed.
     #[inline]
     pub(crate) fn admit(&self, now_ns: i64) -> bool {

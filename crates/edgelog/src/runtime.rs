@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use edgelog_core::control::{self, Control};
@@ -45,6 +45,26 @@ static NO_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// The generation after an `init` that had no control block (no space for one): call sites
 /// resolve once, against the default levels.
 static FIXED_GENERATION: AtomicU64 = AtomicU64::new(2);
+
+/// The generation in the child of a `fork`, until its first slow path: no call site has it
+/// cached (real generations are even), so every site resolves again, and the first to do so
+/// settles the child (see [`Runtime::settle_fork`]).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Set by the `fork` child handler, cleared once the child is settled.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// The `pthread_atfork` child handler: the child is another process, which must not write
+/// the lanes its parent owns or continue its caches. Only atomic stores and `getpid` here
+/// (async-signal-safe); the rest happens on the child's first slow path.
+extern "C" fn in_forked_child() {
+    edgelog_core::table::forked();
+    FORKED.store(true, Ordering::Relaxed);
+    GENERATION.store(
+        ptr::from_ref(&FORK_GENERATION).cast_mut(),
+        Ordering::Release,
+    );
+}
 
 /// Events dropped because their table could not be created (no space in the run directory).
 static DROPPED_NO_SPACE: AtomicU64 = AtomicU64::new(0);
@@ -280,11 +300,17 @@ pub fn init(bd: &str, options: Options) -> Result<(), InitError> {
             }
         }
     }
-    let generation = rt
-        .control
-        .as_ref()
-        .map_or(&FIXED_GENERATION, Control::generation);
-    GENERATION.store(ptr::from_ref(generation).cast_mut(), Ordering::Release);
+    GENERATION.store(
+        ptr::from_ref(rt.generation_word()).cast_mut(),
+        Ordering::Release,
+    );
+    // SAFETY: registering a handler is always sound; the handler only stores atomics and reads
+    // the pid, which is allowed in a forked child of a multi-threaded process.
+    if unsafe { nix::libc::pthread_atfork(None, None, Some(in_forked_child)) } != 0 {
+        eprintln!(
+            "edgelog: cannot register the fork handler; a child that logs after fork may share its parent's lanes"
+        );
+    }
     Ok(())
 }
 
@@ -308,6 +334,36 @@ fn register(maps: &mut BTreeMap<u32, LogMap>, map: LogMap) -> Result<bool, Strin
 }
 
 impl Runtime {
+    /// The word call sites compare their cached generation with.
+    fn generation_word(&self) -> &AtomicU64 {
+        self.control
+            .as_ref()
+            .map_or(&FIXED_GENERATION, Control::generation)
+    }
+
+    /// In the child of a `fork`, on its first slow path (every call site takes one): forgets
+    /// the parent's lanes in every table and the parent's rate-limit windows, and points call
+    /// sites at the level generation again.
+    fn settle_fork(&self) {
+        if !FORKED.load(Ordering::Relaxed) {
+            return;
+        }
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !FORKED.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        for t in inner.tables.values() {
+            t.after_fork();
+        }
+        for l in inner.limiters.values() {
+            l.after_fork();
+        }
+        GENERATION.store(
+            ptr::from_ref(self.generation_word()).cast_mut(),
+            Ordering::Release,
+        );
+    }
+
     /// The rate limiter of `group` in `module`, created on first use, if one is configured.
     fn limiter(
         &self,
@@ -435,6 +491,7 @@ pub(crate) type Resolved = (Option<&'static TableWriter>, Option<&'static GroupL
 /// created for want of space leaves the site enabled without one (see [`retry_table`]).
 pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved> {
     let rt = RUNTIME.get()?;
+    rt.settle_fork();
     let default = rt
         .options
         .module_defaults
@@ -537,6 +594,7 @@ fn retry_due(now: i64) -> bool {
 pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
     let Some(rt) = RUNTIME.get() else { return };
     let (module, group) = (&*sanitize(module), &*sanitize(group));
+    rt.settle_fork();
     let generation = generation();
     let now = crate::clock::now_ns();
     let site = {

@@ -11,7 +11,8 @@
 //!   3  slot size (bytes)          8  lane 0 head: next sequence number        (own cache line)
 //!  16  bd name (64 bytes)        24  module name (64 bytes)
 //!  32  counters: lost_busy, lost_lapped, truncated, torn, no_space            (own line)
-//!  64 + 8·(i-1)  lane i head, then its slot index (head % capacity), lanes 1 … L-1  (a line each)
+//!  64 + 8·(i-1)  lane i (1 … L-1), a line each: head, slot index (head % capacity), owner
+//!                (the owning process: pid | nonce << 32; 0 when free)
 //!
 //! slot (slot size bytes, a multiple of 8):
 //!   word 0  stamp = seq << 2 | TORN << 1 | BUSY      seq 0 = never written
@@ -20,10 +21,17 @@
 //!   word 3… payload: encoded arguments (see `args`), packed into words
 //! ```
 //!
-//! **Lanes.** A table is `L` rings of `capacity` slots. Each writing thread of the owning
-//! process has a lane of its own (lanes 1 … L-1, by the thread's index in the process), so
-//! appending takes no locked instruction: the lane's only writer bumps its head with plain
-//! stores. Threads beyond the own lanes share lane 0, which takes any number of writers:
+//! **Lanes.** A table is `L` rings of `capacity` slots. A writing thread claims a lane of its
+//! own (1 … L-1) at its first entry, so appending takes no locked instruction: the lane's only
+//! writer bumps its head with plain stores. The claim is a compare-and-swap of the lane's
+//! owner word to the process's identity (pid and a nonce), so any number of processes may
+//! write one table — instances of one BD, a restart that overlaps the old instance,
+//! pre-forked workers, a child after `fork` (which takes a new identity: [`forked`]) — and no
+//! lane ever has two writers. A lane whose owner died (`kill(pid, 0)` says ESRCH, or our own
+//! pid with another nonce) is reclaimed, and what its writer left half-done is recovered. A
+//! thread keeps its lane for the process's life (its index, and so its lane, passes to the
+//! next thread only after it ended). Threads that get no lane share lane 0, which takes any
+//! number of writers:
 //! a sequence number by one `fetch_add` on its head, the slot claimed by a compare-and-swap of
 //! its stamp from an older, idle stamp to `seq|BUSY`. A lane-0 writer that finds its slot busy
 //! (a writer one lap ahead has not finished) or holding a newer entry (it was lapped while
@@ -61,7 +69,7 @@ mod protocol;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
 
 use self::protocol::{BUSY, Lost, Memory, Read, TORN};
 use crate::shm::Words;
@@ -71,8 +79,8 @@ use crate::{Level, Timestamp};
 /// (2: lanes.)
 pub const FORMAT_MAJOR: u32 = 2;
 /// The format minor version (additions readers of the same major may ignore). (1: the
-/// `no_space` counter.)
-pub const FORMAT_MINOR: u32 = 1;
+/// `no_space` counter; 2: lane owners.)
+pub const FORMAT_MINOR: u32 = 2;
 /// Default entries per table (RBFS keeps the newest 10,000).
 pub const DEFAULT_CAPACITY: u64 = 10_000;
 /// Default slot size in bytes.
@@ -314,10 +322,6 @@ impl Table {
         self.words.at(head_word(lane)).load(Ordering::Acquire)
     }
 
-    fn lanes(&self) -> std::ops::Range<u32> {
-        0..self.info.lanes
-    }
-
     fn counters(&self) -> TableCounters {
         TableCounters {
             lost_busy: self.words.get(W_LOST_BUSY),
@@ -397,9 +401,9 @@ fn head_word(lane: u32) -> usize {
 }
 
 /// This thread's index among the process's threads that write tables (0 for the first), or
-/// `None` past 64: what picks its lane. The index is freed when the thread ends and goes to
-/// the next thread that asks, which then continues that lane — after the old thread's last
-/// store, since freeing and taking it synchronise.
+/// `None` past 64: what its lane is remembered by, per table. The index is freed when the
+/// thread ends and goes to the next thread that asks, which then continues that lane — after
+/// the old thread's last store, since freeing and taking it synchronise.
 #[inline]
 fn thread_index() -> Option<u32> {
     static TAKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -438,8 +442,9 @@ fn thread_index() -> Option<u32> {
     INDEX.try_with(|i| i.0).ok().flatten()
 }
 
-/// The appending side of a table. One process owns a table; any number of its threads may
-/// append at once (`&self`), each in its own lane while there are lanes enough.
+/// The appending side of a table. Any number of processes may write one table, and any number
+/// of their threads append at once (`&self`), each in a lane of its own while there are lanes
+/// to claim (see the module documentation).
 #[derive(Debug)]
 pub struct TableWriter {
     table: Table,
@@ -453,6 +458,71 @@ pub struct TableWriter {
     retry_at: std::sync::atomic::AtomicI64,
     /// Whether this process has said on stderr that the table is short of space.
     told: std::sync::atomic::AtomicBool,
+    /// By thread index in this process: the lane that thread claimed, [`UNDECIDED`] before
+    /// its first entry, [`SHARED`] when it writes to lane 0.
+    lane_of: [AtomicU8; 64],
+}
+
+/// [`TableWriter::lane_of`]: the thread has not written yet.
+const UNDECIDED: u8 = 0;
+/// [`TableWriter::lane_of`]: the thread writes to lane 0.
+const SHARED: u8 = u8::MAX;
+
+/// The header word of own lane `lane`'s owner: this process's [`owner_id`], 0 when free.
+fn owner_word(lane: u32) -> usize {
+    head_word(lane) + 2
+}
+
+/// This process as a lane owner: its pid, and a nonce that tells it from an earlier process
+/// with the same pid (a restarted daemon in a container is pid 1 again). Never 0.
+static OWNER: AtomicU64 = AtomicU64::new(0);
+
+fn owner_id() -> u64 {
+    match OWNER.load(Ordering::Relaxed) {
+        0 => {
+            let id = new_owner_id();
+            match OWNER.compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => id,
+                Err(other) => other,
+            }
+        }
+        id => id,
+    }
+}
+
+fn new_owner_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let nonce = ((nanos ^ nanos >> 29) as u32).max(1);
+    u64::from(std::process::id()) | u64::from(nonce) << 32
+}
+
+/// The child of a `fork` is another process: it takes a new owner identity, so it never
+/// writes the lanes its parent owns. Async-signal-safe (a pthread_atfork child handler may
+/// call it); then call [`TableWriter::after_fork`] on each table before writing.
+pub fn forked() {
+    let nanos = OWNER.load(Ordering::Relaxed) >> 32;
+    let pid = u64::from(nix::unistd::getpid().as_raw() as u32);
+    let nonce = ((nanos.wrapping_mul(0x9E37_79B9) ^ pid) as u32).max(1);
+    OWNER.store(pid | u64::from(nonce) << 32, Ordering::Relaxed);
+}
+
+/// Whether the process that owned a lane is gone: no such pid (`kill(pid, 0)` says ESRCH), or
+/// our own pid with another nonce (an earlier process that had it).
+fn owner_is_dead(owner: u64) -> bool {
+    let me = owner_id();
+    let pid = owner as u32;
+    if pid == me as u32 {
+        return owner != me;
+    }
+    let Ok(pid) = i32::try_from(pid) else {
+        return true;
+    };
+    matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 impl TableWriter {
@@ -478,45 +548,12 @@ impl TableWriter {
                 ),
             ));
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| TableError::io(path, "opening", e))?;
+        let (file, fresh) = open_or_create(path, config)?;
         let len = file
             .metadata()
             .map_err(|e| TableError::io(path, "reading size", e))?
             .len();
-        let fresh = len == 0;
-        let len = if fresh {
-            let size = config.file_size();
-            let sized = file
-                .set_len(size)
-                .map_err(|e| ("sizing", e))
-                .and_then(|()| {
-                    crate::shm::reserve(&file, 0, HEADER_SIZE as u64)
-                        .map_err(|e| ("reserving the header", e))
-                });
-            if let Err((what, e)) = sized {
-                // Not even the header fits: no table, rather than one that faults when written.
-                let _ = std::fs::remove_file(path);
-                let kind = if crate::shm::is_no_space(&e) {
-                    TableErrorKind::NoSpace
-                } else {
-                    TableErrorKind::Io
-                };
-                return Err(TableError::new(kind, path, format!("{what}: {e}")));
-            }
-            size
-        } else {
-            len
-        };
         let words = Words::map(&file, true).map_err(|e| TableError::io(path, "mapping", e))?;
-        if fresh {
-            init_header(&words, config);
-        }
         let major = words.get(W_VERSION) as u32;
         let table = match Table::check(words, path, len) {
             // A table an older build wrote (a run directory that outlived an upgrade): its
@@ -524,9 +561,13 @@ impl TableWriter {
             // a new one. A newer format is refused: it is not ours to replace.
             Err(e) if e.kind() == TableErrorKind::IncompatibleVersion && major < FORMAT_MAJOR => {
                 let aside = path.with_extension(format!("log.v{major}"));
-                std::fs::rename(path, &aside)
-                    .map_err(|e| TableError::io(path, "moving the old-format table aside", e))?;
-                return TableWriter::open(path, config);
+                match std::fs::rename(path, &aside) {
+                    // Another process moved it first.
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(TableError::io(path, "moving the old-format table aside", e));
+                    }
+                    _ => return TableWriter::open(path, config),
+                }
             }
             r => r?,
         };
@@ -537,6 +578,7 @@ impl TableWriter {
             reserved: std::sync::atomic::AtomicU64::new(0),
             retry_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             told: std::sync::atomic::AtomicBool::new(false),
+            lane_of: [const { AtomicU8::new(UNDECIDED) }; 64],
         };
         // Lane 0 now, and every lane an earlier writer used (an older build left them sparse):
         // the torn-slot scan and the writers that continue them store into them.
@@ -572,11 +614,10 @@ impl TableWriter {
         self.table.head(lane)
     }
 
-    /// The lane this thread appends to.
-    #[inline]
+    /// The lane this thread appends to (0 before its first entry, or when it shares lane 0).
     pub fn lane(&self) -> u32 {
-        match thread_index() {
-            Some(i) if i + 1 < self.table.info.lanes => i + 1,
+        match thread_index().map(|i| self.lane_of[i as usize].load(Ordering::Relaxed)) {
+            Some(l) if l != SHARED => u32::from(l),
             _ => 0,
         }
     }
@@ -622,67 +663,127 @@ impl TableWriter {
         }
     }
 
-    /// The lane an entry of a thread whose `lane` is not reserved goes to: its own once it can
-    /// be reserved, else lane 0, else none (no space at all). Retries a failed reservation at
-    /// most once a [`RESERVE_RETRY_NS`] of entry time.
+    /// Whether a failed reservation may be tried again at entry time `time` (a clock stepped
+    /// back by more than the back-off tries at once).
+    fn retry_due(&self, time: i64) -> bool {
+        let retry_at = self.retry_at.load(Ordering::Relaxed);
+        time >= retry_at || time < retry_at.saturating_sub(2 * RESERVE_RETRY_NS)
+    }
+
+    /// Lane 0 when it has no space reserved: tries again (at most once a
+    /// [`RESERVE_RETRY_NS`] of entry time); `false` while there is still no room.
     #[cold]
     #[inline(never)]
-    fn unreserved(&self, lane: u32, time: i64) -> Option<u32> {
-        let retry_at = self.retry_at.load(Ordering::Relaxed);
-        // A clock stepped back by more than the back-off retries at once.
-        if time >= retry_at || time < retry_at.saturating_sub(2 * RESERVE_RETRY_NS) {
-            let tried = self.reserve(0).and_then(|()| self.reserve(lane));
-            if tried.is_err() {
+    fn shared_lane_reserved(&self, time: i64) -> bool {
+        if self.retry_due(time) && self.reserve(0).is_err() {
+            self.retry_at
+                .store(time.saturating_add(RESERVE_RETRY_NS), Ordering::Relaxed);
+        }
+        self.is_reserved(0)
+    }
+
+    /// The first entry of thread `index` in this process: claims it an own lane (a free one,
+    /// or one whose owner died), reserved in the file and recovered from its last owner, and
+    /// remembers it. With no lane to be had it shares lane 0 from now on; with no space to
+    /// reserve the lane it shares lane 0 for now and tries again after the back-off.
+    #[cold]
+    #[inline(never)]
+    fn take_lane(&self, index: usize, time: i64) -> u8 {
+        let t = &self.table;
+        if !self.retry_due(time) {
+            return SHARED;
+        }
+        let me = owner_id();
+        for lane in 1..t.info.lanes {
+            let owner = owner_word(lane);
+            if protocol::claim_lane(&t.words, owner, me, owner_is_dead).is_none() {
+                continue;
+            }
+            if self.reserve(lane).is_err() {
+                protocol::release_lane(&t.words, owner, me);
                 self.retry_at
                     .store(time.saturating_add(RESERVE_RETRY_NS), Ordering::Relaxed);
+                return SHARED;
+            }
+            self.recover_lane(lane);
+            self.lane_of[index].store(lane as u8, Ordering::Relaxed);
+            return lane as u8;
+        }
+        self.lane_of[index].store(SHARED, Ordering::Relaxed);
+        SHARED
+    }
+
+    /// Sets right what the last owner of an own lane (this process holds it now) may have
+    /// left half-done when it died: a slot stamped busy is marked torn, and the slot index is
+    /// derived from the head again (a writer killed between storing the one and the other
+    /// left them apart). A head that ran ahead of the last entry is harmless: that sequence
+    /// number reads as never written.
+    fn recover_lane(&self, lane: u32) {
+        let t = &self.table;
+        let head = t.head(lane);
+        let index = head % t.info.capacity;
+        let stored = t.words.get(head_word(lane) + 1) % t.info.capacity;
+        for slot in [index, stored] {
+            let stamp = t.words.at(t.slot_at(lane, slot));
+            let s = stamp.load(Ordering::Acquire);
+            if s & BUSY != 0 {
+                stamp.store((s & !BUSY) | TORN, Ordering::Release);
+                t.bump(W_TORN);
             }
         }
-        if self.is_reserved(lane) {
-            Some(lane)
-        } else if self.is_reserved(0) {
-            Some(0)
-        } else {
-            None
+        t.words.set(head_word(lane) + 1, index);
+    }
+
+    /// What writers that died left in the table, found at open: own lanes no live process
+    /// owns are recovered (see [`recover_lane`](Self::recover_lane)) under a claim held for the
+    /// moment; lane 0's busy slots are marked torn if they are still busy, with the same stamp,
+    /// a moment later (a live writer of another process finishes a slot in nanoseconds). Only
+    /// slots that were written are looked at: the rest may be unallocated pages, which a load
+    /// would allocate (and, on a full tmpfs, fault on).
+    fn mark_torn(&self) {
+        let t = &self.table;
+        let me = owner_id();
+        for lane in 1..t.info.lanes {
+            let owner = owner_word(lane);
+            if !self.is_reserved(lane)
+                || protocol::claim_lane(&t.words, owner, me, owner_is_dead).is_none()
+            {
+                continue;
+            }
+            self.recover_lane(lane);
+            protocol::release_lane(&t.words, owner, me);
+        }
+        if !self.is_reserved(0) {
+            return;
+        }
+        let head = t.head(0);
+        let busy: Vec<(usize, u64)> = (head.saturating_sub(t.info.capacity).max(1)..head)
+            .map(|seq| t.slot_base(0, seq))
+            .map(|base| (base, t.words.at(base).load(Ordering::Acquire)))
+            .filter(|(_, s)| s & BUSY != 0)
+            .collect();
+        if busy.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        for (base, s) in busy {
+            if t.words
+                .at(base)
+                .compare_exchange(s, (s & !BUSY) | TORN, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                t.bump(W_TORN);
+            }
         }
     }
 
-    /// A busy slot found at open belonged to a writer that died (one process owns a table).
-    /// Only slots that were ever written are looked at: the rest may be unallocated pages,
-    /// which a load would allocate (and, on a full tmpfs, fault on).
-    fn mark_torn(&self) {
-        let t = &self.table;
-        for lane in t.lanes() {
-            if !self.is_reserved(lane) {
-                continue;
-            }
-            let head = t.head(lane);
-            // Lane 0's busy slots are below its head (the number is taken first); an own
-            // lane's writer stamps slot `head` busy before it moves the head past it.
-            let last = if lane == 0 { head } else { head + 1 };
-            let first = last.saturating_sub(t.info.capacity).max(1);
-            for seq in first..last {
-                let stamp = t.words.at(t.slot_base(lane, seq));
-                let s = stamp.load(Ordering::Acquire);
-                if s & BUSY != 0
-                    && stamp
-                        .compare_exchange(
-                            s,
-                            (s & !BUSY) | TORN,
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                {
-                    t.bump(W_TORN);
-                }
-            }
-        }
-        // A head that ran ahead of the highest sequence claimed is harmless: those sequence
-        // numbers read as never written. An own lane's slot index is derived from its head
-        // again: a writer killed between storing the one and the other left them apart.
-        for lane in 1..t.info.lanes {
-            let head = t.head(lane);
-            t.words.set(head_word(lane) + 1, head % t.info.capacity);
+    /// For the child of a `fork`: forgets the lanes this process's threads held, which are
+    /// the parent's (still writing them), so the child's threads claim their own. Call it in
+    /// the child before it writes (the library does, on its first event after the fork),
+    /// after [`forked`].
+    pub fn after_fork(&self) {
+        for l in &self.lane_of {
+            l.store(UNDECIDED, Ordering::Relaxed);
         }
     }
 
@@ -716,16 +817,19 @@ impl TableWriter {
             | u64::from(level.as_u8()) << 32
             | u64::from(flags) << 40
             | (args.len() as u64) << 48;
-        // One load decides the lane: the reserved bits stand in for the lane count, since only
-        // lanes that exist are ever reserved.
-        let reserved = self.reserved.load(Ordering::Relaxed);
-        let lane = match thread_index() {
-            Some(i) if (reserved >> i) & 2 != 0 => Some(i + 1),
-            Some(i) if i + 1 < t.info.lanes => self.unreserved(i + 1, time),
-            _ if reserved & 1 != 0 => Some(0),
-            _ => self.unreserved(0, time),
+        // One load decides the lane: the one this thread claimed (reserved when claimed).
+        let own = match thread_index() {
+            Some(i) => match self.lane_of[i as usize].load(Ordering::Relaxed) {
+                UNDECIDED => self.take_lane(i as usize, time),
+                l => l,
+            },
+            None => SHARED,
         };
-        let Some(lane) = lane else {
+        let lane = if own != SHARED {
+            u32::from(own)
+        } else if self.is_reserved(0) || self.shared_lane_reserved(time) {
+            0
+        } else {
             t.bump(W_NO_SPACE);
             return None;
         };
@@ -773,6 +877,65 @@ impl Memory for Words {
     fn fence(order: Ordering) {
         fence(order);
     }
+}
+
+/// Opens the table file at `path`, or makes it (`true`): under a name of this process's,
+/// whole — sized, its header reserved and written — then linked into place, so no process
+/// ever opens a half-made table; a process that loses the race to link opens the winner's.
+/// A table whose header cannot even be reserved is not made (`NoSpace`).
+fn open_or_create(path: &Path, config: &TableConfig) -> Result<(File, bool), TableError> {
+    loop {
+        match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => return Ok((f, false)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(TableError::io(path, "opening", e)),
+        }
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = path.with_file_name(name);
+        let made = make(&tmp, config);
+        let linked = made.and_then(|file| match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            // A filesystem without hard links: whole still, if not race-free.
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EPERM as i32) => {
+                std::fs::rename(&tmp, path)
+                    .map(|()| Some(file))
+                    .map_err(|e| ("placing", e))
+            }
+            Err(e) => Err(("placing", e)),
+        });
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(Some(file)) => return Ok((file, true)),
+            Ok(None) => continue,
+            Err((what, e)) => {
+                let kind = if crate::shm::is_no_space(&e) {
+                    TableErrorKind::NoSpace
+                } else {
+                    TableErrorKind::Io
+                };
+                return Err(TableError::new(kind, path, format!("{what}: {e}")));
+            }
+        }
+    }
+}
+
+/// A new table file at `tmp`: sized, the header reserved and written.
+fn make(tmp: &Path, config: &TableConfig) -> Result<File, (&'static str, io::Error)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(|e| ("creating", e))?;
+    file.set_len(config.file_size())
+        .map_err(|e| ("sizing", e))?;
+    crate::shm::reserve(&file, 0, HEADER_SIZE as u64).map_err(|e| ("reserving the header", e))?;
+    let words = Words::map(&file, true).map_err(|e| ("mapping", e))?;
+    init_header(&words, config);
+    Ok(file)
 }
 
 fn init_header(words: &Words, config: &TableConfig) {

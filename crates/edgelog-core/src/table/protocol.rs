@@ -112,6 +112,33 @@ pub(crate) fn publish_own<M: Memory>(m: &M, head: usize, capacity: u64, slot: Ow
     m.word(head).store(slot.seq + 1, Ordering::Release);
 }
 
+/// Takes an own lane for the writer `me` (a process identity, never 0): from nobody (0), or
+/// from an owner `is_dead` says is gone. One compare-and-swap decides between processes that
+/// race for the lane — two claims, or a claim and a reclaim — so a lane has one owner. The
+/// acquire pairs with the release of [`release_lane`]: the new owner sees the lane as its
+/// last owner left it.
+pub(crate) fn claim_lane<M: Memory>(
+    m: &M,
+    owner: usize,
+    me: u64,
+    is_dead: impl Fn(u64) -> bool,
+) -> Option<u64> {
+    let cur = m.word(owner).load(Ordering::Acquire);
+    if cur != 0 && !is_dead(cur) {
+        return None;
+    }
+    m.word(owner)
+        .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Relaxed)
+        .ok()
+}
+
+/// Gives a lane `me` holds back to nobody.
+pub(crate) fn release_lane<M: Memory>(m: &M, owner: usize, me: u64) {
+    let _ = m
+        .word(owner)
+        .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+}
+
 /// What a slot holds for a sequence number, with the copied words of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Read<T> {
@@ -282,6 +309,33 @@ mod tests {
             writer.join().unwrap();
             assert_eq!(mem.word(HEAD).load(Ordering::Relaxed), 3);
             assert_eq!(read(&*mem, OWN_SLOT, 2, copy), Read::Entry((2, 200)));
+        });
+    }
+
+    #[test]
+    fn a_claim_racing_a_reclaim_gives_a_dead_writers_lane_to_one_process() {
+        // Word 0: the lane's owner, left by process 7, which died.
+        const OWNER: usize = 0;
+        loom::model(|| {
+            let mem = Arc::new(LoomMemory(vec![AtomicU64::new(7)]));
+            let dead = |owner: u64| owner == 7;
+            let racers: Vec<_> = [11u64, 12]
+                .into_iter()
+                .map(|me| {
+                    let mem = Arc::clone(&mem);
+                    loom::thread::spawn(move || claim_lane(&*mem, OWNER, me, dead).map(|_| me))
+                })
+                .collect();
+            let won: Vec<u64> = racers
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect();
+            assert_eq!(won.len(), 1, "one process gets the lane: {won:?}");
+            assert_eq!(mem.word(OWNER).load(Ordering::Relaxed), won[0]);
+            // A live owner keeps it; released, anyone may take it.
+            assert_eq!(claim_lane(&*mem, OWNER, 13, dead), None);
+            release_lane(&*mem, OWNER, won[0]);
+            assert_eq!(claim_lane(&*mem, OWNER, 13, dead), Some(0));
         });
     }
 
