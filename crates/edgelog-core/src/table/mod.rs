@@ -819,7 +819,8 @@ impl TableWriter {
             | (args.len() as u64) << 48;
         // One load decides the lane: the one this thread claimed (reserved when claimed).
         let own = match thread_index() {
-            Some(i) => match self.lane_of[i as usize].load(Ordering::Relaxed) {
+            // (The index is below 64; the mask spares a bounds check.)
+            Some(i) => match self.lane_of[i as usize & 63].load(Ordering::Relaxed) {
                 UNDECIDED => self.take_lane(i as usize, time),
                 l => l,
             },
