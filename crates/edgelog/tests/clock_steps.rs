@@ -136,11 +136,13 @@ fn entry_times_stay_within_2ms_of_the_real_time_clock_through_steps() {
     for w in phases.windows(2) {
         assert!((w[1].0 - w[0].1).abs() > 3_000_000_000_000, "{phases:?}");
     }
-    // Each step is seen once (libfaketime may show a process the real clock at its very first
-    // read, so the first phase may see a step of its own).
+    // Each step is seen, once: three steps, plus at most one that libfaketime itself makes
+    // (it can show a process the real clock at one of its first reads).
     for w in phases.windows(2) {
-        assert_eq!(w[1].3 - w[0].3, 1, "each step is seen once: {phases:?}");
+        assert!(w[1].3 > w[0].3, "a step went unseen: {phases:?}");
     }
+    let seen = phases.last().unwrap().3;
+    assert!((3..=4).contains(&seen), "{seen} steps seen: {phases:?}");
     for (k, (_, _, reanchors, _)) in phases.iter().enumerate() {
         // Two threads, ~1.5 s, plus one re-anchor each after a step.
         assert!(
