@@ -232,7 +232,7 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
         let net = &c["network"];
         list.push(json!({
             "alias": name, "type": d["type"], "target": d["target"], "level": d["level"],
-            "up": net["up"], "queued_records": net["queued"]["records"],
+            "up": net["up"], "state": net["state"], "queued_records": net["queued"]["records"],
             "queued_bytes": net["queued"]["bytes"], "written": c["written"],
             "sent": net["sent"], "acknowledged": net["acknowledged"],
             "retried": net["retried"], "dropped": c["dropped"],
@@ -253,7 +253,7 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
             "TYPE",
             "TARGET",
             "LEVEL",
-            "UP",
+            "STATE",
             "QUEUED",
             "BYTES",
             "WRITTEN",
@@ -274,10 +274,11 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
             .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
             .map(|(k, n)| format!("{k}={n}"))
             .collect();
-        let up = match d["up"].as_bool() {
-            Some(true) => "up",
-            Some(false) => "down",
-            None => "-",
+        let up = match (d["state"].as_str(), d["up"].as_bool()) {
+            (Some(state), _) => state,
+            (None, Some(true)) => "up",
+            (None, Some(false)) => "down",
+            (None, None) => "-",
         };
         let err = match (d["last_error"].as_str(), d["last_error_time"].as_str()) {
             (Some(e), Some(t)) => format!("{t} {e}"),

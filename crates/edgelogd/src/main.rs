@@ -80,6 +80,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
     if cli.check_config {
         println!("ok");
         return ExitCode::SUCCESS;

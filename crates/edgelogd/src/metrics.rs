@@ -15,6 +15,7 @@
 //! edgelog_destination_dropped_total{destination="central",reason="evicted"} 0
 //! edgelog_destination_queued_records{destination="central"} 34
 //! edgelog_destination_up{destination="central"} 1
+//! edgelog_destination_state{destination="central",state="stalled"} 0
 //! edgelog_daemon_tables_written_total 1234
 //! edgelog_daemon_tables_dropped_total{reason="no_space"} 0
 //! ```
@@ -119,6 +120,14 @@ impl Exporter {
                 );
                 if let Some(up) = net["up"].as_bool() {
                     self.gauge("edgelog_destination_up", l(), if up { 1.0 } else { 0.0 });
+                }
+                if let Some(state) = net["state"].as_str() {
+                    for s in crate::stats::ReceiverState::ALL {
+                        let mut labels = l();
+                        labels.push(Label::new("state", s.name()));
+                        let on = if s.name() == state { 1.0 } else { 0.0 };
+                        self.gauge("edgelog_destination_state", labels, on);
+                    }
                 }
             }
         }

@@ -317,6 +317,9 @@ impl Daemon {
     /// Re-reads the configuration and applies the difference. See the module documentation.
     pub async fn reload(&mut self) -> Result<(), String> {
         let (config, dirs) = self.source.load()?;
+        for w in &config.warnings {
+            tracing::warn!("{w}");
+        }
         if dirs.run_dir != self.dirs.run_dir || dirs.state_dir != self.dirs.state_dir {
             tracing::warn!("reload: a new run_dir or state_dir takes effect at the next start");
         }

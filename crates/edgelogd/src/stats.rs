@@ -162,7 +162,7 @@ pub struct DestinationStats {
     sent: AtomicU64,
     acknowledged: AtomicU64,
     retried: AtomicU64,
-    /// 0 not known yet, 1 up, 2 down.
+    /// The receiver's [`ReceiverState`]; 0 not known yet.
     up: AtomicU8,
     queue: Mutex<Option<edgelog_queue::QueueStats>>,
     /// Closed files deleted by the quota.
@@ -198,9 +198,19 @@ impl DestinationStats {
     }
 
     /// Sets the receiver's state; returns whether it changed (the first report always does).
-    pub fn set_up(&self, up: bool) -> bool {
-        let v = if up { 1 } else { 2 };
+    pub fn set_state(&self, state: ReceiverState) -> bool {
+        let v = state as u8;
         self.up.swap(v, Relaxed) != v
+    }
+
+    /// The receiver's state, once known.
+    pub fn state(&self) -> Option<ReceiverState> {
+        match self.up.load(Relaxed) {
+            1 => Some(ReceiverState::Up),
+            2 => Some(ReceiverState::Down),
+            3 => Some(ReceiverState::Stalled),
+            _ => None,
+        }
     }
 
     pub fn set_queue(&self, q: &edgelog_queue::QueueStats) {
@@ -241,11 +251,8 @@ impl DestinationStats {
                 // The queue's sequence number up to which the receiver has everything.
                 "acknowledged_through": q.consumers.first().map_or(0, |c| c.acked),
                 "retried": self.retried.load(Relaxed),
-                "up": match self.up.load(Relaxed) {
-                    1 => Some(true),
-                    2 => Some(false),
-                    _ => None,
-                },
+                "up": self.state().map(|s| s == ReceiverState::Up),
+                "state": self.state().map(ReceiverState::name),
             })
         });
         json!({
@@ -267,6 +274,33 @@ impl DestinationStats {
             "last_error": last.as_ref().map(|(e, _)| e.clone()),
             "last_error_time": last.map(|(_, t)| t.to_string()),
         })
+    }
+}
+
+/// How a network destination's receiver is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverState {
+    /// Connected and taking records.
+    Up = 1,
+    /// Not connected: refused, unreachable, or the connection failed.
+    Down = 2,
+    /// Connected, but it has taken nothing for `stall_after` while records wait.
+    Stalled = 3,
+}
+
+impl ReceiverState {
+    pub const ALL: [ReceiverState; 3] = [
+        ReceiverState::Up,
+        ReceiverState::Down,
+        ReceiverState::Stalled,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReceiverState::Up => "up",
+            ReceiverState::Down => "down",
+            ReceiverState::Stalled => "stalled",
+        }
     }
 }
 

@@ -63,6 +63,8 @@ pub struct Config {
     pub control: ControlConfig,
     pub sources: BTreeMap<String, SourceConfig>,
     pub destinations: BTreeMap<String, DestinationConfig>,
+    /// Allowed, but probably not meant (`--check-config` says them; the daemon logs them).
+    pub warnings: Vec<ConfigError>,
 }
 
 /// `[device]`: facts added to every record. `"auto"` reads the machine.
@@ -376,6 +378,10 @@ pub struct NetworkConfig {
     pub batch: BatchConfig,
     /// The longest wait between reconnection attempts.
     pub max_backoff: Duration,
+    /// A receiver connected but taking nothing for this long is marked stalled.
+    pub stall_after: Duration,
+    /// … and for this long, its connection is dropped and dialled again.
+    pub stall_timeout: Duration,
 }
 
 /// TLS towards a receiver.
@@ -553,15 +559,18 @@ pub fn parse(
         }
     }
     let mut destinations = BTreeMap::new();
+    let mut queue_spans = BTreeMap::new();
     let dest_span = root.get("destinations").map(|at| at.span);
     if let Some(mut section) = root.table(&mut d, "destinations") {
         for (name, s) in section.entries(&mut d) {
             check_name(&mut d, &s, &name);
+            queue_spans.insert(name.clone(), s.span_of("queue").unwrap_or(s.span()));
             if let Some(dest) = read_destination(&mut d, s, &dirs) {
                 destinations.insert(name, dest);
             }
         }
     }
+    warn_blocking(&mut d, &destinations, &queue_spans);
     let span = root.span();
     root.finish(&mut d);
 
@@ -584,12 +593,50 @@ pub fn parse(
                 control,
                 sources,
                 destinations,
+                warnings: d.warnings,
             },
             dirs,
         ))
     } else {
         d.errors.sort_by_key(|e| e.line);
         Err(ConfigErrors(d.errors))
+    }
+}
+
+/// `when_full = "block"` on a destination that shares sources with a local store: allowed (it
+/// loses nothing), but while that receiver is away the sources stop and the store waits too.
+fn warn_blocking(
+    d: &mut Diagnostics<'_>,
+    destinations: &BTreeMap<String, DestinationConfig>,
+    spans: &BTreeMap<String, std::ops::Range<usize>>,
+) {
+    let shares = |a: &Match, b: &Match| {
+        a.sources.is_empty()
+            || b.sources.is_empty()
+            || a.sources.iter().any(|s| b.sources.contains(s))
+    };
+    for (name, dest) in destinations {
+        let DestinationKind::Network(n) = &dest.kind else {
+            continue;
+        };
+        if n.queue.when_full != edgelog_queue::WhenFull::Block {
+            continue;
+        }
+        let store = destinations.iter().find(|(_, other)| {
+            matches!(other.kind, DestinationKind::FileStore(_))
+                && shares(&dest.filter, &other.filter)
+        });
+        if let (Some((store, _)), Some(span)) = (store, spans.get(name)) {
+            d.warning(
+                span,
+                &format!("destinations.{name}.queue.when_full"),
+                format!(
+                    "\"block\" holds up the whole pipeline while {name:?}'s queue is full: the \
+                     sources it shares with the local store {store:?} stop reading, and the store \
+                     waits too (datagram sources drop and count instead)"
+                ),
+            );
+        }
     }
 }
 
@@ -1060,6 +1107,14 @@ fn read_destination(
                 .value(d, "max_backoff", reader::duration)
                 .unwrap_or(Duration::from_secs(30))
                 .max(Duration::from_millis(100));
+            let stall_after = s
+                .value(d, "stall_after", reader::duration)
+                .unwrap_or(Duration::from_secs(10))
+                .max(Duration::from_millis(100));
+            let stall_timeout = s
+                .value(d, "stall_timeout", reader::duration)
+                .unwrap_or(Duration::from_secs(30))
+                .max(Duration::from_millis(100));
             address.map(|address| {
                 DestinationKind::Network(Box::new(NetworkConfig {
                     transport,
@@ -1074,6 +1129,8 @@ fn read_destination(
                     queue,
                     batch,
                     max_backoff,
+                    stall_after,
+                    stall_timeout,
                 }))
             })
         }

@@ -44,6 +44,8 @@ pub(crate) struct Diagnostics<'s> {
     file: &'s str,
     text: &'s str,
     pub(crate) errors: Vec<ConfigError>,
+    /// What is allowed but probably not meant: said, not refused.
+    pub(crate) warnings: Vec<ConfigError>,
 }
 
 impl<'s> Diagnostics<'s> {
@@ -52,6 +54,7 @@ impl<'s> Diagnostics<'s> {
             file,
             text,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -62,6 +65,15 @@ impl<'s> Diagnostics<'s> {
             .iter()
             .filter(|&&b| b == b'\n')
             .count()
+    }
+
+    pub(crate) fn warning(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
+        self.warnings.push(ConfigError {
+            file: self.file.to_owned(),
+            line: self.line(span.start),
+            key: key.to_owned(),
+            message: message.into(),
+        });
     }
 
     pub(crate) fn error(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
@@ -131,6 +143,14 @@ impl<'a, 'i> Section<'a, 'i> {
 
     pub(crate) fn span(&self) -> Range<usize> {
         self.span.clone()
+    }
+
+    /// Where `key` is, without marking it as known (for a later check that refers to it).
+    pub(crate) fn span_of(&self, key: &str) -> Option<Range<usize>> {
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, v)| v.span())
     }
 
     /// The raw value of `key`, marking the key as known.

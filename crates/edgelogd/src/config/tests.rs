@@ -284,3 +284,35 @@ fn escape_none_is_refused_where_a_newline_would_forge_a_record() {
         ["edgelog.toml:5: destinations.o.escape: unknown value \"html\": expected octal, c, none"]
     );
 }
+
+#[test]
+fn block_on_a_destination_that_shares_sources_with_the_store_is_warned_of() {
+    let text = |store_match: &str| {
+        format!(
+            "[sources.a]\ntype = \"stdin\"\n[sources.b]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:5514\"\n\
+             [destinations.store]\ntype = \"file_store\"\n{store_match}\n\
+             [destinations.central]\ntype = \"syslog_tcp\"\naddress = \"h:514\"\nmatch = {{ source = [\"a\"] }}\n\
+             queue = {{ when_full = \"block\" }}\n"
+        )
+    };
+    let warned = |t: &str| {
+        let (c, _) = parse("edgelog.toml", t, dirs).unwrap();
+        c.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let w = warned(&text(""));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "edgelog.toml:13: destinations.central.queue.when_full: \"block\" holds up"
+        ),
+        "{w:?}"
+    );
+    // A store fed by other sources shares nothing with it.
+    assert!(warned(&text("match = { source = [\"b\"] }")).is_empty());
+    // The default never blocks.
+    let (c, _) = parse("edgelog.toml", DEFAULT_CONFIG, dirs).unwrap();
+    assert!(c.warnings.is_empty());
+}

@@ -45,12 +45,10 @@ use super::{http, relp};
 use crate::config::{NetworkConfig, Transport};
 use crate::event::{Device, Event};
 use crate::output::Encoder;
-use crate::stats::{DestinationDrop, DestinationStats};
+use crate::stats::{DestinationDrop, DestinationStats, ReceiverState};
 
 /// How long the stopping daemon waits for queue room, and for the receiver to take the rest.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// How long one write may block before the receiver counts as gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the thread and the sender share.
@@ -465,13 +463,9 @@ impl Target {
                 framing::write_delimited(&mut buf, &r.payload, b'\n');
             }
         }
-        tokio::time::timeout(WRITE_TIMEOUT, async {
-            s.write_all(&buf).await?;
-            s.flush().await
-        })
-        .await
-        .map_err(|_| anyhow!("the receiver took nothing for {WRITE_TIMEOUT:?}"))?
-        .context("writing")
+        // A receiver that takes nothing is timed by the sender (`stall_after`, `stall_timeout`).
+        s.write_all(&buf).await.context("writing")?;
+        s.flush().await.context("writing")
     }
 }
 
@@ -556,7 +550,6 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
             match target.connect().await {
                 Ok(c) => {
                     tracing::info!(destination = %name, "connected to {}", target.cfg.address);
-                    shared.stats.set_up(true);
                     conn = Some(c);
                 }
                 Err(e) => {
@@ -573,15 +566,8 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        // A receiver that takes nothing must not hold a stopping daemon for long.
         shared.stats.add_sent(batch.len() as u64);
-        let outcome = tokio::select! {
-            r = target.send(c, &batch) => r,
-            () = shared.closed_for_good() => http::Outcome {
-                error: Some(anyhow!("stopping while the receiver took nothing")),
-                ..http::Outcome::default()
-            },
-        };
+        let outcome = send_timed(&shared, &target, c, &batch, &name).await;
         let http::Outcome {
             mut accepted,
             dead,
@@ -621,7 +607,12 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
             shared.publish(&q.stats());
         }
         match (error, retry_after) {
-            (None, _) => backoff.reset(),
+            (None, _) => {
+                backoff.reset();
+                if shared.stats.set_state(ReceiverState::Up) {
+                    tracing::info!(destination = %name, "receiver up: taking records");
+                }
+            }
             (Some(e), Some(wait)) => {
                 // The receiver is there and asked for time: not down, not a backoff step.
                 shared.stats.set_error(format!("{e:#}"));
@@ -651,9 +642,50 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
     shared.publish(&left);
 }
 
+/// Sends a batch, timing a receiver that takes nothing: after `stall_after` it is marked
+/// stalled (said once), after `stall_timeout` the send fails, so the connection is dropped and
+/// dialled again — a half-dead server cannot hold the destination for ever; and a stopping
+/// daemon waits for it only briefly.
+async fn send_timed(
+    shared: &Shared,
+    target: &Target,
+    conn: &mut Conn,
+    batch: &[edgelog_queue::Record],
+    name: &str,
+) -> http::Outcome {
+    let failed = |e: anyhow::Error| http::Outcome {
+        error: Some(e),
+        ..http::Outcome::default()
+    };
+    let (stall_after, stall_timeout) = (target.cfg.stall_after, target.cfg.stall_timeout);
+    let send = target.send(conn, batch);
+    let closed = shared.closed_for_good();
+    let stall = tokio::time::sleep(stall_after);
+    let give_up = tokio::time::sleep(stall_timeout);
+    tokio::pin!(send, closed, stall, give_up);
+    let mut stalled = false;
+    loop {
+        tokio::select! {
+            r = &mut send => return r,
+            () = &mut closed => return failed(anyhow!("stopping while the receiver took nothing")),
+            () = &mut give_up => {
+                return failed(anyhow!("the receiver took nothing for {stall_timeout:?}: reconnecting"));
+            }
+            () = &mut stall, if !stalled => {
+                stalled = true;
+                let why = format!("connected, but the receiver took nothing for {stall_after:?}");
+                if shared.stats.set_state(ReceiverState::Stalled) {
+                    tracing::warn!(destination = %name, "receiver stalled: {why}");
+                }
+                shared.stats.set_error(why);
+            }
+        }
+    }
+}
+
 /// Marks the receiver down and puts the batch back to be sent again.
 fn down(shared: &Shared, name: &str, error: &str, batch: usize) {
-    if shared.stats.set_up(false) {
+    if shared.stats.set_state(ReceiverState::Down) {
         tracing::warn!(destination = %name, "receiver down: {error}");
     }
     shared.stats.set_error(error.to_owned());
