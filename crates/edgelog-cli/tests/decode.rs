@@ -222,3 +222,17 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn raw_frames_flag_invalid_utf8_only_where_it_is() {
+    let (out, lines) = decode(&["--format", "raw"], b"hello\nh\xffllo\n");
+    assert!(out.status.success());
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["message"], "hello");
+    assert!(lines[0].get("diagnostics").is_none(), "{}", lines[0]);
+    assert_eq!(lines[1]["message"], "h\u{fffd}llo");
+    assert_eq!(
+        lines[1]["diagnostics"],
+        json!([{"kind": "invalid_utf8", "offset": 1}])
+    );
+}

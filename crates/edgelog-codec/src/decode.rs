@@ -194,10 +194,13 @@ fn looks_kmsg(frame: &[u8]) -> bool {
 /// The whole frame as the message, invalid UTF-8 repaired (and noted).
 fn raw(frame: &[u8]) -> Message<'_> {
     let mut m = Message::new(Format::Raw);
-    let (text, repaired) = utf8_lossy(frame);
+    let (text, valid) = utf8_lossy(frame);
     m.message = Some(text);
-    if repaired {
-        m.diagnose(DiagKind::InvalidUtf8, 0);
+    if !valid {
+        let at = std::str::from_utf8(frame)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        m.diagnose(DiagKind::InvalidUtf8, at);
     }
     m
 }

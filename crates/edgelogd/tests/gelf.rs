@@ -130,10 +130,20 @@ fn graypy_over_udp_tcp_and_http() {
 
 /// A raw HTTP/1.1 request; returns the status code and body.
 fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    request("POST", port, path, headers, body)
+}
+
+fn request(
+    method: &str,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -194,9 +204,10 @@ fn gelf_http_bulk_compression_token_and_refusals() {
     assert_eq!(got[0]["severity"], "error");
     assert!(d.more_records(Duration::from_millis(300)).is_empty());
     let (counters, _) = d.stop();
+    // Every refusal counts, the 404 too.
     assert_eq!(counters["sources"]["gelf_http"]["received"], 4);
     assert_eq!(
-        counters["sources"]["gelf_http"]["dropped"]["rejected"], 3,
+        counters["sources"]["gelf_http"]["dropped"]["rejected"], 4,
         "{counters}"
     );
 }
@@ -241,6 +252,29 @@ fn alertmanager_webhooks_become_one_record_per_alert() {
         (code, reason.as_str()),
         (400, "unsupported payload version \"3\": expected \"4\"\n")
     );
+    // All or nothing: alerts that are not alerts refuse the request whole.
+    let (code, reason) = post(
+        udp,
+        "/alerts",
+        &[],
+        br#"{"version":"4","alerts":[{"labels":{"alertname":"A"}},1,"s",null,[],{}]}"#,
+    );
+    assert_eq!(
+        (code, reason.as_str()),
+        (
+            400,
+            "alert 1 is not an alert (an object with \"labels\"): nothing was taken\n"
+        )
+    );
+    let many = format!(
+        r#"{{"version":"4","alerts":[{}]}}"#,
+        vec![r#"{"labels":{}}"#; 10_001].join(",")
+    );
+    let (code, _) = post(udp, "/alerts", &[], many.as_bytes());
+    assert_eq!(code, 413);
+    // Another path, another method: refused and counted too.
+    assert_eq!(post(udp, "/nope", &[], b"{}").0, 404);
+    assert_eq!(request("GET", udp, "/alerts", &[], b"").0, 405);
 
     let got = d.records(2, Duration::from_secs(10));
     assert_eq!(seqs(&got), [0, 1]);
@@ -262,5 +296,11 @@ fn alertmanager_webhooks_become_one_record_per_alert() {
     );
     assert_eq!(resolve["fields"]["status"], "resolved");
     assert_eq!(resolve["fields"]["receiver"], "edgelog");
-    d.stop();
+    let (counters, _) = d.stop();
+    let alerts = &counters["sources"]["alerts"];
+    assert_eq!(
+        alerts["received"], 2,
+        "the refused requests took nothing: {counters}"
+    );
+    assert_eq!(alerts["dropped"]["rejected"], 5, "{counters}");
 }

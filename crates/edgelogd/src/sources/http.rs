@@ -65,7 +65,8 @@ pub(super) async fn run(
 ) {
     let ingest = Arc::new(Mutex::new(ingest));
     let app = Router::new()
-        .route(&cfg.path, post(receive))
+        .route(&cfg.path, post(receive).fallback(wrong_method))
+        .fallback(wrong_path)
         .with_state(Receiver {
             kind,
             cfg: Arc::new(cfg),
@@ -125,6 +126,27 @@ async fn receive(
         tracing::debug!(%peer, "refused with {}: {}", reply.0, reply.1);
     }
     reply
+}
+
+/// A request to another path: refused, and counted like every refusal.
+async fn wrong_path(State(r): State<Receiver>) -> Reply {
+    r.ingest
+        .lock()
+        .await
+        .stats()
+        .add_drop(SourceDrop::Rejected, 1);
+    let path = &r.cfg.path;
+    (StatusCode::NOT_FOUND, format!("not here: POST to {path}\n"))
+}
+
+/// Another method than POST on the path: refused, and counted.
+async fn wrong_method(State(r): State<Receiver>) -> Reply {
+    r.ingest
+        .lock()
+        .await
+        .stats()
+        .add_drop(SourceDrop::Rejected, 1);
+    (StatusCode::METHOD_NOT_ALLOWED, "only POST\n".into())
 }
 
 async fn accept(r: &Receiver, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Reply {
@@ -267,6 +289,10 @@ fn alert_message(alert: &Json, receiver: Option<&str>) -> Message<'static> {
     m
 }
 
+/// The most alerts one Alertmanager request may carry (it sends a group's alerts, rarely more
+/// than a few hundred); more is refused whole, so a body cannot become millions of records.
+const MAX_ALERTS: usize = 10_000;
+
 async fn alertmanager_body(r: &Receiver, body: &[u8]) -> Reply {
     let payload: Json = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -284,6 +310,22 @@ async fn alertmanager_body(r: &Receiver, body: &[u8]) -> Reply {
     let Some(alerts) = payload["alerts"].as_array() else {
         return (StatusCode::BAD_REQUEST, "no \"alerts\" array\n".into());
     };
+    // All or nothing: a request is taken whole or refused whole, before anything of it is.
+    if let Some(i) = alerts.iter().position(|a| !a["labels"].is_object()) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("alert {i} is not an alert (an object with \"labels\"): nothing was taken\n"),
+        );
+    }
+    if alerts.len() > MAX_ALERTS {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} alerts in one request, at most {MAX_ALERTS}: nothing was taken\n",
+                alerts.len()
+            ),
+        );
+    }
     let receiver = payload["receiver"].as_str();
     let mut ingest = r.ingest.lock().await;
     let stats = ingest.stats_handle();
