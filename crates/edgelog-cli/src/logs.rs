@@ -312,7 +312,11 @@ fn plugin_levels(run_dir: &Path, state_dir: &Path, json: bool) -> anyhow::Result
     // A running daemon says where its state is; otherwise our own state directory.
     let state_dir =
         crate::control::daemon_state_dir(run_dir).unwrap_or_else(|| state_dir.to_owned());
-    let set = control::read_plugin_levels(&state_dir)?;
+    let levels = control::read_plugin_levels(&state_dir)?;
+    for skipped in &levels.skipped {
+        eprintln!("edgelog: {skipped}");
+    }
+    let set = levels.rules;
     let configured = crate::control::destination_levels(run_dir).unwrap_or_default();
     let mut out = String::new();
     let mut rows = vec![

@@ -526,31 +526,53 @@ fn rule_line(r: &Rule) -> String {
 pub const PLUGIN_LEVELS_NAME: &str = "plugin-levels.conf";
 
 /// Reads the plugin-alias levels (none if the file does not exist).
-pub fn read_plugin_levels(state_dir: &Path) -> Result<Vec<(String, Rule)>, ControlError> {
+pub fn read_plugin_levels(state_dir: &Path) -> Result<PluginLevels, ControlError> {
     let path = state_dir.join(PLUGIN_LEVELS_NAME);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PluginLevels::default()),
         Err(e) => return Err(ControlError::new(&path, format!("reading: {e}"))),
     };
-    let mut out = Vec::new();
+    let mut out = PluginLevels::default();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let (alias, rule) = line.split_once(' ').unwrap_or((line, ""));
-        let mut rules = parse_persisted(rule)
-            .map_err(|(_, e)| ControlError::new(&path, format!("line {}: {e}", n + 1)))?;
-        let Some(rule) = rules.pop() else {
-            return Err(ControlError::new(
-                &path,
-                format!("line {}: no level", n + 1),
-            ));
-        };
-        out.push((alias.to_owned(), rule));
+        let parsed = parse_persisted(rule)
+            .map_err(|(_, e)| e)
+            .and_then(|mut rules| rules.pop().ok_or_else(|| "no level".to_owned()))
+            .and_then(|rule| check_plugin_rule(alias, &rule.scope).map(|()| rule));
+        match parsed {
+            Ok(rule) => out.rules.push((alias.to_owned(), rule)),
+            Err(e) => out.skipped.push(format!(
+                "{}: line {}: {e}; the line is skipped",
+                path.display(),
+                n + 1
+            )),
+        }
     }
     Ok(out)
+}
+
+/// Export levels per plugin alias, as read; a line that does not read (the file was edited, or
+/// written by another build) is skipped and said, never fatal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginLevels {
+    pub rules: Vec<(String, Rule)>,
+    pub skipped: Vec<String>,
+}
+
+/// What every entry point checks of a plugin-alias rule: the alias is a component name, the
+/// scope is well-formed.
+pub fn check_plugin_rule(alias: &str, scope: &Scope) -> Result<(), String> {
+    if !valid_name(alias) {
+        return Err(format!(
+            "invalid plugin alias {alias:?}: use 1-31 letters, digits, '_', '-' or '.'"
+        ));
+    }
+    scope.validate()
 }
 
 /// Sets (or, with `None`, removes) the export level of `alias` for `scope`, keeping the
@@ -561,7 +583,8 @@ pub fn set_plugin_level(
     scope: &Scope,
     level: Option<LevelFilter>,
 ) -> Result<(), ControlError> {
-    let mut all = read_plugin_levels(state_dir)?;
+    check_plugin_rule(alias, scope).map_err(|e| ControlError::new(state_dir, e))?;
+    let mut all = read_plugin_levels(state_dir)?.rules;
     all.retain(|(a, r)| !(a == alias && r.scope == *scope));
     if let Some(level) = level {
         all.push((

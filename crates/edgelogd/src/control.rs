@@ -339,6 +339,26 @@ async fn post_level(State(api): State<Api>, uri: axum::http::Uri) -> (StatusCode
     if let Err(e) = scope.validate() {
         return (StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
+    if let Some(a) = &alias {
+        // The same checks as the CLI's, and the alias must name a destination.
+        if let Err(e) = edgelog_core::control::check_plugin_rule(a, &scope) {
+            return (StatusCode::BAD_REQUEST, format!("{e}\n"));
+        }
+        let status = api.status.read().unwrap_or_else(|e| e.into_inner());
+        let names: Vec<&str> = status["destinations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["name"].as_str())
+            .collect();
+        if !names.contains(&a.as_str()) {
+            let why = format!(
+                "no destination is named {a:?} (the plugin aliases are: {})\n",
+                names.join(", ")
+            );
+            return (StatusCode::BAD_REQUEST, why);
+        }
+    }
     let changed = match &alias {
         Some(a) => edgelog_core::control::set_plugin_level(&api.state_dir, a, &scope, Some(level)),
         None => edgelog_core::control::Control::open(&api.run_dir, Some(&api.state_dir))

@@ -114,9 +114,13 @@ impl ConfigSource {
         .map_err(|e| e.to_string())
         .and_then(|(mut config, dirs)| {
             // Export levels set from the CLI for plugin aliases.
-            let rules = edgelog_core::control::read_plugin_levels(&dirs.state_dir)
+            // A file the daemon wrote itself never stops it: a bad line is said and skipped.
+            let levels = edgelog_core::control::read_plugin_levels(&dirs.state_dir)
                 .map_err(|e| e.to_string())?;
-            for (alias, rule) in rules {
+            for skipped in &levels.skipped {
+                tracing::warn!("{skipped}");
+            }
+            for (alias, rule) in levels.rules {
                 match config.destinations.get_mut(&alias) {
                     Some(d) => d.overrides.push(rule),
                     None => tracing::warn!(

@@ -628,5 +628,38 @@ fn tables_and_level_changes_through_the_api() {
         text.contains(r#""bd":"bgpd","group":null,"kind":"rule","level":"debug","module":"bgp""#),
         "{text}"
     );
+    // Plugin aliases are checked as the CLI checks them, and must name a destination.
+    let (code, body) = control_call(&run, "POST", "/v1/levels?level=debug&plugin_alias=a%20b");
+    assert_eq!(code, 400);
+    assert!(body.starts_with("invalid plugin alias"), "{body}");
+    let (code, body) = control_call(&run, "POST", "/v1/levels?level=debug&plugin_alias=nosuch");
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            400,
+            "no destination is named \"nosuch\" (the plugin aliases are: store)\n"
+        )
+    );
+    let (code, _) = control_call(&run, "POST", "/v1/levels?level=warning&plugin_alias=store");
+    assert_eq!(code, 200);
+    let (_, dir) = d.stop();
+
+    // A bad line in the state file the daemon keeps never stops it: said, skipped.
+    let levels_file = dir.path().join("state/plugin-levels.conf");
+    let mut text = std::fs::read_to_string(&levels_file).unwrap();
+    text.push_str("a b c\nstore module=bgp loud\n");
+    std::fs::write(&levels_file, text).unwrap();
+    let d = Daemon::start_in(
+        dir,
+        Some(
+            "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n[destinations.store]\ntype = \"file_store\"\n",
+        ),
+        std::process::Stdio::null(),
+    );
+    let (code, status) = control_call(&d.run_dir(), "GET", "/v1/status");
+    assert_eq!(code, 200);
+    assert!(status.contains(r#""level":"warning""#), "{status}");
+    let log = d.stderr();
+    assert_eq!(log.matches("the line is skipped").count(), 2, "{log}");
     d.stop();
 }

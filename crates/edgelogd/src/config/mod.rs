@@ -783,7 +783,7 @@ fn read_source(
         });
     let app_name = s.value(d, "app_name", reader::string);
     let max_frame = s
-        .value(d, "max_frame", reader::size)
+        .value(d, "max_frame", reader::positive_size)
         .map_or(edgelog_codec::Framer::DEFAULT_MAX_FRAME, |n| {
             n.clamp(64, 16 << 20) as usize
         });
@@ -883,7 +883,7 @@ fn read_source(
                 .value(d, "start_at", reader::one_of(&["beginning", "end"]))
                 .unwrap_or_else(|| "end".into());
             let poll_interval = s
-                .value(d, "poll_interval", reader::duration)
+                .value(d, "poll_interval", reader::positive_duration)
                 .unwrap_or(Duration::from_millis(250));
             paths.map(|paths| SourceKind::File {
                 paths: paths
@@ -896,7 +896,7 @@ fn read_source(
         }
         "tables" => Some(SourceKind::Tables {
             poll_interval: s
-                .value(d, "poll_interval", reader::duration)
+                .value(d, "poll_interval", reader::positive_duration)
                 .unwrap_or(Duration::from_millis(100)),
         }),
         "stdin" => Some(SourceKind::Stdin),
@@ -923,15 +923,48 @@ fn read_source(
     })
 }
 
+/// What a TLS file must hold.
+#[derive(Clone, Copy)]
+enum Pem {
+    Certificates,
+    PrivateKey,
+}
+
+/// A TLS file (relative to the config's directory) that exists and parses as `what`, so
+/// `--check-config` finds what the start would.
+fn pem_file(dirs: &Dirs, what: Pem) -> impl Fn(&toml::de::DeValue<'_>) -> Result<PathBuf, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = dirs.config_dir.clone();
+    move |v| {
+        let path = dir.join(reader::string(v)?);
+        let shown = path.display();
+        if let Err(e) = std::fs::File::open(&path) {
+            return Err(format!("{shown}: {e}"));
+        }
+        match what {
+            Pem::Certificates => {
+                let certs = CertificateDer::pem_file_iter(&path)
+                    .map_err(|e| format!("{shown}: {e}"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{shown}: {e}"))?;
+                if certs.is_empty() {
+                    return Err(format!("{shown}: no PEM certificate in it"));
+                }
+            }
+            Pem::PrivateKey => {
+                PrivateKeyDer::from_pem_file(&path)
+                    .map_err(|e| format!("{shown}: no PEM private key in it ({e})"))?;
+            }
+        }
+        Ok(path)
+    }
+}
+
 fn read_tls(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>, dirs: &Dirs) -> Option<TlsConfig> {
-    let mut file = |key| {
-        s.required(d, key, reader::string)
-            .map(|p| dirs.config_dir.join(p))
-    };
-    let (cert, key) = (file("cert"), file("key"));
-    let client_ca = s
-        .value(d, "client_ca", reader::string)
-        .map(|p| dirs.config_dir.join(p));
+    let cert = s.required(d, "cert", pem_file(dirs, Pem::Certificates));
+    let key = s.required(d, "key", pem_file(dirs, Pem::PrivateKey));
+    let client_ca = s.value(d, "client_ca", pem_file(dirs, Pem::Certificates));
     s.finish(d);
     Some(TlsConfig {
         cert: cert?,
@@ -946,7 +979,7 @@ fn stream_limits(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>) -> (usize, Du
         .value(d, "max_connections", reader::count(1..=65_536))
         .map_or(256, |n| n as usize);
     let idle_timeout = s
-        .value(d, "idle_timeout", reader::duration)
+        .value(d, "idle_timeout", reader::positive_duration)
         .unwrap_or(Duration::from_secs(3600));
     (max_connections, idle_timeout)
 }
@@ -964,7 +997,7 @@ fn read_http(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>, path: &str) -> Op
         })
         .unwrap_or_else(|| path.to_owned());
     let max_body = s
-        .value(d, "max_body", reader::size)
+        .value(d, "max_body", reader::positive_size)
         .map_or(10 << 20, |n| n.clamp(1024, 1 << 30) as usize);
     let token = s.value(d, "token", reader::string);
     Some(HttpConfig {
@@ -999,14 +1032,16 @@ fn read_destination(
                 .value(d, "format", reader::one_of(&["rfc5424", "json"]))
                 .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f));
             let max_file_size = s
-                .value(d, "max_file_size", reader::size)
+                .value(d, "max_file_size", reader::positive_size)
                 .unwrap_or(16 << 20)
                 .max(4096);
             let max_file_age = s
-                .value(d, "max_file_age", reader::duration)
+                .value(d, "max_file_age", reader::positive_duration)
                 .unwrap_or(Duration::from_secs(3600));
             let compress = s.value(d, "compress", reader::boolean).unwrap_or(true);
-            let max_bytes = s.value(d, "max_bytes", reader::size).unwrap_or(256 << 20);
+            let max_bytes = s
+                .value(d, "max_bytes", reader::positive_size)
+                .unwrap_or(256 << 20);
             Some(DestinationKind::FileStore(FileStoreConfig {
                 path: dirs.state_dir.join(path),
                 format,
@@ -1045,7 +1080,7 @@ fn read_destination(
                 let gzip = s.value(d, "gzip", reader::boolean).unwrap_or(true);
                 let token = s.value(d, "token", reader::string);
                 let timeout = s
-                    .value(d, "timeout", reader::duration)
+                    .value(d, "timeout", reader::positive_duration)
                     .unwrap_or(Duration::from_secs(30));
                 let http = url.map(|url| HttpDestConfig {
                     url,
@@ -1104,15 +1139,15 @@ fn read_destination(
                 .map(|b| read_batch(d, b))
                 .unwrap_or_default();
             let max_backoff = s
-                .value(d, "max_backoff", reader::duration)
+                .value(d, "max_backoff", reader::positive_duration)
                 .unwrap_or(Duration::from_secs(30))
                 .max(Duration::from_millis(100));
             let stall_after = s
-                .value(d, "stall_after", reader::duration)
+                .value(d, "stall_after", reader::positive_duration)
                 .unwrap_or(Duration::from_secs(10))
                 .max(Duration::from_millis(100));
             let stall_timeout = s
-                .value(d, "stall_timeout", reader::duration)
+                .value(d, "stall_timeout", reader::positive_duration)
                 .unwrap_or(Duration::from_secs(30))
                 .max(Duration::from_millis(100));
             address.map(|address| {
@@ -1209,12 +1244,11 @@ fn read_client_tls(
     mut s: Section<'_, '_>,
     dirs: &Dirs,
 ) -> Option<ClientTlsConfig> {
-    let mut file = |key| {
-        s.value(d, key, reader::string)
-            .map(|p| dirs.config_dir.join(p))
-    };
-    let ca = file("ca").unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-    let (cert, key) = (file("cert"), file("key"));
+    let ca = s
+        .value(d, "ca", pem_file(dirs, Pem::Certificates))
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    let cert = s.value(d, "cert", pem_file(dirs, Pem::Certificates));
+    let key = s.value(d, "key", pem_file(dirs, Pem::PrivateKey));
     let server_name = s.value(d, "server_name", reader::string);
     if cert.is_some() != key.is_some() {
         d.error(
@@ -1243,7 +1277,7 @@ fn read_queue(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> QueueConfig {
             .value(d, "max_records", reader::count(1..=100_000_000))
             .map_or(def.max_records, |n| n as usize),
         max_bytes: s
-            .value(d, "max_bytes", reader::size)
+            .value(d, "max_bytes", reader::positive_size)
             .unwrap_or(if kind == "disk" {
                 512 << 20
             } else {

@@ -388,6 +388,29 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// A duration: an integer (seconds) or text with a unit: `250ms`, `1s`, `5m`, `1h`, `7d`.
+/// A duration that must be more than zero (a timeout or interval of 0 would spin or cut
+/// everything off at once).
+pub(crate) fn positive_duration(v: &DeValue<'_>) -> Result<Duration, String> {
+    duration(v).and_then(|d| {
+        if d.is_zero() {
+            Err("must be more than 0".to_owned())
+        } else {
+            Ok(d)
+        }
+    })
+}
+
+/// A size that must be more than zero.
+pub(crate) fn positive_size(v: &DeValue<'_>) -> Result<u64, String> {
+    size(v).and_then(|n| {
+        if n == 0 {
+            Err("must be more than 0".to_owned())
+        } else {
+            Ok(n)
+        }
+    })
+}
+
 pub(crate) fn duration(v: &DeValue<'_>) -> Result<Duration, String> {
     match v {
         DeValue::Integer(_) => count(0..=u64::MAX >> 1)(v).map(Duration::from_secs),

@@ -188,11 +188,83 @@ fn structure_errors_are_reported_too() {
     );
 }
 
+/// A directory with the TLS files the documented example names (`server`, `client`: a
+/// certificate and key each; `ca.pem`), real PEM, so the example is checked as a start would.
+fn tls_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    for name in ["server", "client", "ca"] {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![format!("{name}.example")])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(tls.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(tls.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn tls_files_are_checked_when_the_config_is() {
+    let tls = tls_files();
+    let path = |f: &str| tls.path().join("tls").join(f).display().to_string();
+    let text = |cert: &str, key: &str| {
+        format!(
+            "[sources.net]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:6514\"\n\
+             tls = {{ cert = \"{cert}\", key = \"{key}\" }}\n[destinations.o]\ntype = \"stdout\"\n"
+        )
+    };
+    assert_eq!(
+        errors(&text(&path("server.pem"), &path("server.key"))),
+        Vec::<String>::new()
+    );
+    let missing = errors(&text(&path("nope.pem"), &path("server.key")));
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(
+        missing[0].starts_with(&format!(
+            "edgelog.toml:4: sources.net.tls.cert: {}",
+            path("nope.pem")
+        )),
+        "{missing:?}"
+    );
+    // A certificate where the key should be.
+    let swapped = errors(&text(&path("server.pem"), &path("server.pem")));
+    assert_eq!(swapped.len(), 1, "{swapped:?}");
+    assert!(swapped[0].contains("sources.net.tls.key"), "{swapped:?}");
+}
+
+#[test]
+fn zero_where_zero_makes_no_sense_is_refused() {
+    let src = |extra: &str| {
+        format!(
+            "[sources.net]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:6514\"\n{extra}\n\
+             [destinations.o]\ntype = \"syslog_tcp\"\naddress = \"h:514\"\nqueue = {{ max_bytes = 0 }}\n"
+        )
+    };
+    assert_eq!(
+        errors(&src("idle_timeout = \"0s\"\nmax_frame = 0")),
+        [
+            "edgelog.toml:4: sources.net.idle_timeout: must be more than 0",
+            "edgelog.toml:5: sources.net.max_frame: must be more than 0",
+            "edgelog.toml:9: destinations.o.queue.max_bytes: must be more than 0",
+        ]
+    );
+}
+
 #[test]
 fn the_reference_example_parses() {
     let doc = include_str!("../../../../docs/configuration.md");
     let start = doc.find("```toml\n").expect("an example") + "```toml\n".len();
     let end = start + doc[start..].find("```").unwrap();
+    // Its TLS files are relative to the config's directory: give it one that has them.
+    let tls = tls_files();
+    let config_dir = tls.path().to_owned();
+    let dirs = |r: Option<&Path>, s: Option<&Path>| Dirs {
+        config_dir,
+        ..dirs(r, s)
+    };
     let (c, _) = parse("docs/configuration.md", &doc[start..end], dirs)
         .unwrap_or_else(|e| panic!("the documented example does not parse:\n{e}"));
     assert_eq!(c.sources.len(), 4);
@@ -201,13 +273,11 @@ fn the_reference_example_parses() {
         panic!("not syslog");
     };
     assert!(central.queue.disk && central.tls.is_some() && central.octet_counting);
+    let tls_dir = tls;
     let SourceKind::SyslogTcp { tls: Some(tls), .. } = &c.sources["net"].kind else {
         panic!("no TLS");
     };
-    assert_eq!(
-        tls.client_ca,
-        Some(PathBuf::from("/etc/edgelog/tls/ca.pem"))
-    );
+    assert_eq!(tls.client_ca, Some(tls_dir.path().join("tls/ca.pem")));
 }
 
 #[test]

@@ -637,9 +637,27 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
     if let Some(Conn::Relp(session)) = conn.as_mut() {
         session.close().await;
     }
-    // What a memory queue still holds is lost with the process; a disk queue keeps it.
-    let left = shared.lock().stats();
-    shared.publish(&left);
+    // What a disk queue still holds is sent after the next start. What a memory queue still
+    // holds is lost with the process: taken out and counted, so that at exit every record a
+    // destination was given is acknowledged, kept on disk, or dropped by reason.
+    let mut q = shared.lock();
+    if !target.cfg.queue.disk {
+        let _ = q.rewind(0);
+        let mut lost = 0;
+        while let Ok(left) = q.read(0, 4096, usize::MAX) {
+            if left.is_empty() {
+                break;
+            }
+            lost += left.len() as u64;
+            let seqs: Vec<u64> = left.iter().map(|r| r.seq).collect();
+            let _ = q.ack(0, &seqs);
+        }
+        if lost > 0 {
+            shared.stats.add_drop(DestinationDrop::Shutdown, lost);
+            tracing::warn!(destination = %name, "{lost} records still queued in memory at stop are dropped");
+        }
+    }
+    shared.publish(&q.stats());
 }
 
 /// Sends a batch, timing a receiver that takes nothing: after `stall_after` it is marked
