@@ -27,7 +27,11 @@
 //! it is truncated away. A bad record in a sealed segment is corruption: the rest of that
 //! segment is not trusted and not read (the records are reported lost), since replaying a
 //! corrupt record as valid is the one thing a queue must never do. What was found is returned
-//! as a [`Recovery`].
+//! as a [`Recovery`]. A bad record met while reading (the disk changed under the queue) is
+//! treated the same way, and the active segment is sealed if it was the one. Lost records are
+//! counted (`QueueStats::corrupt`) and become a gap that every cursor passes, so a corrupt
+//! record never holds a consumer's acknowledged prefix back (nothing acknowledged is sent
+//! again after a restart, and a full queue cannot wedge on it).
 //!
 //! **Acknowledgements** move a consumer's cursor over its acknowledged prefix. Cursors are
 //! written (to a temporary, synced, renamed, directory synced) per the same fsync policy, and
@@ -165,6 +169,8 @@ pub struct DiskQueue {
     readers: Vec<Option<Reader>>,
     total_bytes: u64,
     dropped_newest: u64,
+    /// Records lost to corruption: found at recovery, or when a read met a bad record.
+    corrupt: u64,
     frame: Vec<u8>,
 }
 
@@ -511,8 +517,12 @@ impl DiskQueue {
             last_cursor_write: Instant::now(),
             total_bytes,
             dropped_newest: 0,
+            corrupt: rec.lost_records,
             frame: Vec::new(),
         };
+        for c in 0..q.consumers.len() {
+            q.pass_gaps(c);
+        }
         q.save_cursors()?;
         q.delete_acknowledged()?;
         Ok((q, rec))
@@ -531,6 +541,55 @@ impl DiskQueue {
             bytes: HEADER,
             path,
         })
+    }
+
+    /// Moves `consumer`'s acknowledged prefix over records that are gone for good (a gap
+    /// between segments: corrupt records, counted when found), so a gap never holds the cursor:
+    /// what follows it is acknowledged as usual and the segments behind it can go.
+    fn pass_gaps(&mut self, consumer: usize) {
+        let c = &mut self.consumers[consumer];
+        loop {
+            let next = c.acked + 1;
+            if next >= self.next_seq {
+                return;
+            }
+            let idx = self.segments.partition_point(|s| s.first_seq <= next);
+            let inside = idx > 0 && {
+                let s = &self.segments[idx - 1];
+                next < s.first_seq + s.count
+            };
+            if inside {
+                return;
+            }
+            let Some(following) = self.segments.get(idx) else {
+                return;
+            };
+            c.acked = following.first_seq - 1;
+            c.read_next = c.read_next.max(c.acked + 1);
+            while c.beyond.remove(&(c.acked + 1)) {
+                c.acked += 1;
+            }
+        }
+    }
+
+    /// A read met a bad record at `seq` in segment `idx`: the rest of that segment cannot be
+    /// trusted. Its records from `seq` on are counted as corrupt and become a gap the cursors
+    /// pass; if it was the active segment, appends go on in a new one.
+    fn lose_rest_of_segment(&mut self, idx: usize, seq: u64) -> Result<(), QueueError> {
+        let seg = &mut self.segments[idx];
+        let end = seg.first_seq + seg.count;
+        self.corrupt += end - seq;
+        seg.count = seq - seg.first_seq;
+        for r in &mut self.readers {
+            *r = None;
+        }
+        if idx + 1 == self.segments.len() {
+            self.roll()?;
+        }
+        for c in 0..self.consumers.len() {
+            self.pass_gaps(c);
+        }
+        Ok(())
     }
 
     fn active_seg(&self) -> &Segment {
@@ -773,19 +832,14 @@ impl Queue for DiskQueue {
                 }
             }
             self.seek(consumer, seq)?;
-            let path = self.segments[idx].path.clone();
             let reader = self.readers[consumer].as_mut().expect("positioned");
             while seq < seg_end && out.len() < max_records {
                 let found = read_record(&mut reader.file, seq, self.opts.max_record, &mut payload);
                 if !matches!(found, Ok(Some(()))) {
-                    let what = found
-                        .err()
-                        .unwrap_or_else(|| format!("record {seq}: the segment ends before it"));
-                    self.readers[consumer] = None;
-                    return Err(QueueError::Corrupt {
-                        path: path.display().to_string(),
-                        what,
-                    });
+                    // Never replayed, never a wedge: the rest of the segment is lost, counted,
+                    // and the read goes on after it.
+                    self.lose_rest_of_segment(idx, seq)?;
+                    break;
                 }
                 reader.next = seq + 1;
                 let acked = self.consumers[consumer].beyond.contains(&seq);
@@ -821,6 +875,7 @@ impl Queue for DiskQueue {
         if !c.ack(seqs, next) {
             return Ok(());
         }
+        self.pass_gaps(consumer);
         let due = match self.opts.fsync {
             Fsync::Always => true,
             Fsync::Every(d) => self.last_cursor_write.elapsed() >= d,
@@ -860,6 +915,7 @@ impl Queue for DiskQueue {
             bytes: self.total_bytes,
             next_seq: self.next_seq,
             dropped_newest: self.dropped_newest,
+            corrupt: self.corrupt,
             consumers: self
                 .consumers
                 .iter()

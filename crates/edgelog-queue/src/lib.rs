@@ -83,6 +83,8 @@ pub struct QueueStats {
     pub next_seq: u64,
     /// Records dropped because the queue was full (`drop_newest`).
     pub dropped_newest: u64,
+    /// Records lost to corruption on disk (never replayed; the cursors pass them).
+    pub corrupt: u64,
     pub consumers: Vec<ConsumerStats>,
 }
 

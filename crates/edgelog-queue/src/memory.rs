@@ -174,6 +174,7 @@ impl Queue for MemoryQueue {
             bytes: self.bytes as u64,
             next_seq: self.next_seq,
             dropped_newest: self.dropped_newest,
+            corrupt: 0,
             consumers: self
                 .consumers
                 .iter()

@@ -237,10 +237,11 @@ impl DestinationStats {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let (queue_full, evicted) = queue.as_ref().map_or((0, 0), |q| {
+        let (queue_full, evicted, corrupt) = queue.as_ref().map_or((0, 0, 0), |q| {
             (
                 q.dropped_newest,
                 q.consumers.iter().map(|c| c.evicted).sum::<u64>(),
+                q.corrupt,
             )
         });
         let network = queue.as_ref().map(|q| {
@@ -267,6 +268,7 @@ impl DestinationStats {
                 "dead_letter": self.dropped(DestinationDrop::DeadLetter),
                 "queue_full": queue_full,
                 "evicted": evicted,
+                "corrupt": corrupt,
             },
             "evicted_files": self.evicted_files.load(Relaxed),
             "escaped": self.escaped.load(Relaxed),

@@ -256,3 +256,69 @@ fn a_damaged_cursor_replays_rather_than_loses() {
     assert!(rec.problems[0].contains("damaged cursor"), "{rec:?}");
     assert_eq!(seqs(&q.read(0, 100, usize::MAX).unwrap()), [1, 2, 3, 4, 5]);
 }
+
+#[test]
+fn corrupt_records_are_counted_passed_and_never_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut q, _) =
+            DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
+        append_n(&mut q, 1, 60);
+    }
+    let first = dir.path().join(&files(dir.path())[0]);
+    let mut bytes = fs::read(&first).unwrap();
+    let at = HEADER as usize + 2 * (16 + payload(1).len()) + 20;
+    bytes[at] ^= 0x40;
+    fs::write(&first, &bytes).unwrap();
+    let report = verify(dir.path()).unwrap();
+
+    let (mut q, rec) =
+        DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
+    // Counted, exactly as `verify` and the recovery report say.
+    assert_eq!(q.stats().corrupt, rec.lost_records);
+    assert!(report.problems[0].contains("record 3"), "{report:?}");
+    let got = q.read(0, 1000, usize::MAX).unwrap();
+    q.ack(0, &seqs(&got)).unwrap();
+    // The cursor passed the gap: nothing is pending, the queue is empty.
+    let s = q.stats();
+    assert_eq!(
+        (s.records, s.consumers[0].pending, s.consumers[0].acked),
+        (0, 0, 60),
+        "{s:?}"
+    );
+    drop(q);
+    // After a restart nothing the receiver had is sent again.
+    let (mut q, _) =
+        DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
+    assert!(q.read(0, 1000, usize::MAX).unwrap().is_empty());
+    append_n(&mut q, 61, 1);
+    assert_eq!(seqs(&q.read(0, 1000, usize::MAX).unwrap()), [61]);
+}
+
+#[test]
+fn a_record_found_corrupt_while_running_is_counted_and_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) =
+        DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
+    append_n(&mut q, 1, 60);
+    // Damage record 3 under the running queue.
+    let first = dir.path().join(&files(dir.path())[0]);
+    let mut bytes = fs::read(&first).unwrap();
+    let at = HEADER as usize + 2 * (16 + payload(1).len()) + 20;
+    bytes[at] ^= 0x40;
+    fs::write(&first, &bytes).unwrap();
+
+    let got = q.read(0, 1000, usize::MAX).unwrap();
+    let per_segment = (1024 - HEADER) / (16 + payload(1).len() as u64);
+    let lost = per_segment - 2;
+    assert_eq!(q.stats().corrupt, lost);
+    assert_eq!(got.len() as u64, 60 - lost);
+    for r in &got {
+        assert_eq!(r.payload, payload(r.seq), "record {} replayed wrong", r.seq);
+    }
+    q.ack(0, &seqs(&got)).unwrap();
+    assert_eq!(q.stats().consumers[0].acked, 60);
+    // Appends go on, read after the gap.
+    append_n(&mut q, 61, 2);
+    assert_eq!(seqs(&q.read(0, 1000, usize::MAX).unwrap()), [61, 62]);
+}
