@@ -46,6 +46,19 @@ struct Cli {
     log_level: tracing::Level,
 }
 
+/// Raises the soft limit on open files to the hard one: a daemon that accepts connections
+/// for every source and its control socket should not run out at 1,024 while the system
+/// allows more (the accept loops back off when it does run out).
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        eprintln!("edgelogd: raising the open-file limit from {soft} to {hard}: {e}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -88,6 +101,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    raise_descriptor_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("edgelogd")

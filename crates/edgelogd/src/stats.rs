@@ -42,10 +42,13 @@ pub enum SourceDrop {
     /// A datagram source's records the pipeline could not take at once (a destination blocks
     /// it): dropped rather than blocking the senders.
     QueueFull,
+    /// An HTTP request answered 503 (Retry-After) because the daemon's budget for bodies in
+    /// flight was spent: the sender keeps it and retries.
+    Busy,
 }
 
 impl SourceDrop {
-    const ALL: [SourceDrop; 12] = [
+    const ALL: [SourceDrop; 13] = [
         SourceDrop::KernelGap,
         SourceDrop::Lapped,
         SourceDrop::Torn,
@@ -58,6 +61,7 @@ impl SourceDrop {
         SourceDrop::TlsHandshake,
         SourceDrop::Rejected,
         SourceDrop::QueueFull,
+        SourceDrop::Busy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +78,7 @@ impl SourceDrop {
             SourceDrop::TlsHandshake => "tls_handshake",
             SourceDrop::Rejected => "rejected",
             SourceDrop::QueueFull => "queue_full",
+            SourceDrop::Busy => "busy",
         }
     }
 }

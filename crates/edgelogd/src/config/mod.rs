@@ -203,6 +203,12 @@ pub struct HttpConfig {
     pub max_body: usize,
     /// When set, requests must carry `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Connections open at once; more are refused (counted `connection_limit`).
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (and, idle, the next ones).
+    pub header_timeout: std::time::Duration,
+    /// How long a client may take to send a body.
+    pub body_timeout: std::time::Duration,
 }
 
 impl SourceKind {
@@ -1000,11 +1006,23 @@ fn read_http(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>, path: &str) -> Op
         .value(d, "max_body", reader::positive_size)
         .map_or(10 << 20, |n| n.clamp(1024, 1 << 30) as usize);
     let token = s.value(d, "token", reader::string);
+    let max_connections = s
+        .value(d, "max_connections", reader::count(1..=65_536))
+        .map_or(256, |n| n as usize);
+    let header_timeout = s
+        .value(d, "header_timeout", reader::positive_duration)
+        .unwrap_or(Duration::from_secs(10));
+    let body_timeout = s
+        .value(d, "body_timeout", reader::positive_duration)
+        .unwrap_or(Duration::from_secs(30));
     Some(HttpConfig {
         address: address?,
         path,
         max_body,
         token,
+        max_connections,
+        header_timeout,
+        body_timeout,
     })
 }
 

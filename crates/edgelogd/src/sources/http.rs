@@ -7,8 +7,14 @@
 //! message is refused with `400` and the reason (which line, what is wrong), and nothing of it
 //! is taken — the sender knows, and its retry will not duplicate the good part. `401` for a
 //! missing or wrong bearer token, `413` for a body over `max_body` (compressed or not),
-//! `405`/`404` from the router for the wrong method or path. Refused requests are counted as
-//! `rejected`.
+//! `405`/`404` for the wrong method or path. Refused requests are counted as `rejected`.
+//!
+//! **Bounded.** At most `max_connections` connections (more are closed at once, counted as
+//! `connection_limit`); a client has `header_timeout` to send a request's headers (an idle
+//! keep-alive connection too) and `body_timeout` for its body (`408`). Bodies in flight share
+//! one budget for the whole daemon ([`BODY_BUDGET`]): a request that would exceed it is
+//! answered `503` with `Retry-After`, counted as `busy`, before its body is read — so a
+//! hundred slow 10 MB bodies cost the budget, not a gigabyte.
 //!
 //! GELF bodies may be gzip or zlib (detected by their magic, whatever `Content-Encoding`
 //! says) and hold one message or newline-delimited messages (bulk). Alertmanager's version 4
@@ -31,7 +37,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::Value as Json;
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
 use super::Stop;
@@ -56,6 +62,15 @@ struct Receiver {
 
 type Reply = (StatusCode, String);
 
+/// The bytes of request bodies all HTTP sources of the daemon may hold at once.
+pub(crate) const BODY_BUDGET: usize = 64 << 20;
+
+/// [`BODY_BUDGET`] in KiB permits (a semaphore counts in `u32`-sized chunks comfortably).
+fn budget() -> &'static Semaphore {
+    static BUDGET: Semaphore = Semaphore::const_new(BODY_BUDGET >> 10);
+    &BUDGET
+}
+
 pub(super) async fn run(
     listener: TcpListener,
     cfg: HttpConfig,
@@ -63,6 +78,7 @@ pub(super) async fn run(
     ingest: Ingest,
     mut stop: Stop,
 ) {
+    let (max_connections, cfg_header_timeout) = (cfg.max_connections, cfg.header_timeout);
     let ingest = Arc::new(Mutex::new(ingest));
     let app = Router::new()
         .route(&cfg.path, post(receive).fallback(wrong_method))
@@ -76,7 +92,9 @@ pub(super) async fn run(
     // Fire-and-forget clients (graypy) send a request and close their side at once; without
     // half-close support hyper would drop such a request unanswered and unread.
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.half_close(true);
+    http.half_close(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(cfg_header_timeout);
     let mut conns = JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -85,12 +103,22 @@ pub(super) async fn run(
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!("accepting: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
+        if conns.len() >= max_connections {
+            ingest
+                .lock()
+                .await
+                .stats()
+                .add_drop(SourceDrop::ConnectionLimit, 1);
+            drop(stream);
+            continue;
+        }
         let service = TowerToHyperService::new(app.clone().layer(Extension(peer)));
         let conn = http.serve_connection(TokioIo::new(stream), service);
         let mut stop = stop.clone();
@@ -115,7 +143,25 @@ async fn receive(
     Extension(peer): Extension<SocketAddr>,
     headers: HeaderMap,
     body: Body,
-) -> Reply {
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    // The body's share of the budget, before any of it is read: what it says it is, else
+    // as much as a body may be.
+    let claimed = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(r.cfg.max_body)
+        .clamp(1, r.cfg.max_body);
+    let Ok(_share) = budget().try_acquire_many(claimed.div_ceil(1024) as u32) else {
+        r.ingest.lock().await.stats().add_drop(SourceDrop::Busy, 1);
+        let why = "busy: too many request bodies in flight, retry later\n";
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            why,
+        )
+            .into_response();
+    };
     let reply = accept(&r, peer, &headers, body).await;
     if reply.0 != StatusCode::ACCEPTED {
         r.ingest
@@ -125,7 +171,7 @@ async fn receive(
             .add_drop(SourceDrop::Rejected, 1);
         tracing::debug!(%peer, "refused with {}: {}", reply.0, reply.1);
     }
-    reply
+    reply.into_response()
 }
 
 /// A request to another path: refused, and counted like every refusal.
@@ -162,11 +208,21 @@ async fn accept(r: &Receiver, peer: SocketAddr, headers: &HeaderMap, body: Body)
             );
         }
     }
-    let Ok(body) = to_bytes(body, r.cfg.max_body).await else {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {} bytes\n", r.cfg.max_body),
-        );
+    let body = match tokio::time::timeout(r.cfg.body_timeout, to_bytes(body, r.cfg.max_body)).await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {} bytes\n", r.cfg.max_body),
+            );
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {:?}\n", r.cfg.body_timeout),
+            );
+        }
     };
     // A body received whole is taken whole, even if the client hangs up before the reply
     // (fire-and-forget clients such as graypy do): the work runs in its own task, which a
