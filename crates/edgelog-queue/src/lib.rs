@@ -118,6 +118,14 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// The I/O error beneath, if this is one (a full disk is back-pressure to the caller).
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            QueueError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> QueueError {
         QueueError::Io {
             path: path.display().to_string(),

@@ -176,6 +176,8 @@ pub struct DestinationStats {
     pub escaped: AtomicU64,
     /// Records whose header fields had a space or control character replaced by `_`.
     pub header_replaced: AtomicU64,
+    /// The destination's disk is full (or failing): it holds its records until there is room.
+    pub disk_full: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<(String, edgelog_core::Timestamp)>>,
 }
 
@@ -277,6 +279,7 @@ impl DestinationStats {
             },
             "evicted_files": self.evicted_files.load(Relaxed),
             "escaped": self.escaped.load(Relaxed),
+            "disk_full": self.disk_full.load(Relaxed),
             "header_replaced": self.header_replaced.load(Relaxed),
             "last_error": last.as_ref().map(|(e, _)| e.clone()),
             "last_error_time": last.map(|(_, t)| t.to_string()),

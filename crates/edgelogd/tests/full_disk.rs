@@ -100,3 +100,64 @@ compress = false
     assert_eq!(seqs.len() as u64, N + 1000, "{counters}");
     assert_eq!(seqs.last(), Some(&(N + 999)));
 }
+
+#[test]
+fn a_full_state_directory_pauses_a_file_source_and_loses_nothing() {
+    let Some(fs) = Tmpfs::mount("16m") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(fs.path(), dir.path().join("state")).unwrap();
+    // The file the source reads lives elsewhere; the store and checkpoints are on the tmpfs,
+    // which has 1 MiB left.
+    let input = dir.path().join("input.log");
+    const N: u64 = 100_000;
+    let mut text = String::new();
+    for seq in 0..N {
+        text.push_str(&format!(
+            "line with some words to fill the store seq={seq}\n"
+        ));
+    }
+    std::fs::write(&input, text).unwrap();
+    let filler = fs.fill(1 << 20);
+    let config = format!(
+        r#"
+[sources.app]
+type = "file"
+paths = ["{}"]
+start_at = "beginning"
+
+[destinations.store]
+type = "file_store"
+max_file_size = "1GiB"
+compress = false
+"#,
+        input.display()
+    );
+    let d = Daemon::start_in(dir, Some(&config), std::process::Stdio::null());
+    // The disk fills: the destination holds on and says so; nothing is dropped.
+    d.wait_for_counters(Duration::from_secs(30), |c| {
+        c["destinations"]["store"]["disk_full"] == true
+    });
+    let c = d.counters();
+    assert_eq!(
+        n(&c["destinations"]["store"]["dropped"]["write_error"]),
+        0,
+        "{c}"
+    );
+    assert_eq!(d.stderr().matches("disk full").count(), 1, "{}", d.stderr());
+    // Room again: it goes on by itself, to the last line.
+    std::fs::remove_file(&filler).unwrap();
+    d.wait_for_counters(Duration::from_secs(60), |c| {
+        n(&c["destinations"]["store"]["written"]) == N
+    });
+    let c = d.counters();
+    assert_eq!(c["destinations"]["store"]["disk_full"], false, "{c}");
+    let (_, dir) = d.stop();
+    let store = std::fs::read_to_string(dir.path().join("state/store/current.log")).unwrap();
+    let mut seqs: Vec<u64> = store
+        .lines()
+        .filter_map(|l| l.rsplit_once("seq=")?.1.parse().ok())
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len() as u64, N);
+}

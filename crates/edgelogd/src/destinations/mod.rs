@@ -10,6 +10,15 @@
 //! within one batch of arriving even at a trickle; it is told the time once a second with no
 //! traffic, for age-based rotation. When the router lets go of the channel the destination
 //! writes what is left, flushes, syncs and ends.
+//!
+//! **A full disk is back-pressure, not loss.** A write or sync that fails with ENOSPC,
+//! EDQUOT or EIO (store, disk queue) is tried again, every 100 ms, until there is room: the
+//! destination holds its records, the router waits for it, and so the sources that can wait
+//! pause (datagram sources drop and count instead). A batch's ticket — what lets a file or
+//! table source move its checkpoint — is completed only once its records are durable, so a
+//! checkpoint never passes a record the store or queue does not hold. The episode is said once
+//! in the log and in LAST ERROR, and `disk_full` shows in the counters until it clears. Only a
+//! stopping daemon gives up, after the grace period, counting what it drops as `shutdown`.
 
 mod file_store;
 mod http;
@@ -31,6 +40,75 @@ use crate::stats::{DestinationDrop, DestinationStats};
 /// Batches a destination may have waiting before the router waits for it; its queue, not
 /// this channel, is where records wait for a slow receiver.
 const CHANNEL_BATCHES: usize = 2;
+
+/// How long a stopping daemon waits for a full disk to take the records it still holds.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether an I/O error means the disk cannot take writes for now: full, over quota, or
+/// failing. Such a write is tried again rather than dropped.
+pub(crate) fn disk_full(e: &std::io::Error) -> bool {
+    edgelog_core::is_no_space(e) || e.raw_os_error() == Some(nix::errno::Errno::EIO as i32)
+}
+
+/// The destination's disk-full episode: said once when it starts and once when it ends.
+#[derive(Debug)]
+pub(crate) struct DiskFull<'a> {
+    name: &'a str,
+    stats: &'a DestinationStats,
+    since: Option<std::time::Instant>,
+}
+
+impl<'a> DiskFull<'a> {
+    pub(crate) fn new(name: &'a str, stats: &'a DestinationStats) -> DiskFull<'a> {
+        DiskFull {
+            name,
+            stats,
+            since: None,
+        }
+    }
+
+    /// Whether to write again after `e`: a full disk is waited out (a moment at a time),
+    /// unless the daemon is stopping and its grace period is over.
+    pub(crate) fn retry(
+        &mut self,
+        e: &std::io::Error,
+        stop_at: &std::sync::OnceLock<std::time::Instant>,
+    ) -> bool {
+        if !disk_full(e)
+            || stop_at
+                .get()
+                .is_some_and(|t| std::time::Instant::now() > *t)
+        {
+            return false;
+        }
+        self.wait(e);
+        true
+    }
+
+    /// A write failed for want of room: says so (once) and waits a moment before the retry.
+    pub(crate) fn wait(&mut self, e: &std::io::Error) {
+        if self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+            self.stats.disk_full.store(true, Relaxed);
+            let why = format!("disk full: {e}; holding records until there is room");
+            tracing::warn!(destination = self.name, "{why}");
+            self.stats.set_error(why);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// A write went through: the episode, if any, is over.
+    pub(crate) fn cleared(&mut self) {
+        if let Some(since) = self.since.take() {
+            self.stats.disk_full.store(false, Relaxed);
+            tracing::info!(
+                destination = self.name,
+                "disk has room again after {:?}; writing on",
+                since.elapsed()
+            );
+        }
+    }
+}
 
 /// What a destination writes records with.
 pub(crate) trait Sink: Send {
@@ -61,12 +139,15 @@ pub struct Running {
     pub thread: std::thread::JoinHandle<()>,
     pub sender: Option<tokio::task::JoinHandle<()>>,
     network: Option<Arc<network::Shared>>,
+    /// Set when the daemon begins to stop: until then a full disk is waited out.
+    stop_at: Arc<std::sync::OnceLock<std::time::Instant>>,
 }
 
 impl Running {
     /// Tells the destination the daemon is stopping: from now on a full queue holds it up
     /// only briefly, so the router can drain.
     pub fn begin_stop(&self) {
+        let _ = self.stop_at.set(std::time::Instant::now() + STOP_GRACE);
         if let Some(n) = &self.network {
             n.begin_stop();
         }
@@ -168,15 +249,21 @@ pub fn start(
         overrides: cfg.overrides.clone(),
     };
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let stop_at = Arc::new(std::sync::OnceLock::new());
     let thread = std::thread::Builder::new()
         .name(format!("dest-{name}"))
-        .spawn(move || run(rx, sink, selector, stats, runtime))
+        .spawn({
+            let stop_at = stop_at.clone();
+            let name = name.to_owned();
+            move || run(&name, rx, sink, selector, &stats, &stop_at, runtime)
+        })
         .context("starting a destination thread")?;
     Ok(Running {
         tx,
         thread,
         sender,
         network,
+        stop_at,
     })
 }
 
@@ -219,23 +306,26 @@ fn open_queue(
 }
 
 fn run(
+    name: &str,
     mut rx: mpsc::Receiver<Arc<Batch>>,
     mut sink: Box<dyn Sink>,
     selector: Selector,
-    stats: Arc<DestinationStats>,
+    stats: &DestinationStats,
+    stop_at: &std::sync::OnceLock<std::time::Instant>,
     runtime: tokio::runtime::Handle,
 ) {
     let fail = |stats: &DestinationStats, e: std::io::Error, n: u64| {
         stats.add_drop(DestinationDrop::WriteError, n);
         stats.set_error(e.to_string());
     };
+    let mut full = DiskFull::new(name, stats);
     loop {
         let batch = match rx.try_recv() {
             Ok(b) => b,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
                 if let Err(e) = sink.flush() {
-                    fail(&stats, e, 0);
+                    fail(stats, e, 0);
                 }
                 let next = runtime.block_on(async {
                     tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
@@ -245,7 +335,7 @@ fn run(
                     Ok(None) => break,
                     Err(_idle) => {
                         if let Err(e) = sink.tick() {
-                            fail(&stats, e, 0);
+                            fail(stats, e, 0);
                         }
                         continue;
                     }
@@ -254,29 +344,51 @@ fn run(
         };
         let (mut written, mut bytes) = (0, 0);
         for e in batch.events.iter().filter(|e| selector.wants(e)) {
-            match sink.write(e, &batch.device) {
-                Ok(n) => {
-                    written += 1;
-                    bytes += n as u64;
+            loop {
+                match sink.write(e, &batch.device) {
+                    Ok(n) => {
+                        written += 1;
+                        bytes += n as u64;
+                        break;
+                    }
+                    Err(err) if full.retry(&err, stop_at) => {}
+                    Err(err) if disk_full(&err) => {
+                        stats.add_drop(DestinationDrop::Shutdown, 1);
+                        break;
+                    }
+                    Err(err) => {
+                        fail(stats, err, 1);
+                        break;
+                    }
                 }
-                Err(err) => fail(&stats, err, 1),
             }
         }
         stats.written.fetch_add(written, Relaxed);
         stats.bytes.fetch_add(bytes, Relaxed);
         if let Some(t) = &batch.ticket {
-            // A failure here is counted (write error); the source may move on, as it would
-            // past any other counted loss.
-            if let Err(e) = sink.durable() {
-                fail(&stats, e, 0);
+            // The ticket lets a source move its checkpoint: only once the records are durable.
+            let durable = loop {
+                match sink.durable() {
+                    Ok(()) => break true,
+                    Err(err) if full.retry(&err, stop_at) => {}
+                    Err(err) => {
+                        fail(stats, err, 0);
+                        break false;
+                    }
+                }
+            };
+            if durable {
+                t.complete_one();
             }
-            t.complete_one();
+        }
+        if written > 0 {
+            full.cleared();
         }
         if let Err(e) = sink.tick() {
-            fail(&stats, e, 0);
+            fail(stats, e, 0);
         }
     }
     if let Err(e) = sink.close() {
-        fail(&stats, e, 0);
+        fail(stats, e, 0);
     }
 }

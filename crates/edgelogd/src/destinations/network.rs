@@ -187,8 +187,29 @@ impl QueueSink {
                 self.shared.publish(&q.stats());
                 r
             };
+            let stopped = self
+                .shared
+                .stop_deadline
+                .get()
+                .is_some_and(|d| Instant::now() > *d);
             let a = match appended {
-                Ok(a) => a,
+                Ok(a) => {
+                    if self.shared.stats.disk_full.swap(false, Relaxed) {
+                        tracing::info!("disk queue: the disk has room again; appending on");
+                    }
+                    a
+                }
+                // A full disk is back-pressure: the records stay pending, and this thread
+                // (and so the router, and the sources that can wait) waits for room.
+                Err(e) if e.io_error().is_some_and(super::disk_full) && !stopped => {
+                    if !self.shared.stats.disk_full.swap(true, Relaxed) {
+                        let why = format!("disk full: {e}; holding records until there is room");
+                        tracing::warn!("disk queue: {why}");
+                        self.shared.stats.set_error(why);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
                 Err(e) => {
                     let n = self.pending.len() as u64;
                     self.pending.clear();
@@ -244,7 +265,13 @@ impl Sink for QueueSink {
     fn durable(&mut self) -> std::io::Result<()> {
         self.enqueue()?;
         let mut q = self.shared.lock();
-        q.sync().map_err(|e| std::io::Error::other(e.to_string()))
+        // The OS error is kept, so a full disk is told apart (and waited out) by the caller.
+        q.sync().map_err(
+            |e| match e.io_error().and_then(std::io::Error::raw_os_error) {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::other(e.to_string()),
+            },
+        )
     }
 
     fn close(&mut self) -> std::io::Result<()> {
