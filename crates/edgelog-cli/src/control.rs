@@ -153,6 +153,9 @@ pub(crate) fn status(run_dir: &Path, json: bool) -> anyhow::Result<()> {
         s["run_dir"].as_str().unwrap_or("?"),
         s["state_dir"].as_str().unwrap_or("?"),
     );
+    for why in s["degraded"].as_array().into_iter().flatten() {
+        out += &format!("  degraded   {}\n", why.as_str().unwrap_or("?"));
+    }
     let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let mut rows = vec![vec!["SOURCE".into(), "TYPE".into(), "LISTENS".into()]];
     for src in s["sources"].as_array().into_iter().flatten() {

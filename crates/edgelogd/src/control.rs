@@ -143,6 +143,7 @@ async fn get_status(State(api): State<Api>) -> impl axum::response::IntoResponse
     let mut status = api.status.read().unwrap_or_else(|e| e.into_inner()).clone();
     let up = api.started.elapsed().as_secs();
     status["uptime_seconds"] = up.into();
+    status["degraded"] = api.stats.degraded().into();
     json(&status)
 }
 

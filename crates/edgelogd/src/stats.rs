@@ -367,6 +367,26 @@ impl Registry {
         map.entry(name.to_owned()).or_default().clone()
     }
 
+    /// What keeps the daemon from doing its whole job now, one reason per line: a full disk,
+    /// a receiver that is down or stalled. Empty when all is well.
+    pub fn degraded(&self) -> Vec<String> {
+        let map = self.destinations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (name, d) in map.iter() {
+            if d.disk_full.load(Relaxed) {
+                out.push(format!("destination {name}: disk full, holding records"));
+            }
+            match d.state() {
+                Some(ReceiverState::Down) => out.push(format!("destination {name}: receiver down")),
+                Some(ReceiverState::Stalled) => {
+                    out.push(format!("destination {name}: receiver stalled"));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     pub fn to_json(&self) -> Value {
         let sources: serde_json::Map<String, Value> = self
             .sources

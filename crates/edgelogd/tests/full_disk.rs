@@ -103,7 +103,9 @@ compress = false
 
 #[test]
 fn a_full_state_directory_pauses_a_file_source_and_loses_nothing() {
-    let Some(fs) = Tmpfs::mount("16m") else { return };
+    let Some(fs) = Tmpfs::mount("16m") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(fs.path(), dir.path().join("state")).unwrap();
     // The file the source reads lives elsewhere; the store and checkpoints are on the tmpfs,
@@ -144,6 +146,11 @@ compress = false
         "{c}"
     );
     assert_eq!(d.stderr().matches("disk full").count(), 1, "{}", d.stderr());
+    let (_, status) = common::control_call(&d.run_dir(), "GET", "/v1/status");
+    assert!(
+        status.contains(r#""degraded":["destination store: disk full, holding records"]"#),
+        "{status}"
+    );
     // Room again: it goes on by itself, to the last line.
     std::fs::remove_file(&filler).unwrap();
     d.wait_for_counters(Duration::from_secs(60), |c| {
