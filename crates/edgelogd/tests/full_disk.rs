@@ -31,6 +31,18 @@ fn send_tcp(port: u16, from: u64, n: u64) {
     s.write_all(&buf).unwrap();
 }
 
+/// The distinct `seq=N` numbers in the store's current file, in order.
+fn store_seqs(dir: &std::path::Path) -> Vec<u64> {
+    let store = std::fs::read_to_string(dir.join("state/store/current.log")).unwrap();
+    let mut seqs: Vec<u64> = store
+        .lines()
+        .filter_map(|l| l.rsplit_once("seq=")?.1.parse().ok())
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    seqs
+}
+
 fn n(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
@@ -90,13 +102,7 @@ compress = false
     assert!(n(&tables["written"]) > 0, "{c}");
 
     let (counters, dir) = d.stop();
-    let store = std::fs::read_to_string(dir.path().join("state/store/current.log")).unwrap();
-    let mut seqs: Vec<u64> = store
-        .lines()
-        .filter_map(|l| l.rsplit_once("seq=")?.1.parse().ok())
-        .collect();
-    seqs.sort_unstable();
-    seqs.dedup();
+    let seqs = store_seqs(dir.path());
     assert_eq!(seqs.len() as u64, N + 1000, "{counters}");
     assert_eq!(seqs.last(), Some(&(N + 999)));
 }
@@ -159,12 +165,5 @@ compress = false
     let c = d.counters();
     assert_eq!(c["destinations"]["store"]["disk_full"], false, "{c}");
     let (_, dir) = d.stop();
-    let store = std::fs::read_to_string(dir.path().join("state/store/current.log")).unwrap();
-    let mut seqs: Vec<u64> = store
-        .lines()
-        .filter_map(|l| l.rsplit_once("seq=")?.1.parse().ok())
-        .collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    assert_eq!(seqs.len() as u64, N);
+    assert_eq!(store_seqs(dir.path()).len() as u64, N);
 }

@@ -35,6 +35,22 @@ fn files(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Flips one payload byte of record 3 in the first segment (each record is 16 + 55 bytes
+/// after the header).
+fn damage_record_3(dir: &Path) {
+    let first = dir.join(&files(dir)[0]);
+    let mut bytes = fs::read(&first).unwrap();
+    let at = HEADER as usize + 2 * (16 + payload(1).len()) + 20;
+    bytes[at] ^= 0x40;
+    fs::write(&first, &bytes).unwrap();
+}
+
+/// A queue of 1 KiB segments in `dir`, closed, holding records 1 to 60.
+fn sixty_records(dir: &Path) {
+    let (mut q, _) = DiskQueue::open(dir, opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
+    append_n(&mut q, 1, 60);
+}
+
 #[test]
 fn records_round_trip_across_segments_and_acked_segments_go() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,17 +163,8 @@ fn a_torn_tail_is_truncated_and_numbering_goes_on() {
 #[test]
 fn a_corrupt_record_is_never_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (mut q, _) =
-            DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
-        append_n(&mut q, 1, 60);
-    }
-    let first = dir.path().join(&files(dir.path())[0]);
-    let mut bytes = fs::read(&first).unwrap();
-    // Flip one payload byte of the third record (each is 16 + 55 bytes after the header).
-    let at = HEADER as usize + 2 * (16 + payload(1).len()) + 20;
-    bytes[at] ^= 0x40;
-    fs::write(&first, &bytes).unwrap();
+    sixty_records(dir.path());
+    damage_record_3(dir.path());
 
     let report = verify(dir.path()).unwrap();
     assert_eq!(report.problems.len(), 1, "{report:?}");
@@ -260,16 +267,8 @@ fn a_damaged_cursor_replays_rather_than_loses() {
 #[test]
 fn corrupt_records_are_counted_passed_and_never_sent_again() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (mut q, _) =
-            DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
-        append_n(&mut q, 1, 60);
-    }
-    let first = dir.path().join(&files(dir.path())[0]);
-    let mut bytes = fs::read(&first).unwrap();
-    let at = HEADER as usize + 2 * (16 + payload(1).len()) + 20;
-    bytes[at] ^= 0x40;
-    fs::write(&first, &bytes).unwrap();
+    sixty_records(dir.path());
+    damage_record_3(dir.path());
     let report = verify(dir.path()).unwrap();
 
     let (mut q, rec) =
@@ -302,11 +301,7 @@ fn a_record_found_corrupt_while_running_is_counted_and_passed() {
         DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
     append_n(&mut q, 1, 60);
     // Damage record 3 under the running queue.
-    let first = dir.path().join(&files(dir.path())[0]);
-    let mut bytes = fs::read(&first).unwrap();
-    let at = HEADER as usize + 2 * (16 + payload(1).len()) + 20;
-    bytes[at] ^= 0x40;
-    fs::write(&first, &bytes).unwrap();
+    damage_record_3(dir.path());
 
     let got = q.read(0, 1000, usize::MAX).unwrap();
     let per_segment = (1024 - HEADER) / (16 + payload(1).len() as u64);

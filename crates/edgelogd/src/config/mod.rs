@@ -979,11 +979,15 @@ fn read_tls(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>, dirs: &Dirs) -> Opt
     })
 }
 
+/// `max_connections` of a source that accepts connections (256 by default).
+fn max_connections(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>) -> usize {
+    s.value(d, "max_connections", reader::count(1..=65_536))
+        .map_or(256, |n| n as usize)
+}
+
 /// `max_connections` and `idle_timeout` of a stream source.
 fn stream_limits(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>) -> (usize, Duration) {
-    let max_connections = s
-        .value(d, "max_connections", reader::count(1..=65_536))
-        .map_or(256, |n| n as usize);
+    let max_connections = max_connections(s, d);
     let idle_timeout = s
         .value(d, "idle_timeout", reader::positive_duration)
         .unwrap_or(Duration::from_secs(3600));
@@ -1006,9 +1010,7 @@ fn read_http(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>, path: &str) -> Op
         .value(d, "max_body", reader::positive_size)
         .map_or(10 << 20, |n| n.clamp(1024, 1 << 30) as usize);
     let token = s.value(d, "token", reader::string);
-    let max_connections = s
-        .value(d, "max_connections", reader::count(1..=65_536))
-        .map_or(256, |n| n as usize);
+    let max_connections = max_connections(s, d);
     let header_timeout = s
         .value(d, "header_timeout", reader::positive_duration)
         .unwrap_or(Duration::from_secs(10));
