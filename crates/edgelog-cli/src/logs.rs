@@ -23,6 +23,18 @@ pub(crate) fn find_tables(run_dir: &Path) -> anyhow::Result<Vec<TableFile>> {
 
 pub(crate) use maps::read_bd as load_maps;
 
+/// The tables of a run directory that must exist: a view of a directory that is not there is
+/// an error (a mistyped `--run-dir`), not an empty table.
+fn existing_tables(run_dir: &Path) -> anyhow::Result<Vec<TableFile>> {
+    if !run_dir.is_dir() {
+        anyhow::bail!(
+            "no run directory {} (give --run-dir, or set EDGELOG_RUN_DIR)",
+            run_dir.display()
+        );
+    }
+    find_tables(run_dir)
+}
+
 pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
     let mut rows = vec![
         [
@@ -32,7 +44,7 @@ pub(crate) fn show_tables(run_dir: &Path, json: bool) -> anyhow::Result<()> {
         .to_vec(),
     ];
     let mut out = String::new();
-    for t in find_tables(run_dir)? {
+    for t in existing_tables(run_dir)? {
         let r = match TableReader::open(&t.path) {
             Ok(r) => r,
             Err(e) => {
@@ -143,12 +155,15 @@ pub(crate) fn show_table(
     filter: &Filter,
     json: bool,
 ) -> anyhow::Result<()> {
-    let Some(found) = find_tables(run_dir)?.into_iter().find(|t| t.name == table) else {
-        return Err(crate::Usage(format!(
+    // A table that is not there is a failed operation (exit 1), not bad usage.
+    let Some(found) = existing_tables(run_dir)?
+        .into_iter()
+        .find(|t| t.name == table)
+    else {
+        anyhow::bail!(
             "no table {table:?} in {} (see `edgelog show log tables`)",
             run_dir.display()
-        ))
-        .into());
+        );
     };
     let reader = TableReader::open(&found.path)?;
     let maps = load_maps(run_dir, &found.bd);

@@ -48,6 +48,9 @@ struct Followed {
 struct Printer {
     json: bool,
     colour: bool,
+    /// The table column's width: the longest name followed so far (at least 18), so the
+    /// columns stay aligned whatever the tables are called.
+    table_width: usize,
 }
 
 impl Printer {
@@ -59,18 +62,25 @@ impl Printer {
         let level = s.entry.level;
         let (on, off) = self.colour(level);
         format!(
-            "{} {on}{:<9}{off} {:<18} {:<8} {:<24} {}\n",
+            "{} {on}{:<9}{off} {:<w$} {:<8} {:<24} {}\n",
             s.entry.time,
             level.name(),
             t.name,
             visible(s.formatted.group()),
             visible(s.formatted.name()),
-            visible(&s.formatted.message)
+            visible(&s.formatted.message),
+            w = self.table_width
         )
     }
 }
 
 impl Printer {
+    /// Makes the table column as wide as the longest name followed.
+    fn widen(&mut self, followed: &HashMap<PathBuf, Followed>) {
+        let widest = followed.values().map(|t| t.name.chars().count()).max();
+        self.table_width = self.table_width.max(widest.unwrap_or(0));
+    }
+
     /// The escape codes around a severity's name on a terminal.
     fn colour(&self, level: Level) -> (&'static str, &'static str) {
         match (self.colour, level) {
@@ -147,15 +157,17 @@ fn rescan(
 }
 
 pub(crate) fn run(run_dir: &Path, args: &TailArgs) -> anyhow::Result<()> {
-    let printer = Printer {
+    let mut printer = Printer {
         json: args.json,
         colour: !args.json && std::io::stdout().is_terminal(),
+        table_width: 18,
     };
     if args.live {
         return live(run_dir, args, &printer);
     }
     let mut followed: HashMap<PathBuf, Followed> = HashMap::new();
     rescan(run_dir, args, &mut followed)?;
+    printer.widen(&followed);
 
     // The backlog: every wanted entry still in the tables, merged by time, the newest N.
     let mut keyed: Vec<(edgelog_core::Timestamp, u64, String)> = Vec::new();
@@ -187,6 +199,7 @@ pub(crate) fn run(run_dir: &Path, args: &TailArgs) -> anyhow::Result<()> {
         if last_rescan.elapsed() >= Duration::from_secs(1) {
             // Tables created after we started are followed from their first entry.
             rescan(run_dir, args, &mut followed)?;
+            printer.widen(&followed);
             last_rescan = Instant::now();
         }
         let mut out = String::new();
