@@ -1,13 +1,14 @@
 //! `edgelog logger`: util-linux `logger`, for the options people script with.
 //!
-//! Same defaults as util-linux 2.38: to a local socket (`/dev/log`, or `-u PATH`) the BSD
+//! Same defaults as util-linux 2.38 — to a local socket the BSD
 //! local form without a host name (`<13>Nov 22 07:35:47 tag: msg`); with `--rfc3164` the host
 //! name is added; with `--rfc5424` the RFC 5424 form with the `timeQuality` element (unless
 //! `--rfc5424=notq`), no timestamp with `notime`, no host name with `nohost`; to a server
 //! (`-n`) RFC 5424 unless `--rfc3164`, over UDP, or TCP with `-T` (LF-terminated, or
 //! octet-counted with `--octet-count`). Messages come from the arguments, or one per line from
 //! stdin. The formatting is edgelog's own (`edgelog-codec`), so this is also how the daemon
-//! will write syslog.
+//! will write syslog. The local socket is edgelogd's own `<run_dir>/log.sock` when a daemon
+//! listens there, else `/dev/log`; `-u PATH` wins.
 //!
 //! Not reproduced: `isSynced` in `timeQuality` (it needs `adjtimex`, which std does not
 //! expose; we send `tzKnown` only), journald output, `--sd-id`/`--sd-param`.
@@ -55,7 +56,8 @@ pub(crate) struct LoggerArgs {
     /// Use UDP to the server (the default).
     #[arg(short = 'd', long)]
     udp: bool,
-    /// Write to this unix datagram socket (default /dev/log).
+    /// Write to this unix datagram socket (default: edgelogd's `log.sock` in the run directory
+    /// when it listens there, else /dev/log).
     #[arg(short = 'u', long, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Frame TCP messages with octet counting (RFC 6587).
@@ -117,7 +119,22 @@ impl Sink {
     }
 }
 
-pub(crate) fn run(args: &LoggerArgs) -> anyhow::Result<()> {
+/// The local socket to send to without `-u`: edgelogd's own in the run directory when it
+/// listens there (the embedded default's `log.sock`), else `/dev/log` as util-linux does — so
+/// `edgelog logger hello` reaches a running edgelogd even where journald holds `/dev/log`.
+fn local_socket(run_dir: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::FileTypeExt as _;
+    let ours = run_dir.join("log.sock");
+    let listening = std::fs::metadata(&ours).is_ok_and(|m| m.file_type().is_socket())
+        && UnixDatagram::unbound().is_ok_and(|s| s.connect(&ours).is_ok());
+    if listening {
+        ours
+    } else {
+        PathBuf::from("/dev/log")
+    }
+}
+
+pub(crate) fn run(run_dir: &std::path::Path, args: &LoggerArgs) -> anyhow::Result<()> {
     let mut sink = match &args.server {
         Some(host) => {
             let addr = (host.as_str(), args.port)
@@ -142,10 +159,7 @@ pub(crate) fn run(args: &LoggerArgs) -> anyhow::Result<()> {
             }
         }
         None => {
-            let path = args
-                .socket
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("/dev/log"));
+            let path = args.socket.clone().unwrap_or_else(|| local_socket(run_dir));
             Sink::Unix(
                 UnixDatagram::unbound().context("creating a unix socket")?,
                 path,

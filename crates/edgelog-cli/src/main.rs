@@ -303,7 +303,7 @@ fn main() -> ExitCode {
                 .and_then(|()| view::write_out(&String::from_utf8_lossy(&out)))
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Logger(a) => logger::run(&a).map(|()| ExitCode::SUCCESS),
+        Command::Logger(a) => logger::run(&run_dir, &a).map(|()| ExitCode::SUCCESS),
         Command::Run(a) => run::run(&run_dir, &a),
         Command::Status { json } => control::status(&run_dir, json).map(|()| ExitCode::SUCCESS),
         Command::Reload => control::reload(&run_dir).map(|()| ExitCode::SUCCESS),
