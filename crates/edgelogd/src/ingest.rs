@@ -47,6 +47,9 @@ pub struct Ingest {
     batch: Vec<Event>,
     /// Where frames are copied for their events to borrow from (see [`Event::decoded`]).
     arena: bytes::BytesMut,
+    /// The longest message text kept (`max_frame`): a GELF message, whose frame was
+    /// reassembled or decompressed past `max_frame`, is cut to it, flagged and counted.
+    max_message: usize,
 }
 
 /// The size of a fresh arena buffer: a hundred typical records share one allocation, and an
@@ -77,6 +80,7 @@ impl Ingest {
             tx,
             batch: Vec::with_capacity(BATCH_MAX),
             arena: bytes::BytesMut::new(),
+            max_message: usize::MAX,
         }
     }
 
@@ -108,6 +112,7 @@ impl Ingest {
             tx: self.tx.clone(),
             batch: Vec::with_capacity(BATCH_MAX),
             arena: bytes::BytesMut::new(),
+            max_message: self.max_message,
         }
     }
 
@@ -116,6 +121,13 @@ impl Ingest {
         if self.app_name.as_deref() != app_name {
             self.app_name = app_name.map(str::to_owned);
         }
+    }
+
+    /// Cuts message texts longer than `max` bytes (at a character boundary), flagged and
+    /// counted as truncated.
+    pub fn with_max_message(mut self, max: usize) -> Ingest {
+        self.max_message = max;
+        self
     }
 
     /// Sets the boot time that dates kmsg records.
@@ -227,12 +239,19 @@ impl Ingest {
         self.refresh_decoder(now);
         let decoder = &self.decoder;
         let mut malformed = false;
+        let mut cut = false;
+        let max_message = self.max_message;
         let event = Event::decoded(backing, self.name.clone(), now, |b| {
             let mut msg = decoder.decode_frame(Frame {
                 data: &b[..flen],
                 ..frame
             });
             malformed = msg.first_problem().is_some();
+            if let Some(text) = msg.message.take() {
+                let (text, was_cut) = cut_text(text, max_message);
+                cut = was_cut;
+                msg.message = Some(text);
+            }
             let text = |r: std::ops::Range<usize>| {
                 std::str::from_utf8(&b[r])
                     .ok()
@@ -252,6 +271,9 @@ impl Ingest {
         });
         if malformed {
             self.stats.malformed.fetch_add(1, Relaxed);
+        }
+        if cut && !frame.truncated {
+            self.stats.truncated.fetch_add(1, Relaxed);
         }
         self.batch.push(event);
         let last = self.batch.len() - 1;
@@ -349,6 +371,26 @@ impl Ingest {
         });
         Ok(ticket)
     }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, and whether it was cut.
+fn cut_text(text: std::borrow::Cow<'_, str>, max: usize) -> (std::borrow::Cow<'_, str>, bool) {
+    use std::borrow::Cow;
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut at = max;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let cut = match text {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[..at]),
+        Cow::Owned(mut s) => {
+            s.truncate(at);
+            Cow::Owned(s)
+        }
+    };
+    (cut, true)
 }
 
 /// Copies `parts` one after the other into `arena` and returns them as one buffer.

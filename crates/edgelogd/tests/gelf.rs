@@ -304,3 +304,25 @@ fn alertmanager_webhooks_become_one_record_per_alert() {
     );
     assert_eq!(alerts["dropped"]["rejected"], 5, "{counters}");
 }
+
+#[test]
+fn a_gelf_message_longer_than_max_frame_is_cut_flagged_and_counted() {
+    let (udp, tcp, http) = (free_port(), free_port(), free_port());
+    let d = Daemon::start(Some(&gelf_config(udp, tcp, http, "max_frame = \"4KiB\"")));
+    let long = "é".repeat(50_000); // 100,000 bytes, two bytes a character
+    let body = json!({"version": "1.1", "host": "h", "short_message": long}).to_string();
+    assert_eq!(post(http, "/gelf", &[], body.as_bytes()).0, 202);
+    let got = d.records(1, Duration::from_secs(10));
+    let message = got[0]["message"].as_str().unwrap();
+    assert_eq!(
+        message.len(),
+        4096,
+        "cut at a character boundary within max_frame"
+    );
+    assert!(message.chars().all(|c| c == 'é'));
+    let (counters, _) = d.stop();
+    assert_eq!(
+        counters["sources"]["gelf_http"]["truncated"], 1,
+        "{counters}"
+    );
+}

@@ -140,7 +140,8 @@ pub async fn start(
         SourceKind::Kmsg { .. } => cfg.app_name.clone().or(Some("kernel".to_owned())),
         _ => cfg.app_name.clone(),
     };
-    let ingest = Ingest::new(name, cfg.format, app_name, stats, cx.tx.clone());
+    let ingest = Ingest::new(name, cfg.format, app_name, stats, cx.tx.clone())
+        .with_max_message(cfg.max_frame);
     let what = describe(cfg);
     let task = match &cfg.kind {
         SourceKind::UnixDatagram {
