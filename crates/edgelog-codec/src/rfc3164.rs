@@ -563,9 +563,9 @@ fn iso_time(s: &[u8], ctx: &Context) -> Option<(Option<Timestamp>, usize)> {
 }
 
 /// A zone abbreviation after the time, as Cisco writes it: ` UTC:`, ` CEST: %LINK-…`. Any 2–5
-/// capitals could also be a tag (`AA: msg`), so a name other than UTC/GMT counts as a zone
-/// only when a Cisco `%` mnemonic follows. Returns its length with the space and whether it
-/// names UTC.
+/// capitals could also be a tag (`AA: msg`, `AA: %`), so a name other than UTC/GMT counts as a
+/// zone only when a Cisco mnemonic follows (`%FACILITY-SEVERITY-…`, severity a digit 0–7).
+/// Returns its length with the space and whether it names UTC.
 fn zone_name(s: &[u8]) -> Option<(usize, bool)> {
     if s.first() != Some(&b' ') {
         return None;
@@ -579,8 +579,22 @@ fn zone_name(s: &[u8]) -> Option<(usize, bool)> {
         return None;
     }
     let is_utc = matches!(&s[1..1 + n], b"UTC" | b"GMT" | b"UT");
-    let mnemonic = s.get(2 + n..4 + n) == Some(b" %");
+    let mnemonic = s.get(2 + n..4 + n) == Some(b" %") && cisco_mnemonic(&s[4 + n..]);
     (is_utc || mnemonic).then_some((1 + n, is_utc))
+}
+
+/// Whether `s` (after the `%`) opens a Cisco mnemonic: `FACILITY-SEVERITY-`, the facility in
+/// capitals, digits and `_`, the severity one digit 0–7.
+fn cisco_mnemonic(s: &[u8]) -> bool {
+    let facility = s
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b'_')
+        .count();
+    facility > 0
+        && s.get(facility) == Some(&b'-')
+        && s.get(facility + 1)
+            .is_some_and(|b| (b'0'..=b'7').contains(b))
+        && s.get(facility + 2) == Some(&b'-')
 }
 
 /// After the timestamp: `[HOSTNAME SP] [TAG[PID]: ] MSG`.
