@@ -8,13 +8,19 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// A name beside `path` that only this process uses (`<name>.<pid>.tmp`): where a file is
+/// made whole before it is renamed or linked into place.
+pub(crate) fn private_temp(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
 /// Replaces `path` with `contents` so that no reader ever sees it half-written: written to a
 /// temporary file of this process (`<name>.<pid>.tmp`, so processes writing the same file at
 /// once never trip over each other's) and renamed into place.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(name);
+    let tmp = private_temp(path);
     let written = std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -29,8 +29,8 @@ use edgelog_core::paths;
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::flags;
 use edgelog_core::table::{
-    DEFAULT_CAPACITY, DEFAULT_LANES, DEFAULT_SLOT_SIZE, TableConfig, TableError, TableErrorKind,
-    TableWriter,
+    Backoff, DEFAULT_CAPACITY, DEFAULT_LANES, DEFAULT_SLOT_SIZE, TableConfig, TableError,
+    TableErrorKind, TableWriter,
 };
 use edgelog_core::{Level, LevelFilter};
 
@@ -70,10 +70,7 @@ extern "C" fn in_forked_child() {
 static DROPPED_NO_SPACE: AtomicU64 = AtomicU64::new(0);
 
 /// When a table that could not be created may be tried again (`clock::now_ns` time).
-static TABLE_RETRY_AT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// How long a table that could not be created waits before it is tried again.
-const TABLE_RETRY_NS: i64 = 1_000_000_000;
+static TABLE_RETRY: Backoff = Backoff::new();
 
 /// Events this process dropped because their table could not be created in the run directory
 /// (it was full). Entries a table could not keep for want of space are counted in the table
@@ -529,7 +526,7 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved>
             Some((Some(table), limiter))
         }
         Err(e) if e.kind() == TableErrorKind::NoSpace => {
-            TABLE_RETRY_AT.store(crate::clock::now_ns() + TABLE_RETRY_NS, Ordering::Relaxed);
+            TABLE_RETRY.failed(crate::clock::now_ns());
             Some((None, None))
         }
         Err(e) => {
@@ -548,7 +545,7 @@ pub(crate) fn resolve(event: &'static Event, names: &[&str]) -> Option<Resolved>
 #[inline(never)]
 pub(crate) fn retry_table(event: &'static Event, now: i64) -> Option<Resolved> {
     DROPPED_NO_SPACE.fetch_add(1, Ordering::Relaxed);
-    if !retry_due(now) {
+    if !TABLE_RETRY.due(now) {
         return None;
     }
     let rt = RUNTIME.get()?;
@@ -559,7 +556,7 @@ pub(crate) fn retry_table(event: &'static Event, now: i64) -> Option<Resolved> {
             Some((Some(table), limiter))
         }
         Err(_) => {
-            TABLE_RETRY_AT.store(now + TABLE_RETRY_NS, Ordering::Relaxed);
+            TABLE_RETRY.failed(now);
             None
         }
     }
@@ -580,13 +577,6 @@ pub(crate) fn note_clock_step(at: i64, by: i64) {
     }
 }
 
-/// Whether a table that could not be created may be tried again at `now` (a clock stepped
-/// back by more than the back-off tries at once).
-fn retry_due(now: i64) -> bool {
-    let retry_at = TABLE_RETRY_AT.load(Ordering::Relaxed);
-    now >= retry_at || now < retry_at - 2 * TABLE_RETRY_NS
-}
-
 /// Records free text in `module`/`group` at `level`, if that is enabled — for bridges and for
 /// daemons whose modules are only known at run time. Names are made valid (see
 /// [`sanitize`]). Not the nanosecond path: one uncontended mutex and two map lookups, with the
@@ -601,13 +591,15 @@ pub fn log_text(module: &str, group: &str, level: Level, text: &str) {
         let mut inner = rt.inner.lock().unwrap_or_else(|e| e.into_inner());
         match inner.dynamic.get(module).and_then(|g| g.get(group)) {
             // A site whose table had no room is resolved again once the back-off has passed.
-            Some(site) if site.generation == generation && !(site.no_space && retry_due(now)) => {
+            Some(site)
+                if site.generation == generation && !(site.no_space && TABLE_RETRY.due(now)) =>
+            {
                 *site
             }
             _ => {
                 let site = rt.resolve_dynamic(&mut inner, module, group, generation);
                 if site.no_space {
-                    TABLE_RETRY_AT.store(now + TABLE_RETRY_NS, Ordering::Relaxed);
+                    TABLE_RETRY.failed(now);
                 }
                 inner
                     .dynamic

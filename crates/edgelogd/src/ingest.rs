@@ -320,10 +320,7 @@ impl Ingest {
             return Ok(());
         }
         let permit = self.tx.reserve().await.map_err(|_| Closed)?;
-        permit.send(Burst {
-            events: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX)),
-            ticket: None,
-        });
+        permit.send(burst(&mut self.batch, None));
         Ok(())
     }
 
@@ -345,10 +342,7 @@ impl Ingest {
             return Ok(());
         }
         match self.tx.try_reserve() {
-            Ok(permit) => permit.send(Burst {
-                events: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX)),
-                ticket: None,
-            }),
+            Ok(permit) => permit.send(burst(&mut self.batch, None)),
             Err(mpsc::error::TrySendError::Closed(())) => return Err(Closed),
             Err(mpsc::error::TrySendError::Full(())) if self.batch.len() >= DATAGRAM_BACKLOG => {
                 self.stats
@@ -365,10 +359,7 @@ impl Ingest {
     pub async fn flush_tracked(&mut self) -> Result<Arc<Ticket>, Closed> {
         let permit = self.tx.reserve().await.map_err(|_| Closed)?;
         let ticket = Ticket::new();
-        permit.send(Burst {
-            events: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_MAX)),
-            ticket: Some(ticket.clone()),
-        });
+        permit.send(burst(&mut self.batch, Some(ticket.clone())));
         Ok(ticket)
     }
 }
@@ -391,6 +382,14 @@ fn cut_text(text: std::borrow::Cow<'_, str>, max: usize) -> (std::borrow::Cow<'_
         }
     };
     (cut, true)
+}
+
+/// `batch` as a burst for the router, a fresh batch in its place.
+fn burst(batch: &mut Vec<Event>, ticket: Option<Arc<Ticket>>) -> Burst {
+    Burst {
+        events: std::mem::replace(batch, Vec::with_capacity(BATCH_MAX)),
+        ticket,
+    }
 }
 
 /// Copies `parts` one after the other into `arena` and returns them as one buffer.

@@ -115,8 +115,39 @@ const W_TRUNCATED: usize = 34;
 const W_TORN: usize = 35;
 const W_NO_SPACE: usize = 36;
 
-/// How long a failed reservation waits before an entry tries it again, in nanoseconds.
-const RESERVE_RETRY_NS: i64 = 1_000_000_000;
+/// When something that failed for want of space (a reservation, a table) may be tried again:
+/// a second after the last failure, on the caller's own clock (an entry's timestamp), so a hot
+/// path that checks it adds no clock read and no system call. A clock stepped back by more than
+/// the back-off retries at once.
+#[derive(Debug)]
+pub struct Backoff(std::sync::atomic::AtomicI64);
+
+impl Backoff {
+    const NS: i64 = 1_000_000_000;
+
+    /// Due at once.
+    pub const fn new() -> Backoff {
+        Backoff(std::sync::atomic::AtomicI64::new(i64::MIN))
+    }
+
+    /// Whether a retry is due at `now` (nanoseconds).
+    pub fn due(&self, now: i64) -> bool {
+        let at = self.0.load(Ordering::Relaxed);
+        now >= at || now < at.saturating_sub(2 * Self::NS)
+    }
+
+    /// A try at `now` failed: the next one waits a second.
+    pub fn failed(&self, now: i64) {
+        self.0
+            .store(now.saturating_add(Self::NS), Ordering::Relaxed);
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff::new()
+    }
+}
 
 /// Entry flags.
 pub mod flags {
@@ -454,8 +485,8 @@ pub struct TableWriter {
     /// after `fallocate` returned, and read relaxed: page allocation is the kernel's state,
     /// not memory this thread could see out of order.
     reserved: std::sync::atomic::AtomicU64,
-    /// The entry time from which a failed reservation may be tried again.
-    retry_at: std::sync::atomic::AtomicI64,
+    /// When a failed reservation may be tried again.
+    retry: Backoff,
     /// Whether this process has said on stderr that the table is short of space.
     told: std::sync::atomic::AtomicBool,
     /// By thread index in this process: the lane that thread claimed, [`UNDECIDED`] before
@@ -490,6 +521,8 @@ fn owner_id() -> u64 {
     }
 }
 
+/// A new identity: the pid, and a nonce from the clock. Async-signal-safe (`getpid` and
+/// `clock_gettime` only).
 fn new_owner_id() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -502,10 +535,7 @@ fn new_owner_id() -> u64 {
 /// writes the lanes its parent owns. Async-signal-safe (a pthread_atfork child handler may
 /// call it); then call [`TableWriter::after_fork`] on each table before writing.
 pub fn forked() {
-    let nanos = OWNER.load(Ordering::Relaxed) >> 32;
-    let pid = u64::from(nix::unistd::getpid().as_raw() as u32);
-    let nonce = ((nanos.wrapping_mul(0x9E37_79B9) ^ pid) as u32).max(1);
-    OWNER.store(pid | u64::from(nonce) << 32, Ordering::Relaxed);
+    OWNER.store(new_owner_id(), Ordering::Relaxed);
 }
 
 /// Whether the process that owned a lane is gone: no such pid (`kill(pid, 0)` says ESRCH), or
@@ -576,7 +606,7 @@ impl TableWriter {
             file,
             path: path.to_owned(),
             reserved: std::sync::atomic::AtomicU64::new(0),
-            retry_at: std::sync::atomic::AtomicI64::new(i64::MIN),
+            retry: Backoff::new(),
             told: std::sync::atomic::AtomicBool::new(false),
             lane_of: [const { AtomicU8::new(UNDECIDED) }; 64],
         };
@@ -663,21 +693,13 @@ impl TableWriter {
         }
     }
 
-    /// Whether a failed reservation may be tried again at entry time `time` (a clock stepped
-    /// back by more than the back-off tries at once).
-    fn retry_due(&self, time: i64) -> bool {
-        let retry_at = self.retry_at.load(Ordering::Relaxed);
-        time >= retry_at || time < retry_at.saturating_sub(2 * RESERVE_RETRY_NS)
-    }
-
-    /// Lane 0 when it has no space reserved: tries again (at most once a
-    /// [`RESERVE_RETRY_NS`] of entry time); `false` while there is still no room.
+    /// Lane 0 when it has no space reserved: tries again (at most once a second of entry
+    /// time, [`Backoff`]); `false` while there is still no room.
     #[cold]
     #[inline(never)]
     fn shared_lane_reserved(&self, time: i64) -> bool {
-        if self.retry_due(time) && self.reserve(0).is_err() {
-            self.retry_at
-                .store(time.saturating_add(RESERVE_RETRY_NS), Ordering::Relaxed);
+        if self.retry.due(time) && self.reserve(0).is_err() {
+            self.retry.failed(time);
         }
         self.is_reserved(0)
     }
@@ -690,7 +712,7 @@ impl TableWriter {
     #[inline(never)]
     fn take_lane(&self, index: usize, time: i64) -> u8 {
         let t = &self.table;
-        if !self.retry_due(time) {
+        if !self.retry.due(time) {
             return SHARED;
         }
         let me = owner_id();
@@ -701,8 +723,7 @@ impl TableWriter {
             }
             if self.reserve(lane).is_err() {
                 protocol::release_lane(&t.words, owner, me);
-                self.retry_at
-                    .store(time.saturating_add(RESERVE_RETRY_NS), Ordering::Relaxed);
+                self.retry.failed(time);
                 return SHARED;
             }
             self.recover_lane(lane);
@@ -891,9 +912,7 @@ fn open_or_create(path: &Path, config: &TableConfig) -> Result<(File, bool), Tab
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(TableError::io(path, "opening", e)),
         }
-        let mut name = path.file_name().unwrap_or_default().to_owned();
-        name.push(format!(".{}.tmp", std::process::id()));
-        let tmp = path.with_file_name(name);
+        let tmp = crate::paths::private_temp(path);
         let made = make(&tmp, config);
         let linked = made.and_then(|file| match std::fs::hard_link(&tmp, path) {
             Ok(()) => Ok(Some(file)),

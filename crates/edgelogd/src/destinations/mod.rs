@@ -41,8 +41,9 @@ use crate::stats::{DestinationDrop, DestinationStats};
 /// this channel, is where records wait for a slow receiver.
 const CHANNEL_BATCHES: usize = 2;
 
-/// How long a stopping daemon waits for a full disk to take the records it still holds.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a stopping daemon waits for room (a full disk, a full queue) and for a receiver to take
+/// the rest, before it counts what is left as `shutdown`.
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Whether an I/O error means the disk cannot take writes for now: full, over quota, or
 /// failing. Such a write is tried again rather than dropped.
@@ -50,59 +51,43 @@ pub(crate) fn disk_full(e: &std::io::Error) -> bool {
     edgelog_core::is_no_space(e) || e.raw_os_error() == Some(nix::errno::Errno::EIO as i32)
 }
 
-/// The destination's disk-full episode: said once when it starts and once when it ends.
-#[derive(Debug)]
-pub(crate) struct DiskFull<'a> {
-    name: &'a str,
-    stats: &'a DestinationStats,
+/// A destination's disk-full episode: said once when it starts and once when it ends. Used
+/// by the thread's writes and syncs (store, stdout) and by the disk queue's appends alike.
+#[derive(Debug, Default)]
+pub(crate) struct DiskFull {
     since: Option<std::time::Instant>,
 }
 
-impl<'a> DiskFull<'a> {
-    pub(crate) fn new(name: &'a str, stats: &'a DestinationStats) -> DiskFull<'a> {
-        DiskFull {
-            name,
-            stats,
-            since: None,
-        }
-    }
-
+impl DiskFull {
     /// Whether to write again after `e`: a full disk is waited out (a moment at a time),
-    /// unless the daemon is stopping and its grace period is over.
+    /// unless the daemon is stopping and its grace period (`stop_at`) is over.
     pub(crate) fn retry(
         &mut self,
+        name: &str,
+        stats: &DestinationStats,
         e: &std::io::Error,
-        stop_at: &std::sync::OnceLock<std::time::Instant>,
+        stop_at: Option<std::time::Instant>,
     ) -> bool {
-        if !disk_full(e)
-            || stop_at
-                .get()
-                .is_some_and(|t| std::time::Instant::now() > *t)
-        {
+        if !disk_full(e) || stop_at.is_some_and(|t| std::time::Instant::now() > t) {
             return false;
         }
-        self.wait(e);
+        if self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+            stats.disk_full.store(true, Relaxed);
+            let why = format!("disk full: {e}; holding records until there is room");
+            tracing::warn!(destination = name, "{why}");
+            stats.set_error(why);
+        }
+        std::thread::sleep(Duration::from_millis(100));
         true
     }
 
-    /// A write failed for want of room: says so (once) and waits a moment before the retry.
-    pub(crate) fn wait(&mut self, e: &std::io::Error) {
-        if self.since.is_none() {
-            self.since = Some(std::time::Instant::now());
-            self.stats.disk_full.store(true, Relaxed);
-            let why = format!("disk full: {e}; holding records until there is room");
-            tracing::warn!(destination = self.name, "{why}");
-            self.stats.set_error(why);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
     /// A write went through: the episode, if any, is over.
-    pub(crate) fn cleared(&mut self) {
+    pub(crate) fn cleared(&mut self, name: &str, stats: &DestinationStats) {
         if let Some(since) = self.since.take() {
-            self.stats.disk_full.store(false, Relaxed);
+            stats.disk_full.store(false, Relaxed);
             tracing::info!(
-                destination = self.name,
+                destination = name,
                 "disk has room again after {:?}; writing on",
                 since.elapsed()
             );
@@ -240,7 +225,7 @@ pub fn start(
             )));
             network = Some(shared.clone());
             let encoder = crate::output::Encoder::new(s.format, cfg.escape, stats.clone());
-            Box::new(network::QueueSink::new(shared, encoder))
+            Box::new(network::QueueSink::new(shared, encoder, name))
         }
     };
     let selector = Selector {
@@ -318,7 +303,7 @@ fn run(
         stats.add_drop(DestinationDrop::WriteError, n);
         stats.set_error(e.to_string());
     };
-    let mut full = DiskFull::new(name, stats);
+    let mut full = DiskFull::default();
     loop {
         let batch = match rx.try_recv() {
             Ok(b) => b,
@@ -351,7 +336,7 @@ fn run(
                         bytes += n as u64;
                         break;
                     }
-                    Err(err) if full.retry(&err, stop_at) => {}
+                    Err(err) if full.retry(name, stats, &err, stop_at.get().copied()) => {}
                     Err(err) if disk_full(&err) => {
                         stats.add_drop(DestinationDrop::Shutdown, 1);
                         break;
@@ -370,7 +355,7 @@ fn run(
             let durable = loop {
                 match sink.durable() {
                     Ok(()) => break true,
-                    Err(err) if full.retry(&err, stop_at) => {}
+                    Err(err) if full.retry(name, stats, &err, stop_at.get().copied()) => {}
                     Err(err) => {
                         fail(stats, err, 0);
                         break false;
@@ -382,7 +367,7 @@ fn run(
             }
         }
         if written > 0 {
-            full.cleared();
+            full.cleared(name, stats);
         }
         if let Err(e) = sink.tick() {
             fail(stats, e, 0);

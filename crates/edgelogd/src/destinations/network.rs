@@ -40,15 +40,13 @@ use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-use super::Sink;
+use super::{STOP_GRACE, Sink};
 use super::{http, relp};
 use crate::config::{NetworkConfig, Transport};
 use crate::event::{Device, Event};
 use crate::output::Encoder;
 use crate::stats::{DestinationDrop, DestinationStats, ReceiverState};
 
-/// How long the stopping daemon waits for queue room, and for the receiver to take the rest.
-const STOP_GRACE: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the thread and the sender share.
@@ -115,6 +113,9 @@ pub(super) struct QueueSink {
     shared: Arc<Shared>,
     encoder: Encoder,
     pending: Pending,
+    /// The destination's name, for what is said of a full disk.
+    name: String,
+    full: super::DiskFull,
 }
 
 /// Encoded records not yet in the queue, in one buffer (no allocation per record): record
@@ -168,10 +169,12 @@ impl Pending {
 }
 
 impl QueueSink {
-    pub(super) fn new(shared: Arc<Shared>, encoder: Encoder) -> QueueSink {
+    pub(super) fn new(shared: Arc<Shared>, encoder: Encoder, name: &str) -> QueueSink {
         QueueSink {
             shared,
             encoder,
+            name: name.to_owned(),
+            full: super::DiskFull::default(),
             pending: Pending::default(),
         }
     }
@@ -187,27 +190,19 @@ impl QueueSink {
                 self.shared.publish(&q.stats());
                 r
             };
-            let stopped = self
-                .shared
-                .stop_deadline
-                .get()
-                .is_some_and(|d| Instant::now() > *d);
+            let stop_at = self.shared.stop_deadline.get().copied();
             let a = match appended {
                 Ok(a) => {
-                    if self.shared.stats.disk_full.swap(false, Relaxed) {
-                        tracing::info!("disk queue: the disk has room again; appending on");
-                    }
+                    self.full.cleared(&self.name, &self.shared.stats);
                     a
                 }
                 // A full disk is back-pressure: the records stay pending, and this thread
                 // (and so the router, and the sources that can wait) waits for room.
-                Err(e) if e.io_error().is_some_and(super::disk_full) && !stopped => {
-                    if !self.shared.stats.disk_full.swap(true, Relaxed) {
-                        let why = format!("disk full: {e}; holding records until there is room");
-                        tracing::warn!("disk queue: {why}");
-                        self.shared.stats.set_error(why);
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
+                Err(e)
+                    if e.io_error().is_some_and(|io| {
+                        self.full.retry(&self.name, &self.shared.stats, io, stop_at)
+                    }) =>
+                {
                     continue;
                 }
                 Err(e) => {
@@ -229,12 +224,7 @@ impl QueueSink {
                 self.pending.clear();
                 break;
             }
-            if self
-                .shared
-                .stop_deadline
-                .get()
-                .is_some_and(|d| Instant::now() > *d)
-            {
+            if stop_at.is_some_and(|d| Instant::now() > d) {
                 let n = self.pending.len() as u64;
                 self.pending.clear();
                 self.shared.stats.add_drop(DestinationDrop::Shutdown, n);
