@@ -888,8 +888,7 @@ impl Queue for DiskQueue {
     }
 
     fn rewind(&mut self, consumer: usize) -> Result<(), QueueError> {
-        let c = crate::acks_mut(&mut self.consumers, consumer)?;
-        c.read_next = c.acked + 1;
+        crate::acks_mut(&mut self.consumers, consumer)?.rewind();
         self.readers[consumer] = None;
         Ok(())
     }
@@ -908,10 +907,14 @@ impl Queue for DiskQueue {
         self.durable_seq
     }
 
-    fn stats(&self) -> QueueStats {
+    fn held(&self) -> u64 {
         let oldest = self.consumers.iter().map(|c| c.acked).min().unwrap_or(0);
+        (self.next_seq - 1).saturating_sub(oldest)
+    }
+
+    fn stats(&self) -> QueueStats {
         QueueStats {
-            records: (self.next_seq - 1).saturating_sub(oldest),
+            records: self.held(),
             bytes: self.total_bytes,
             next_seq: self.next_seq,
             dropped_newest: self.dropped_newest,

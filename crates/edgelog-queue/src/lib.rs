@@ -163,6 +163,9 @@ pub trait Queue: Send + fmt::Debug {
     /// The highest sequence number that is durable: up to it, a crash loses nothing.
     fn durable_seq(&self) -> u64;
 
+    /// Records held: not yet acknowledged by every consumer (cheap, unlike [`Queue::stats`]).
+    fn held(&self) -> u64;
+
     fn stats(&self) -> QueueStats;
 }
 
@@ -177,6 +180,10 @@ pub(crate) struct Acks {
     /// The next sequence number `read` returns.
     pub(crate) read_next: u64,
     pub(crate) evicted: u64,
+    /// Records evicted while they were read and not yet acknowledged (in flight to the
+    /// receiver): counted as evicted, unless the receiver acknowledges them after all — then
+    /// they were delivered, and the count is taken back, so that delivered + evicted is exact.
+    in_flight_evicted: std::collections::BTreeSet<u64>,
 }
 
 /// Consumer `c` of `consumers`, or the error naming it.
@@ -192,6 +199,7 @@ impl Acks {
             beyond: Default::default(),
             read_next: acked + 1,
             evicted: 0,
+            in_flight_evicted: Default::default(),
         }
     }
 
@@ -204,6 +212,9 @@ impl Acks {
                 self.acked = s;
             } else if s > self.acked && s < next_seq {
                 self.beyond.insert(s);
+            } else if self.in_flight_evicted.remove(&s) {
+                // Evicted while on its way, and the receiver has it: delivered, not lost.
+                self.evicted -= 1;
             }
         }
         while self.beyond.remove(&(self.acked + 1)) {
@@ -220,12 +231,25 @@ impl Acks {
         }
         let acked_beyond = self.beyond.range(..=seq).count() as u64;
         self.evicted += seq - self.acked - acked_beyond;
+        let read_through = seq.min(self.read_next.saturating_sub(1));
+        for s in self.acked + 1..=read_through {
+            if !self.beyond.contains(&s) {
+                self.in_flight_evicted.insert(s);
+            }
+        }
         self.beyond = self.beyond.split_off(&(seq + 1));
         self.acked = seq;
         while self.beyond.remove(&(self.acked + 1)) {
             self.acked += 1;
         }
         self.read_next = self.read_next.max(self.acked + 1);
+    }
+
+    /// The consumer reads again from its first unacknowledged record: what was in flight will
+    /// not be acknowledged any more, so what of it was evicted stays counted.
+    pub(crate) fn rewind(&mut self) {
+        self.read_next = self.acked + 1;
+        self.in_flight_evicted.clear();
     }
 
     pub(crate) fn stats(&self, next_seq: u64) -> ConsumerStats {
@@ -260,5 +284,23 @@ mod tests {
         a.evict_through(5);
         // 4 and 5 were never acknowledged: evicted; 6 was, so the prefix moves over it.
         assert_eq!((a.acked, a.evicted), (6, 2));
+    }
+
+    #[test]
+    fn a_record_evicted_in_flight_and_then_acknowledged_was_delivered_not_evicted() {
+        let mut a = Acks::new("d", 0);
+        a.read_next = 6; // 1..=5 read, on their way
+        a.evict_through(8);
+        assert_eq!(a.evicted, 8);
+        a.ack(&[1, 2, 3], 20);
+        assert_eq!(a.evicted, 5, "three of the evicted reached the receiver");
+        a.ack(&[3], 20);
+        assert_eq!(a.evicted, 5, "an acknowledgement counts once");
+        a.rewind();
+        a.ack(&[4], 20);
+        assert_eq!(
+            a.evicted, 5,
+            "after a rewind nothing in flight is taken back"
+        );
     }
 }

@@ -155,8 +155,7 @@ impl Queue for MemoryQueue {
     }
 
     fn rewind(&mut self, consumer: usize) -> Result<(), QueueError> {
-        let c = self.consumer(consumer)?;
-        c.read_next = c.acked + 1;
+        self.consumer(consumer)?.rewind();
         Ok(())
     }
 
@@ -166,6 +165,10 @@ impl Queue for MemoryQueue {
 
     fn durable_seq(&self) -> u64 {
         self.next_seq - 1
+    }
+
+    fn held(&self) -> u64 {
+        self.records.len() as u64
     }
 
     fn stats(&self) -> QueueStats {

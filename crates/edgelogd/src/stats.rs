@@ -149,6 +149,9 @@ pub enum DestinationDrop {
     Shutdown,
     /// Refused for good by the receiver (an HTTP 4xx other than 429): in the dead-letter file.
     DeadLetter,
+    /// Neither the memory nor the disk part of a `spill` queue could take it: the disk was
+    /// full (a spill never holds the destination up).
+    DiskFull,
 }
 
 /// One destination's counters.
@@ -161,6 +164,7 @@ pub struct DestinationStats {
     dropped_down: AtomicU64,
     dropped_shutdown: AtomicU64,
     dropped_dead_letter: AtomicU64,
+    dropped_disk_full: AtomicU64,
     /// Network destinations: records handed to the transport (resends included), records the
     /// receiver took (out of the queue), records sent again, the receiver's state, and the
     /// queue's level and drops as its last stats said.
@@ -170,6 +174,10 @@ pub struct DestinationStats {
     /// The receiver's [`ReceiverState`]; 0 not known yet.
     up: AtomicU8,
     queue: Mutex<Option<edgelog_queue::QueueStats>>,
+    /// The disk part of a `spill` queue, once it was opened.
+    spill: Mutex<Option<edgelog_queue::QueueStats>>,
+    /// The spill part holds records.
+    spilling: std::sync::atomic::AtomicBool,
     /// Closed files deleted by the quota.
     pub evicted_files: AtomicU64,
     /// Records whose text had control characters escaped (one record stays one frame).
@@ -189,6 +197,7 @@ impl DestinationStats {
             DestinationDrop::Down => &self.dropped_down,
             DestinationDrop::Shutdown => &self.dropped_shutdown,
             DestinationDrop::DeadLetter => &self.dropped_dead_letter,
+            DestinationDrop::DiskFull => &self.dropped_disk_full,
         }
     }
 
@@ -210,9 +219,11 @@ impl DestinationStats {
         self.up.swap(v, Relaxed) != v
     }
 
-    /// The receiver's state, once known.
+    /// The destination's state, once known: the receiver's, except that a receiver up while
+    /// records wait on disk in the spill part shows `spilling`.
     pub fn state(&self) -> Option<ReceiverState> {
         match self.up.load(Relaxed) {
+            1 if self.spilling.load(Relaxed) => Some(ReceiverState::Spilling),
             1 => Some(ReceiverState::Up),
             2 => Some(ReceiverState::Down),
             3 => Some(ReceiverState::Stalled),
@@ -220,8 +231,20 @@ impl DestinationStats {
         }
     }
 
-    pub fn set_queue(&self, q: &edgelog_queue::QueueStats) {
+    pub fn set_spilling(&self, spilling: bool) {
+        self.spilling.store(spilling, Relaxed);
+    }
+
+    /// The queue's stats: its primary (memory or disk) part, and a spill queue's disk part.
+    pub fn set_queue(
+        &self,
+        q: &edgelog_queue::QueueStats,
+        spill: Option<&edgelog_queue::QueueStats>,
+    ) {
         *self.queue.lock().unwrap_or_else(|e| e.into_inner()) = Some(q.clone());
+        if let Some(s) = spill {
+            *self.spill.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.clone());
+        }
     }
 
     pub fn add_drop(&self, reason: DestinationDrop, n: u64) {
@@ -244,22 +267,30 @@ impl DestinationStats {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let (queue_full, evicted, corrupt) = queue.as_ref().map_or((0, 0, 0), |q| {
-            (
-                q.dropped_newest,
-                q.consumers.iter().map(|c| c.evicted).sum::<u64>(),
-                q.corrupt,
-            )
-        });
+        let spill = self.spill.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let drops = |q: &Option<edgelog_queue::QueueStats>| {
+            q.as_ref().map_or((0, 0, 0), |q| {
+                (
+                    q.dropped_newest,
+                    q.consumers.iter().map(|c| c.evicted).sum::<u64>(),
+                    q.corrupt,
+                )
+            })
+        };
+        let (queue_full, evicted, corrupt) = drops(&queue);
+        // The spill part's evictions are its quota at work.
+        let (spill_full, quota, spill_corrupt) = drops(&spill);
+        let (spilled, spilled_bytes) = spill.as_ref().map_or((0, 0), |s| (s.records, s.bytes));
         let network = queue.as_ref().map(|q| {
             json!({
-                "queued": {"records": q.records, "bytes": q.bytes},
+                "queued": {"records": q.records + spilled, "bytes": q.bytes + spilled_bytes},
+                "spilled": {"records": spilled, "bytes": spilled_bytes},
                 "sent": self.sent.load(Relaxed),
                 "acknowledged": self.acknowledged.load(Relaxed),
                 // The queue's sequence number up to which the receiver has everything.
                 "acknowledged_through": q.consumers.first().map_or(0, |c| c.acked),
                 "retried": self.retried.load(Relaxed),
-                "up": self.state().map(|s| s == ReceiverState::Up),
+                "up": self.state().map(|s| matches!(s, ReceiverState::Up | ReceiverState::Spilling)),
                 "state": self.state().map(ReceiverState::name),
             })
         });
@@ -269,13 +300,14 @@ impl DestinationStats {
             "network": network,
             "dropped": {
                 "write_error": self.dropped(DestinationDrop::WriteError),
-                "quota": self.dropped(DestinationDrop::Quota),
+                "quota": self.dropped(DestinationDrop::Quota) + quota,
                 "down": self.dropped(DestinationDrop::Down),
                 "shutdown": self.dropped(DestinationDrop::Shutdown),
                 "dead_letter": self.dropped(DestinationDrop::DeadLetter),
-                "queue_full": queue_full,
+                "disk_full": self.dropped(DestinationDrop::DiskFull),
+                "queue_full": queue_full + spill_full,
                 "evicted": evicted,
-                "corrupt": corrupt,
+                "corrupt": corrupt + spill_corrupt,
             },
             "evicted_files": self.evicted_files.load(Relaxed),
             "escaped": self.escaped.load(Relaxed),
@@ -296,13 +328,16 @@ pub enum ReceiverState {
     Down = 2,
     /// Connected, but it has taken nothing for `stall_after` while records wait.
     Stalled = 3,
+    /// Up, working off a backlog that spilled to disk.
+    Spilling = 4,
 }
 
 impl ReceiverState {
-    pub const ALL: [ReceiverState; 3] = [
+    pub const ALL: [ReceiverState; 4] = [
         ReceiverState::Up,
         ReceiverState::Down,
         ReceiverState::Stalled,
+        ReceiverState::Spilling,
     ];
 
     pub fn name(self) -> &'static str {
@@ -310,6 +345,7 @@ impl ReceiverState {
             ReceiverState::Up => "up",
             ReceiverState::Down => "down",
             ReceiverState::Stalled => "stalled",
+            ReceiverState::Spilling => "spilling",
         }
     }
 }

@@ -405,20 +405,48 @@ pub struct ClientTlsConfig {
 /// A destination's queue (`queue = { kind, max_bytes, when_full, … }`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueConfig {
-    pub disk: bool,
+    pub kind: QueueKind,
     /// The memory queue's bound in records.
     pub max_records: usize,
+    /// The memory queue's bound in bytes (`memory`, `spill`), or the disk queue's (`disk`).
     pub max_bytes: u64,
+    /// The disk part of a `spill` queue: its quota.
+    pub spill_max_bytes: u64,
+    /// What a full queue does (for `spill`: a full disk part).
     pub when_full: edgelog_queue::WhenFull,
     pub fsync: edgelog_queue::disk::Fsync,
+}
+
+/// Where a destination's backlog waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    /// In memory only: lost with the process.
+    Memory,
+    /// On disk only, under `<state_dir>/queues/<name>`: survives restarts and `kill -9`.
+    Disk,
+    /// In memory while it fits, then on disk under `<state_dir>/queues/<name>` up to its
+    /// quota (disk-assisted): the speed of memory for a receiver that keeps up, the room of
+    /// the disk for one that does not.
+    Spill,
+}
+
+impl QueueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueKind::Memory => "memory",
+            QueueKind::Disk => "disk",
+            QueueKind::Spill => "spill",
+        }
+    }
 }
 
 impl Default for QueueConfig {
     fn default() -> QueueConfig {
         QueueConfig {
-            disk: false,
+            kind: QueueKind::Spill,
             max_records: 100_000,
             max_bytes: 64 << 20,
+            spill_max_bytes: 256 << 20,
             // Never `block` by default: a receiver that stalls must not stop the box's logging
             // (it would hold up the router, every other destination and every sender).
             when_full: edgelog_queue::WhenFull::DropOldest,
@@ -1288,21 +1316,30 @@ fn read_client_tls(
 
 fn read_queue(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> QueueConfig {
     let def = QueueConfig::default();
-    let kind = s
-        .value(d, "kind", reader::one_of(&["memory", "disk"]))
-        .unwrap_or_else(|| "memory".into());
+    let kind = match s
+        .value(d, "kind", reader::one_of(&["memory", "disk", "spill"]))
+        .as_deref()
+    {
+        Some("memory") => QueueKind::Memory,
+        Some("disk") => QueueKind::Disk,
+        _ => def.kind,
+    };
     let q = QueueConfig {
-        disk: kind == "disk",
+        kind,
         max_records: s
             .value(d, "max_records", reader::count(1..=100_000_000))
             .map_or(def.max_records, |n| n as usize),
         max_bytes: s
             .value(d, "max_bytes", reader::positive_size)
-            .unwrap_or(if kind == "disk" {
+            .unwrap_or(if kind == QueueKind::Disk {
                 512 << 20
             } else {
                 def.max_bytes
             })
+            .max(64 << 10),
+        spill_max_bytes: s
+            .value(d, "spill_max_bytes", reader::positive_size)
+            .unwrap_or(def.spill_max_bytes)
             .max(64 << 10),
         when_full: s
             .value(d, "when_full", reader::parsed::<edgelog_queue::WhenFull>)

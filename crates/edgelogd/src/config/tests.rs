@@ -272,7 +272,9 @@ fn the_reference_example_parses() {
     let DestinationKind::Network(central) = &c.destinations["central"].kind else {
         panic!("not syslog");
     };
-    assert!(central.queue.disk && central.tls.is_some() && central.octet_counting);
+    assert!(
+        central.queue.kind == QueueKind::Disk && central.tls.is_some() && central.octet_counting
+    );
     let tls_dir = tls;
     let SourceKind::SyslogTcp { tls: Some(tls), .. } = &c.sources["net"].kind else {
         panic!("no TLS");
@@ -305,7 +307,7 @@ framing = "lf"
         g.http.as_ref().unwrap().url,
         "http://graylog.example:12201/gelf"
     );
-    assert!(g.queue.disk);
+    assert_eq!(g.queue.kind, QueueKind::Disk);
     assert_eq!(g.queue.max_bytes, 512 << 20);
     assert_eq!(g.batch.max_records, 500);
     assert_eq!(g.batch.max_wait, Duration::from_secs(1));

@@ -149,7 +149,8 @@ impl Poster {
     }
 }
 
-/// Appends refused records to the destination's dead-letter file, one JSON object per line.
+/// Appends refused records to the destination's dead-letter file, one JSON object per line
+/// (blocking file I/O: the queue owner's thread calls it).
 pub(super) fn dead_letter(
     dir: &Path,
     name: &str,

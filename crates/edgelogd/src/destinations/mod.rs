@@ -23,15 +23,17 @@
 mod file_store;
 mod http;
 mod network;
+mod queue;
 mod relp;
 mod stdout;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{DestinationConfig, DestinationKind, Transport};
 use crate::event::{Batch, Device, Event, Selector};
@@ -44,6 +46,9 @@ const CHANNEL_BATCHES: usize = 2;
 /// How long a stopping daemon waits for room (a full disk, a full queue) and for a receiver to take
 /// the rest, before it counts what is left as `shutdown`.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a write to a full disk is tried again.
+const DISK_FULL_RETRY: Duration = Duration::from_millis(100);
 
 /// Whether an I/O error means the disk cannot take writes for now: full, over quota, or
 /// failing. Such a write is tried again rather than dropped.
@@ -59,27 +64,46 @@ pub(crate) struct DiskFull {
 }
 
 impl DiskFull {
-    /// Whether to write again after `e`: a full disk is waited out (a moment at a time),
-    /// unless the daemon is stopping and its grace period (`stop_at`) is over.
-    pub(crate) fn retry(
-        &mut self,
-        name: &str,
-        stats: &DestinationStats,
-        e: &std::io::Error,
-        stop_at: Option<std::time::Instant>,
-    ) -> bool {
-        if !disk_full(e) || stop_at.is_some_and(|t| std::time::Instant::now() > t) {
-            return false;
-        }
+    /// A write failed for want of room: the episode starts (said once) if it had not.
+    pub(crate) fn note(&mut self, name: &str, stats: &DestinationStats, e: &std::io::Error) {
         if self.since.is_none() {
-            self.since = Some(std::time::Instant::now());
+            self.since = Some(Instant::now());
             stats.disk_full.store(true, Relaxed);
             let why = format!("disk full: {e}; holding records until there is room");
             tracing::warn!(destination = name, "{why}");
             stats.set_error(why);
         }
-        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Whether to hold records after `e` and write again: a full disk is waited out, unless
+    /// the daemon is stopping and its grace period (`stop_at`) is over.
+    pub(crate) fn holds(
+        &mut self,
+        name: &str,
+        stats: &DestinationStats,
+        e: &std::io::Error,
+        stop_at: Option<Instant>,
+    ) -> bool {
+        if !disk_full(e) || stop_at.is_some_and(|t| Instant::now() > t) {
+            return false;
+        }
+        self.note(name, stats, e);
         true
+    }
+
+    /// [`DiskFull::holds`], waiting a moment before the caller writes again.
+    fn retry(
+        &mut self,
+        name: &str,
+        stats: &DestinationStats,
+        e: &std::io::Error,
+        stop_at: Option<Instant>,
+    ) -> bool {
+        let holds = self.holds(name, stats, e, stop_at);
+        if holds {
+            std::thread::sleep(DISK_FULL_RETRY);
+        }
+        holds
     }
 
     /// A write went through: the episode, if any, is over.
@@ -110,6 +134,11 @@ pub(crate) trait Sink: Send {
     fn durable(&mut self) -> std::io::Result<()> {
         self.flush()
     }
+    /// The sink's own work besides the router's batches, waited on with them: a queue's
+    /// sender asking for records or saying what became of them. Done when `Ready`.
+    fn poll_work(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
     /// Called once at the end: flush and make durable.
     fn close(&mut self) -> std::io::Result<()> {
         self.flush()
@@ -123,19 +152,18 @@ pub struct Running {
     pub tx: mpsc::Sender<Arc<Batch>>,
     pub thread: std::thread::JoinHandle<()>,
     pub sender: Option<tokio::task::JoinHandle<()>>,
-    network: Option<Arc<network::Shared>>,
-    /// Set when the daemon begins to stop: until then a full disk is waited out.
-    stop_at: Arc<std::sync::OnceLock<std::time::Instant>>,
+    /// Set when the daemon begins to stop: until then a full disk or queue is waited out.
+    stop_at: watch::Sender<Option<Instant>>,
 }
 
 impl Running {
-    /// Tells the destination the daemon is stopping: from now on a full queue holds it up
-    /// only briefly, so the router can drain.
+    /// Tells the destination the daemon is stopping: from now on a full queue or disk holds it
+    /// up only briefly, so the router can drain.
     pub fn begin_stop(&self) {
-        let _ = self.stop_at.set(std::time::Instant::now() + STOP_GRACE);
-        if let Some(n) = &self.network {
-            n.begin_stop();
-        }
+        self.stop_at.send_if_modified(|t| {
+            t.get_or_insert(Instant::now() + STOP_GRACE);
+            true
+        });
     }
 
     /// Lets go of the channel and waits for the thread, then the sender, to finish.
@@ -184,7 +212,7 @@ pub fn describe(cfg: &DestinationConfig) -> String {
             } else {
                 ", lf"
             },
-            if s.queue.disk { "disk" } else { "memory" },
+            s.queue.kind.name(),
             match s.queue.when_full {
                 edgelog_queue::WhenFull::Block => "block",
                 edgelog_queue::WhenFull::DropNewest => "drop_newest",
@@ -203,7 +231,7 @@ pub fn start(
     runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<Running> {
     let mut sender = None;
-    let mut network = None;
+    let (stop_at, stop) = watch::channel(None);
     let sink: Box<dyn Sink> = match &cfg.kind {
         DestinationKind::FileStore(f) => Box::new(
             file_store::FileStore::open(f, cfg.escape, stats.clone())
@@ -214,18 +242,22 @@ pub fn start(
         )),
         DestinationKind::Network(s) => {
             let target = network::Target::new(s)?;
-            let queue = open_queue(name, &s.queue, state_dir)?;
-            let shared = network::Shared::new(queue, s.queue.when_full, stats.clone());
-            let dead_letters = state_dir.join("dead-letter");
-            sender = Some(runtime.spawn(network::send(
-                shared.clone(),
-                target,
-                name.to_owned(),
-                dead_letters,
-            )));
-            network = Some(shared.clone());
-            let encoder = crate::output::Encoder::new(s.format, cfg.escape, stats.clone());
-            Box::new(network::QueueSink::new(shared, encoder, name))
+            let backlog = queue::Backlog::open(name, &s.queue, state_dir)?;
+            let (sink, feed) = queue::QueueSink::new(
+                backlog,
+                queue::Owner {
+                    name: name.to_owned(),
+                    queue: s.queue.clone(),
+                    encoder: crate::output::Encoder::new(s.format, cfg.escape, stats.clone()),
+                    stats: stats.clone(),
+                    dead_letters: state_dir.join("dead-letter"),
+                    stop: stop.clone(),
+                    runtime: runtime.clone(),
+                },
+            );
+            sender =
+                Some(runtime.spawn(network::send(feed, target, name.to_owned(), stats.clone())));
+            Box::new(sink)
         }
     };
     let selector = Selector {
@@ -234,60 +266,29 @@ pub fn start(
         overrides: cfg.overrides.clone(),
     };
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-    let stop_at = Arc::new(std::sync::OnceLock::new());
     let thread = std::thread::Builder::new()
         .name(format!("dest-{name}"))
         .spawn({
-            let stop_at = stop_at.clone();
             let name = name.to_owned();
-            move || run(&name, rx, sink, selector, &stats, &stop_at, runtime)
+            move || run(&name, rx, sink, selector, &stats, &stop, runtime)
         })
         .context("starting a destination thread")?;
     Ok(Running {
         tx,
         thread,
         sender,
-        network,
         stop_at,
     })
 }
 
-/// The destination's queue: in memory, or on disk under `<state_dir>/queues/<name>`.
-fn open_queue(
-    name: &str,
-    cfg: &crate::config::QueueConfig,
-    state_dir: &std::path::Path,
-) -> anyhow::Result<Box<dyn edgelog_queue::Queue>> {
-    use edgelog_queue::{DiskQueue, MemoryQueue, Queue as _, disk::DiskOptions};
-    if !cfg.disk {
-        return Ok(Box::new(MemoryQueue::new(
-            cfg.max_records,
-            cfg.max_bytes as usize,
-            cfg.when_full,
-            &["send"],
-        )));
-    }
-    let dir = state_dir.join("queues").join(name);
-    let opts = DiskOptions {
-        max_bytes: cfg.max_bytes,
-        segment_bytes: (cfg.max_bytes / 8).clamp(64 << 10, 16 << 20),
-        fsync: cfg.fsync,
-        when_full: cfg.when_full,
-        ..DiskOptions::default()
-    };
-    let (q, recovery) = DiskQueue::open(&dir, opts, &["send"])
-        .with_context(|| format!("opening the disk queue {}", dir.display()))?;
-    for p in &recovery.problems {
-        tracing::warn!(destination = name, "queue recovery: {p}");
-    }
-    if recovery.records > 0 {
-        tracing::info!(
-            destination = name,
-            "disk queue holds {} records from before; they are sent first",
-            q.stats().consumers[0].pending
-        );
-    }
-    Ok(Box::new(q))
+/// What wakes an idle destination thread.
+enum Wake {
+    Batch(Arc<Batch>),
+    Closed,
+    /// The sink did its own work.
+    Work,
+    /// A second passed.
+    Tick,
 }
 
 fn run(
@@ -296,7 +297,7 @@ fn run(
     mut sink: Box<dyn Sink>,
     selector: Selector,
     stats: &DestinationStats,
-    stop_at: &std::sync::OnceLock<std::time::Instant>,
+    stop_at: &watch::Receiver<Option<Instant>>,
     runtime: tokio::runtime::Handle,
 ) {
     let fail = |stats: &DestinationStats, e: std::io::Error, n: u64| {
@@ -312,13 +313,25 @@ fn run(
                 if let Err(e) = sink.flush() {
                     fail(stats, e, 0);
                 }
+                let tick = tokio::time::Instant::now() + Duration::from_secs(1);
                 let next = runtime.block_on(async {
-                    tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
+                    let mut tick = std::pin::pin!(tokio::time::sleep_until(tick));
+                    std::future::poll_fn(|cx| {
+                        if sink.poll_work(cx).is_ready() {
+                            return Poll::Ready(Wake::Work);
+                        }
+                        if let Poll::Ready(b) = rx.poll_recv(cx) {
+                            return Poll::Ready(b.map_or(Wake::Closed, Wake::Batch));
+                        }
+                        tick.as_mut().poll(cx).map(|()| Wake::Tick)
+                    })
+                    .await
                 });
                 match next {
-                    Ok(Some(b)) => b,
-                    Ok(None) => break,
-                    Err(_idle) => {
+                    Wake::Batch(b) => b,
+                    Wake::Closed => break,
+                    Wake::Work => continue,
+                    Wake::Tick => {
                         if let Err(e) = sink.tick() {
                             fail(stats, e, 0);
                         }
@@ -336,7 +349,7 @@ fn run(
                         bytes += n as u64;
                         break;
                     }
-                    Err(err) if full.retry(name, stats, &err, stop_at.get().copied()) => {}
+                    Err(err) if full.retry(name, stats, &err, *stop_at.borrow()) => {}
                     Err(err) if disk_full(&err) => {
                         stats.add_drop(DestinationDrop::Shutdown, 1);
                         break;
@@ -355,7 +368,7 @@ fn run(
             let durable = loop {
                 match sink.durable() {
                     Ok(()) => break true,
-                    Err(err) if full.retry(name, stats, &err, stop_at.get().copied()) => {}
+                    Err(err) if full.retry(name, stats, &err, *stop_at.borrow()) => {}
                     Err(err) => {
                         fail(stats, err, 0);
                         break false;

@@ -1,279 +1,38 @@
-//! Network destinations: a queue in front of a sender.
+//! Network destinations: the sender, and how it reaches a receiver.
 //!
-//! ```text
-//!  router ─Arc<Batch>─► destination thread ──append──► queue (memory or disk) ──read──► sender task
-//!                       (Selector, encode)                  ▲                     │ connect, frame,
-//!                                                           └──────── ack ────────┘ write, retry
-//! ```
-//!
-//! The destination thread encodes what its selector wants and appends it to the queue. A full
-//! queue with `when_full = "block"` makes the thread wait, which backs the router and then the
-//! sources up; `drop_newest` and `drop_oldest` are the queue's and counted there. The sender, a
-//! task on the async runtime, reads batches from the queue, sends them, and acknowledges what
-//! the transport accepted: for TCP and TLS a batch written to the socket in full, for UDP a
-//! batch handed to the kernel — the most these protocols can say — and for RELP each record
-//! the receiver answered `200` for ([`relp`](super::relp)). When sending fails the sender rewinds the queue
-//! (the batch will be sent again), marks the receiver down with the error, and reconnects with
-//! exponential backoff and jitter; nothing leaves the queue until acknowledged, so a receiver
-//! that is away for a minute gets the minute's records when it is back.
-//!
-//! On stop the thread appends what it still holds (waiting at most a few seconds for room) and
-//! the sender keeps sending until the queue is empty or a short deadline passes; what a disk
-//! queue still holds is sent after the next start, what a memory queue still holds is counted
-//! as dropped at shutdown.
+//! The sender is a task on the async runtime. It asks the destination's queue owner
+//! ([`queue`](super::queue)) for a batch, sends it, and tells the owner what the transport
+//! accepted: for TCP and TLS a batch written to the socket in full, for UDP a batch handed to
+//! the kernel — the most these protocols can say — and for RELP each record the receiver
+//! answered `200` for ([`relp`](super::relp)); GELF HTTP by status ([`http`](super::http)).
+//! When sending fails the owner rewinds the queue (the batch will be sent again), the receiver
+//! is marked down with the error, and the sender reconnects with exponential backoff and
+//! jitter; nothing leaves the queue until acknowledged, so a receiver that is away for a
+//! minute gets the minute's records when it is back. A receiver that is connected but takes
+//! nothing is marked stalled after `stall_after` and its connection dropped after
+//! `stall_timeout`. The sender does network I/O only: everything that touches the queue or a
+//! file happens on the owner's thread.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use edgelog_codec::framing;
 use edgelog_codec::gelf::chunk::{self, IdGenerator};
 use edgelog_codec::gelf::compress;
-use edgelog_queue::{Queue, QueueStats, WhenFull};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::path::PathBuf;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-use super::{STOP_GRACE, Sink};
+use super::queue::{Done, Feed};
 use super::{http, relp};
 use crate::config::{NetworkConfig, Transport};
-use crate::event::{Device, Event};
-use crate::output::Encoder;
-use crate::stats::{DestinationDrop, DestinationStats, ReceiverState};
+use crate::stats::{DestinationStats, ReceiverState};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the thread and the sender share.
-#[derive(Debug)]
-pub(super) struct Shared {
-    queue: Mutex<Box<dyn Queue>>,
-    /// Records were appended (or the destination is closing).
-    data: Notify,
-    /// When the daemon began stopping plus [`STOP_GRACE`]: waiting for room ends there.
-    stop_deadline: std::sync::OnceLock<Instant>,
-    /// The destination thread has handed over everything: the sender finishes.
-    closing: AtomicBool,
-    when_full: WhenFull,
-    stats: Arc<DestinationStats>,
-}
-
-impl Shared {
-    pub(super) fn new(
-        queue: Box<dyn Queue>,
-        when_full: WhenFull,
-        stats: Arc<DestinationStats>,
-    ) -> Arc<Shared> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(queue),
-            data: Notify::new(),
-            stop_deadline: std::sync::OnceLock::new(),
-            closing: AtomicBool::new(false),
-            when_full,
-            stats,
-        });
-        shared.publish(&shared.lock().stats());
-        shared
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Queue>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn publish(&self, s: &QueueStats) {
-        self.stats.set_queue(s);
-    }
-
-    /// The daemon is stopping: a full queue may now hold the destination up only briefly.
-    pub(super) fn begin_stop(&self) {
-        let _ = self.stop_deadline.set(Instant::now() + STOP_GRACE);
-        self.data.notify_one();
-    }
-
-    /// Resolves once the destination has been closing for longer than the grace period.
-    async fn closed_for_good(&self) {
-        loop {
-            if self.closing.load(Relaxed) {
-                tokio::time::sleep(STOP_GRACE).await;
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-/// The destination thread's side: encode, append.
-#[derive(Debug)]
-pub(super) struct QueueSink {
-    shared: Arc<Shared>,
-    encoder: Encoder,
-    pending: Pending,
-    /// The destination's name, for what is said of a full disk.
-    name: String,
-    full: super::DiskFull,
-}
-
-/// Encoded records not yet in the queue, in one buffer (no allocation per record): record
-/// `i` ends at `ends[i]`; the first `taken` were appended.
-#[derive(Debug, Default)]
-struct Pending {
-    buf: Vec<u8>,
-    ends: Vec<usize>,
-    taken: usize,
-}
-
-impl Pending {
-    fn len(&self) -> usize {
-        self.ends.len() - self.taken
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The records not yet taken.
-    fn records(&self) -> Vec<&[u8]> {
-        let mut start = if self.taken == 0 {
-            0
-        } else {
-            self.ends[self.taken - 1]
-        };
-        self.ends[self.taken..]
-            .iter()
-            .map(|&end| {
-                let r = &self.buf[start..end];
-                start = end;
-                r
-            })
-            .collect()
-    }
-
-    /// The queue took the next `n`.
-    fn take(&mut self, n: usize) {
-        self.taken += n;
-        if self.is_empty() {
-            self.clear();
-        }
-    }
-
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.ends.clear();
-        self.taken = 0;
-    }
-}
-
-impl QueueSink {
-    pub(super) fn new(shared: Arc<Shared>, encoder: Encoder, name: &str) -> QueueSink {
-        QueueSink {
-            shared,
-            encoder,
-            name: name.to_owned(),
-            full: super::DiskFull::default(),
-            pending: Pending::default(),
-        }
-    }
-
-    /// Appends what is pending, waiting for room while the queue says block — forever while
-    /// running, until the stop deadline when stopping; what is left then is counted as
-    /// dropped.
-    fn enqueue(&mut self) -> std::io::Result<()> {
-        while !self.pending.is_empty() {
-            let appended = {
-                let mut q = self.shared.lock();
-                let r = q.append(&self.pending.records());
-                self.shared.publish(&q.stats());
-                r
-            };
-            let stop_at = self.shared.stop_deadline.get().copied();
-            let a = match appended {
-                Ok(a) => {
-                    self.full.cleared(&self.name, &self.shared.stats);
-                    a
-                }
-                // A full disk is back-pressure: the records stay pending, and this thread
-                // (and so the router, and the sources that can wait) waits for room.
-                Err(e)
-                    if e.io_error().is_some_and(|io| {
-                        self.full.retry(&self.name, &self.shared.stats, io, stop_at)
-                    }) =>
-                {
-                    continue;
-                }
-                Err(e) => {
-                    let n = self.pending.len() as u64;
-                    self.pending.clear();
-                    self.shared.stats.add_drop(DestinationDrop::WriteError, n);
-                    return Err(std::io::Error::other(e.to_string()));
-                }
-            };
-            self.pending.take(a.taken);
-            if a.taken > 0 {
-                self.shared.data.notify_one();
-            }
-            if self.pending.is_empty() {
-                break;
-            }
-            if self.shared.when_full == WhenFull::DropNewest {
-                // Counted by the queue.
-                self.pending.clear();
-                break;
-            }
-            if stop_at.is_some_and(|d| Instant::now() > d) {
-                let n = self.pending.len() as u64;
-                self.pending.clear();
-                self.shared.stats.add_drop(DestinationDrop::Shutdown, n);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(())
-    }
-}
-
-impl Sink for QueueSink {
-    fn write(&mut self, e: &Event, device: &Device) -> std::io::Result<usize> {
-        let start = self.pending.buf.len();
-        self.encoder.encode(&mut self.pending.buf, e, device);
-        self.pending.ends.push(self.pending.buf.len());
-        let n = self.pending.buf.len() - start;
-        if self.pending.len() >= 256 {
-            self.enqueue()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.enqueue()
-    }
-
-    fn durable(&mut self) -> std::io::Result<()> {
-        self.enqueue()?;
-        let mut q = self.shared.lock();
-        // The OS error is kept, so a full disk is told apart (and waited out) by the caller.
-        q.sync().map_err(
-            |e| match e.io_error().and_then(std::io::Error::raw_os_error) {
-                Some(code) => std::io::Error::from_raw_os_error(code),
-                None => std::io::Error::other(e.to_string()),
-            },
-        )
-    }
-
-    fn close(&mut self) -> std::io::Result<()> {
-        // A destination retired by a reload stops here without the daemon stopping.
-        self.shared.begin_stop();
-        let r = self.enqueue();
-        let _ = self.shared.lock().sync();
-        self.shared.closing.store(true, Relaxed);
-        self.shared.data.notify_one();
-        r
-    }
-}
 
 /// A byte stream to the receiver, plain or TLS.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -521,48 +280,36 @@ impl Backoff {
 }
 
 /// The sender task. See the module documentation.
-pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead_letters: PathBuf) {
+pub(super) async fn send(feed: Feed, target: Target, name: String, stats: Arc<DestinationStats>) {
     let batch_max = target.cfg.batch.max_records;
     let max_wait = target.cfg.batch.max_wait;
     let mut conn: Option<Conn> = None;
     let mut backoff = Backoff::new(target.cfg.max_backoff);
-    let mut closing_since: Option<Instant> = None;
+    let mut done: Option<Done> = None;
     loop {
-        let closing = shared.closing.load(Relaxed);
-        if closing && closing_since.is_none() {
-            closing_since = Some(Instant::now());
-        }
-        let batch = {
-            let mut q = shared.lock();
-            q.read(0, batch_max, 4 << 20)
-        };
-        let mut batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                shared.stats.set_error(format!("reading the queue: {e}"));
-                tracing::error!(destination = %name, "reading the queue: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            if closing {
-                break;
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(1), shared.data.notified()).await;
-            continue;
-        }
-        if batch.len() < batch_max && !max_wait.is_zero() && !closing {
-            // A partial batch waits a little for company.
-            let _ = tokio::time::timeout(max_wait, shared.data.notified()).await;
-            if let Ok(more) = shared.lock().read(0, batch_max - batch.len(), 4 << 20) {
-                batch.extend(more);
-            }
-        }
-        if closing_since.is_some_and(|t| t.elapsed() > STOP_GRACE) {
-            let _ = shared.lock().rewind(0);
+        if let Some(d) = done.take()
+            && !feed.done(d).await
+        {
             break;
         }
+        let Some(mut taken) = feed.read(batch_max, true, None).await else {
+            break;
+        };
+        if taken.records.len() < batch_max && !max_wait.is_zero() {
+            // A partial batch waits a little for company (from the same part of the queue).
+            feed.pause(max_wait).await;
+            let more = batch_max - taken.records.len();
+            if let Some(more) = feed.read(more, false, Some(taken.tier)).await {
+                taken.records.extend(more.records);
+            }
+        }
+        let (tier, batch) = (taken.tier, taken.records);
+        let rewind = |accepted| Done {
+            tier,
+            accepted,
+            dead: Vec::new(),
+            rewind: true,
+        };
         if conn.is_none() {
             match target.connect().await {
                 Ok(c) => {
@@ -570,119 +317,65 @@ pub(super) async fn send(shared: Arc<Shared>, target: Target, name: String, dead
                     conn = Some(c);
                 }
                 Err(e) => {
-                    down(&shared, &name, &format!("{e:#}"), batch.len());
-                    let wait = backoff.next();
-                    tokio::time::sleep(if closing {
-                        wait.min(Duration::from_millis(200))
-                    } else {
-                        wait
-                    })
-                    .await;
+                    down(&stats, &name, &format!("{e:#}"), batch.len());
+                    done = Some(rewind(Vec::new()));
+                    feed.pause(backoff.next()).await;
                     continue;
                 }
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        shared.stats.add_sent(batch.len() as u64);
-        let outcome = send_timed(&shared, &target, c, &batch, &name).await;
+        stats.add_sent(batch.len() as u64);
         let http::Outcome {
-            mut accepted,
+            accepted,
             dead,
             error,
             retry_after,
-        } = outcome;
-        shared.stats.add_acknowledged(accepted.len() as u64);
-        if !dead.is_empty() {
-            // Refused for good: kept aside, counted, and out of the queue.
-            match http::dead_letter(&dead_letters, &name, &batch, &dead) {
-                Ok(path) => {
-                    tracing::warn!(
-                        destination = %name,
-                        "{} records refused by the receiver ({}), written to {}",
-                        dead.len(),
-                        dead[0].1,
-                        path.display()
-                    );
-                    shared
-                        .stats
-                        .add_drop(DestinationDrop::DeadLetter, dead.len() as u64);
-                    shared.stats.set_error(format!("refused: {}", dead[0].1));
-                    accepted.extend(dead.iter().map(|(s, _)| *s));
-                }
-                Err(e) => shared
-                    .stats
-                    .set_error(format!("writing the dead-letter file: {e}")),
-            }
-        }
-        if !accepted.is_empty() {
-            let mut q = shared.lock();
-            if let Err(e) = q.ack(0, &accepted) {
-                shared
-                    .stats
-                    .set_error(format!("acknowledging in the queue: {e}"));
-            }
-            shared.publish(&q.stats());
-        }
+        } = send_timed(&feed, &stats, &target, c, &batch, &name).await;
+        stats.add_acknowledged(accepted.len() as u64);
+        let dead = dead
+            .into_iter()
+            .filter_map(|(seq, why)| Some((batch.iter().find(|r| r.seq == seq)?.clone(), why)))
+            .collect();
+        let taken_back = batch.len() - accepted.len();
+        done = Some(Done {
+            tier,
+            accepted,
+            dead,
+            rewind: error.is_some(),
+        });
         match (error, retry_after) {
             (None, _) => {
                 backoff.reset();
-                if shared.stats.set_state(ReceiverState::Up) {
+                if stats.set_state(ReceiverState::Up) {
                     tracing::info!(destination = %name, "receiver up: taking records");
                 }
             }
             (Some(e), Some(wait)) => {
                 // The receiver is there and asked for time: not down, not a backoff step.
-                shared.stats.set_error(format!("{e:#}"));
-                shared
-                    .stats
-                    .add_retried((batch.len() - accepted.len()) as u64);
-                let _ = shared.lock().rewind(0);
-                tokio::time::sleep(wait.min(Duration::from_secs(300))).await;
+                stats.set_error(format!("{e:#}"));
+                stats.add_retried(taken_back as u64);
+                feed.pause(wait.min(Duration::from_secs(300))).await;
             }
             (Some(e), None) => {
                 conn = None;
-                down(
-                    &shared,
-                    &name,
-                    &format!("{e:#}"),
-                    batch.len() - accepted.len(),
-                );
-                tokio::time::sleep(backoff.next()).await;
+                down(&stats, &name, &format!("{e:#}"), taken_back);
+                feed.pause(backoff.next()).await;
             }
         }
     }
     if let Some(Conn::Relp(session)) = conn.as_mut() {
         session.close().await;
     }
-    // What a disk queue still holds is sent after the next start. What a memory queue still
-    // holds is lost with the process: taken out and counted, so that at exit every record a
-    // destination was given is acknowledged, kept on disk, or dropped by reason.
-    let mut q = shared.lock();
-    if !target.cfg.queue.disk {
-        let _ = q.rewind(0);
-        let mut lost = 0;
-        while let Ok(left) = q.read(0, 4096, usize::MAX) {
-            if left.is_empty() {
-                break;
-            }
-            lost += left.len() as u64;
-            let seqs: Vec<u64> = left.iter().map(|r| r.seq).collect();
-            let _ = q.ack(0, &seqs);
-        }
-        if lost > 0 {
-            shared.stats.add_drop(DestinationDrop::Shutdown, lost);
-            tracing::warn!(destination = %name, "{lost} records still queued in memory at stop are dropped");
-        }
-    }
-    shared.publish(&q.stats());
 }
 
 /// Sends a batch, timing a receiver that takes nothing: after `stall_after` it is marked
 /// stalled (said once), after `stall_timeout` the send fails, so the connection is dropped and
 /// dialled again — a half-dead server cannot hold the destination for ever; and a stopping
-/// daemon waits for it only briefly.
+/// daemon waits for it only until its grace period is over.
 async fn send_timed(
-    shared: &Shared,
+    feed: &Feed,
+    stats: &DestinationStats,
     target: &Target,
     conn: &mut Conn,
     batch: &[edgelog_queue::Record],
@@ -694,36 +387,35 @@ async fn send_timed(
     };
     let (stall_after, stall_timeout) = (target.cfg.stall_after, target.cfg.stall_timeout);
     let send = target.send(conn, batch);
-    let closed = shared.closed_for_good();
+    let aborted = feed.aborted();
     let stall = tokio::time::sleep(stall_after);
     let give_up = tokio::time::sleep(stall_timeout);
-    tokio::pin!(send, closed, stall, give_up);
+    tokio::pin!(send, aborted, stall, give_up);
     let mut stalled = false;
     loop {
         tokio::select! {
             r = &mut send => return r,
-            () = &mut closed => return failed(anyhow!("stopping while the receiver took nothing")),
+            () = &mut aborted => return failed(anyhow!("stopping while the receiver took nothing")),
             () = &mut give_up => {
                 return failed(anyhow!("the receiver took nothing for {stall_timeout:?}: reconnecting"));
             }
             () = &mut stall, if !stalled => {
                 stalled = true;
                 let why = format!("connected, but the receiver took nothing for {stall_after:?}");
-                if shared.stats.set_state(ReceiverState::Stalled) {
+                if stats.set_state(ReceiverState::Stalled) {
                     tracing::warn!(destination = %name, "receiver stalled: {why}");
                 }
-                shared.stats.set_error(why);
+                stats.set_error(why);
             }
         }
     }
 }
 
-/// Marks the receiver down and puts the batch back to be sent again.
-fn down(shared: &Shared, name: &str, error: &str, batch: usize) {
-    if shared.stats.set_state(ReceiverState::Down) {
+/// Marks the receiver down; the batch goes back to be sent again.
+fn down(stats: &DestinationStats, name: &str, error: &str, batch: usize) {
+    if stats.set_state(ReceiverState::Down) {
         tracing::warn!(destination = %name, "receiver down: {error}");
     }
-    shared.stats.set_error(error.to_owned());
-    shared.stats.add_retried(batch as u64);
-    let _ = shared.lock().rewind(0);
+    stats.set_error(error.to_owned());
+    stats.add_retried(batch as u64);
 }
