@@ -156,6 +156,8 @@ struct Reader {
 #[derive(Debug)]
 pub struct DiskQueue {
     dir: PathBuf,
+    /// `<dir>/lock`, locked exclusively for as long as the queue is open: one writer only.
+    _lock: File,
     opts: DiskOptions,
     segments: Vec<Segment>,
     active: File,
@@ -172,6 +174,24 @@ pub struct DiskQueue {
     /// Records lost to corruption: found at recovery, or when a read met a bad record.
     corrupt: u64,
     frame: Vec<u8>,
+}
+
+/// Takes `<dir>/lock` exclusively (advisory, released when the file closes — with the process,
+/// even after `kill -9`): a second writer, in this process or another, would corrupt the
+/// queue, so it is refused.
+fn lock(dir: &Path) -> Result<File, QueueError> {
+    let path = dir.join("lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| QueueError::io(&path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(QueueError::InUse(dir.display().to_string())),
+        Err(fs::TryLockError::Error(e)) => Err(QueueError::io(&path, e)),
+    }
 }
 
 fn segment_name(first_seq: u64) -> String {
@@ -387,6 +407,7 @@ impl DiskQueue {
     ) -> Result<(DiskQueue, Recovery), QueueError> {
         let cursor_dir = dir.join("cursors");
         fs::create_dir_all(&cursor_dir).map_err(|e| QueueError::io(&cursor_dir, e))?;
+        let lock = lock(dir)?;
         let mut rec = Recovery::default();
         let files = segment_files(dir)?;
         let mut segments: Vec<Segment> = Vec::new();
@@ -505,6 +526,7 @@ impl DiskQueue {
         }
         let mut q = DiskQueue {
             dir: dir.to_owned(),
+            _lock: lock,
             opts,
             segments,
             active,

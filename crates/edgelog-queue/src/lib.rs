@@ -113,6 +113,8 @@ pub enum QueueError {
     Corrupt { path: String, what: String },
     #[error("a record of {0} bytes is larger than the queue allows ({1} bytes)")]
     TooLarge(usize, usize),
+    #[error("{0}: the queue is open elsewhere (another destination or process holds its lock)")]
+    InUse(String),
     #[error("unknown consumer {0}")]
     UnknownConsumer(usize),
 }

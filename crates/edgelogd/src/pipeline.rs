@@ -181,6 +181,7 @@ impl Daemon {
                 stats.destination(name),
                 &dirs.state_dir,
                 tokio::runtime::Handle::current(),
+                None,
             )
             .with_context(|| format!("destination {name:?}"))?;
             destinations.insert(
@@ -337,12 +338,16 @@ impl Daemon {
             if self.destinations.get(name).is_some_and(|d| d.cfg == *cfg) {
                 continue;
             }
+            // A changed destination takes over its queue or store once the old one has
+            // written out what it was sent and let go of it.
+            let after = self.destinations.get(name).map(|d| d.running.handover());
             match destinations::start(
                 name,
                 cfg,
                 self.stats.destination(name),
                 &self.dirs.state_dir,
                 tokio::runtime::Handle::current(),
+                after,
             ) {
                 Ok(running) => {
                     let new = RunningDestination {

@@ -290,7 +290,7 @@ impl DestinationStats {
                 // The queue's sequence number up to which the receiver has everything.
                 "acknowledged_through": q.consumers.first().map_or(0, |c| c.acked),
                 "retried": self.retried.load(Relaxed),
-                "up": self.state().map(|s| matches!(s, ReceiverState::Up | ReceiverState::Spilling)),
+                "up": self.state().map(ReceiverState::taking),
                 "state": self.state().map(ReceiverState::name),
             })
         });
@@ -339,6 +339,11 @@ impl ReceiverState {
         ReceiverState::Stalled,
         ReceiverState::Spilling,
     ];
+
+    /// Whether the receiver is taking records.
+    pub fn taking(self) -> bool {
+        matches!(self, ReceiverState::Up | ReceiverState::Spilling)
+    }
 
     pub fn name(self) -> &'static str {
         match self {

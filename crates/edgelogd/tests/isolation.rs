@@ -16,7 +16,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, free_port};
+use common::{Central, Daemon, free_port, send_tcp};
 
 /// These tests time senders (a p99): they run one at a time, not beside each other.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -350,58 +350,6 @@ fn a_receiver_that_refuses_connections_stops_nothing_else() {
         0,
         "{c}"
     );
-}
-
-/// A syslog receiver (LF framing) on `port`, once started: the `seq=` of every line
-/// [`send_tcp`] sent that it gets.
-struct Central {
-    seqs: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
-}
-
-impl Central {
-    fn start(port: u16) -> Central {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let seqs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = seqs.clone();
-        std::thread::spawn(move || {
-            for c in listener.incoming() {
-                let Ok(c) = c else { break };
-                let sink = sink.clone();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(c).lines().map_while(Result::ok) {
-                        if let Some((_, seq)) = line.rsplit_once(" record seq=") {
-                            sink.lock().unwrap().push(seq.parse().unwrap());
-                        }
-                    }
-                });
-            }
-        });
-        Central { seqs }
-    }
-
-    /// The distinct sequence numbers once `want` of them arrived (bounded wait), sorted.
-    fn distinct(&self, want: u64, limit: Duration) -> Vec<u64> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let mut s = self.seqs.lock().unwrap().clone();
-            s.sort_unstable();
-            s.dedup();
-            if s.len() as u64 >= want || Instant::now() > deadline {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// Sends `n` records over TCP as fast as the daemon takes them.
-fn send_tcp(port: u16, n: u64) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut buf = Vec::new();
-    for seq in 0..n {
-        writeln!(buf, "<13>1 - h app - - - record seq={seq}").unwrap();
-    }
-    s.write_all(&buf).unwrap();
 }
 
 #[test]

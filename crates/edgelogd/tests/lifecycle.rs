@@ -7,7 +7,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Daemon, edgelog_cli, free_port, have, logger, seqs};
+use common::{BIN, Central, Daemon, edgelog_cli, free_port, have, logger, seqs};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -200,6 +200,66 @@ fn reload_adds_and_removes_components_without_losing_a_record() {
     let text =
         std::fs::read_to_string(dir.path().join("state/store/current.jsonl")).unwrap_or_default();
     assert_eq!(text.lines().count() as u64, archived);
+}
+
+#[test]
+fn reloading_a_changed_disk_queue_destination_under_load_loses_nothing() {
+    // The old destination writes out what it was sent and lets go of the queue (its lock)
+    // before the new one opens it: never two writers of one queue.
+    const N: u64 = 60_000;
+    let (port, central) = (free_port(), free_port());
+    let rx = Central::start(central);
+    let config = |batch: u32| {
+        format!(
+            r#"
+[sources.net]
+type = "syslog_tcp"
+address = "127.0.0.1:{port}"
+
+[destinations.central]
+type = "syslog_tcp"
+address = "127.0.0.1:{central}"
+framing = "lf"
+batch = {{ max_records = {batch} }}
+queue = {{ kind = "disk", max_bytes = "64MiB" }}
+"#
+        )
+    };
+    let d = Daemon::start(Some(&config(500)));
+    let sender = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for chunk in 0..N / 1000 {
+            let mut buf = Vec::new();
+            for seq in chunk * 1000..(chunk + 1) * 1000 {
+                writeln!(buf, "<13>1 - h app - - - record seq={seq}").unwrap();
+            }
+            s.write_all(&buf).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    // Three reloads, each changing the destination, while the stream runs.
+    for batch in [400, 300, 200] {
+        std::thread::sleep(Duration::from_millis(70));
+        std::fs::write(d.config_path(), config(batch)).unwrap();
+        d.signal(Signal::SIGHUP);
+    }
+    sender.join().unwrap();
+    let got = rx.distinct(N, Duration::from_secs(30));
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    let stderr = d.stderr();
+    assert_eq!(
+        stderr
+            .matches("reload: destination \"central\" started")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("opening after a reload"), "{stderr}");
+    let (counters, _) = d.stop();
+    let central = &counters["destinations"]["central"];
+    for reason in ["corrupt", "down", "shutdown", "write_error"] {
+        assert_eq!(central["dropped"][reason], 0, "{reason}: {counters}");
+    }
 }
 
 #[test]

@@ -13,6 +13,10 @@
 //!   behind shows as an achieved rate below the offered one, and what it loses inside as lost;
 //! - `stall`: UDP in at a fixed rate, TCP out with disk queues, the receiver stops reading
 //!   for 30 s mid-stream: loss, duplicates, peak memory;
+//! - `isolation`: TCP in, out to a healthy receiver, to one that accepts and never reads,
+//!   and to a local file, each system with its default queues: what the healthy receiver and
+//!   the file got, and how fast (a stalled receiver must not hold up the others);
+//!   `isolation-base`: the same without the stalled receiver, the rate to compare with;
 //! - `kill`: a file being written, relayed with disk queues to a receiver that stops reading
 //!   for 5 s, so the relay holds a backlog; the relay is killed with SIGKILL in the middle of
 //!   it and restarted a second later: loss and duplicates.
@@ -45,11 +49,11 @@ struct Cli {
         default_value = "edgelogd,rsyslog,syslog-ng"
     )]
     systems: Vec<String>,
-    /// Workloads: relay, relay-disk, devlog, stall, kill.
+    /// Workloads: relay, relay-disk, devlog, stall, isolation-base, isolation, kill.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "relay,relay-disk,devlog,stall,kill"
+        default_value = "relay,relay-disk,devlog,stall,isolation-base,isolation,kill"
     )]
     workloads: Vec<String>,
     #[arg(long, default_value_t = 3)]
@@ -170,9 +174,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             cli.devlog_seconds,
                         ),
                         "stall" => stall(&env, sys, &work, cli.stall_rate, cli.stall_seconds),
+                        "isolation" => isolation(&env, sys, &work, cli.count, true),
+                        "isolation-base" => isolation(&env, sys, &work, cli.count, false),
                         "kill" => kill(&env, sys, &work, cli.kill_count, cli.kill_rate),
                         other => bail!(
-                            "unknown workload {other:?}: expected relay, relay-disk, devlog, stall or kill"
+                            "unknown workload {other:?}: expected relay, relay-disk, devlog, stall, isolation-base, isolation or kill"
                         ),
                     }
                     .unwrap_or_else(|e| json!({"error": format!("{e:#}")}));
@@ -452,11 +458,7 @@ fn relay(
     queue: QueueKind,
 ) -> anyhow::Result<Value> {
     let (out, sink) = start_sink(env, count, &[])?;
-    let spec = Spec {
-        input: Input::Tcp(free_port()?),
-        output: Output::Tcp(out),
-        queue,
-    };
+    let spec = Spec::new(Input::Tcp(free_port()?), Output::Tcp(out), queue);
     let relay = Relay::start(sys, &spec, work)?;
     let Input::Tcp(inp) = spec.input else {
         unreachable!()
@@ -478,11 +480,7 @@ fn relay(
 
 fn devlog(env: &Env, sys: &System, work: &Path, rate: u64, seconds: u64) -> anyhow::Result<Value> {
     let sock = work.join("log.sock");
-    let spec = Spec {
-        input: Input::Unix(sock.clone()),
-        output: Output::File,
-        queue: QueueKind::Memory,
-    };
+    let spec = Spec::new(Input::Unix(sock.clone()), Output::File, QueueKind::Memory);
     let relay = Relay::start(sys, &spec, work)?;
     let count = rate * seconds;
     let sent = load(
@@ -499,19 +497,8 @@ fn devlog(env: &Env, sys: &System, work: &Path, rate: u64, seconds: u64) -> anyh
             "rfc3164".into(),
         ],
     )?;
-    // Done when the file stops growing.
     let file = sys.output_file(work);
-    let mut last = (0, Instant::now());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        let len = std::fs::metadata(&file).map_or(0, |m| m.len());
-        if len != last.0 {
-            last = (len, Instant::now());
-        } else if last.1.elapsed() > Duration::from_millis(1500) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    settle(&file);
     let usage = relay.stop(env);
     let counted = load(
         env,
@@ -529,6 +516,87 @@ fn devlog(env: &Env, sys: &System, work: &Path, rate: u64, seconds: u64) -> anyh
     Ok(r)
 }
 
+/// Waits (at most two minutes) until `file` stops growing.
+fn settle(file: &Path) {
+    let mut last = (0, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let len = std::fs::metadata(file).map_or(0, |m| m.len());
+        if len != last.0 {
+            last = (len, Instant::now());
+        } else if last.1.elapsed() > Duration::from_millis(1500) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One healthy receiver, one that takes the first chunk and then never reads again (when
+/// `stalled`), and a local file; each system with its default queues. The row's rate and
+/// delivered are the healthy receiver's; `file_delivered` is the file's.
+fn isolation(
+    env: &Env,
+    sys: &System,
+    work: &Path,
+    count: u64,
+    stalled: bool,
+) -> anyhow::Result<Value> {
+    let (healthy, healthy_sink) = start_sink(env, count, &[])?;
+    let mut spec = Spec::new(
+        Input::Tcp(free_port()?),
+        Output::Tcp(healthy),
+        QueueKind::Default,
+    );
+    let mut stalled_sink = None;
+    if stalled {
+        let stall = ["--stall-after", "1", "--stall-seconds", "100000"].map(String::from);
+        let (port, sink) = start_sink(env, count, &stall)?;
+        stalled_sink = Some(sink);
+        spec.also.push(Output::Tcp(port));
+    }
+    spec.also.push(Output::File);
+    let relay = Relay::start(sys, &spec, work)?;
+    let Input::Tcp(inp) = spec.input else {
+        unreachable!()
+    };
+    // A relay held up by the stalled receiver stops reading: the sender is given a minute.
+    let mut sender = Command::new(&env.load)
+        .args(["send", "--to", &format!("tcp://127.0.0.1:{inp}")])
+        .args(["--count", &count.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let report = sink_report(healthy_sink, Duration::from_secs(90));
+    let sent_deadline = Instant::now() + Duration::from_secs(60);
+    while sender.try_wait()?.is_none() && Instant::now() < sent_deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = sender.kill();
+    let _ = sender.wait();
+    let file = sys.output_file(work);
+    settle(&file);
+    let usage = relay.stop(env);
+    if let Some(mut s) = stalled_sink {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    let counted = load(
+        env,
+        &[
+            "count".into(),
+            "--file".into(),
+            file.display().to_string(),
+            "--expect".into(),
+            count.to_string(),
+        ],
+    )?;
+    // The healthy receiver's report: a relay that stalled gives it less than `count`, and
+    // the sink ends 20 s after the last record.
+    let mut r = row(&report?, usage, count);
+    r["file_delivered"] = counted["distinct"].clone();
+    Ok(r)
+}
+
 fn stall(env: &Env, sys: &System, work: &Path, rate: u64, pause: u64) -> anyhow::Result<Value> {
     // A stream of pause + 15 s, the receiver stopping 5 s in.
     let count = rate * (pause + 15);
@@ -543,11 +611,7 @@ fn stall(env: &Env, sys: &System, work: &Path, rate: u64, pause: u64) -> anyhow:
         ],
     )?;
     let inp = free_port()?;
-    let spec = Spec {
-        input: Input::Udp(inp),
-        output: Output::Tcp(out),
-        queue: QueueKind::Disk,
-    };
+    let spec = Spec::new(Input::Udp(inp), Output::Tcp(out), QueueKind::Disk);
     let relay = Relay::start(sys, &spec, work)?;
     load(
         env,
@@ -584,11 +648,7 @@ fn kill(env: &Env, sys: &System, work: &Path, count: u64, rate: u64) -> anyhow::
             "5".into(),
         ],
     )?;
-    let spec = Spec {
-        input: Input::File(file.clone()),
-        output: Output::Tcp(out),
-        queue: QueueKind::Disk,
-    };
+    let spec = Spec::new(Input::File(file.clone()), Output::Tcp(out), QueueKind::Disk);
     let first = Relay::start(sys, &spec, work)?;
     let mut writer = Command::new(&env.load)
         .args(["write", "--file"])
@@ -678,8 +738,13 @@ fn summary(rows: &[Value], systems: &[String]) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let file = if workload.starts_with("isolation") {
+                format!(" (the file got {})", list("file_delivered"))
+            } else {
+                String::new()
+            };
             out += &format!(
-                "| {sys} | {} | {} | {} | {} | {} | {}{} |\n",
+                "| {sys} | {} | {} | {} | {} | {} | {}{}{file} |\n",
                 fmt(med(sys, "rate"), 0, ""),
                 fmt(med(sys, "cpu_per_million"), 2, ""),
                 fmt(med(sys, "peak_rss_mb"), 1, ""),

@@ -6,8 +6,8 @@
 //!
 //! - the same input and output, RFC 5424 out over TCP with LF framing;
 //! - no rate limiting on input (rsyslog's `imuxsock` limits by default);
-//! - a slow receiver slows the relay down rather than making it drop: edgelogd's queues
-//!   block by default, syslog-ng gets `flags(flow-control)` — with the window its manual asks
+//! - a slow receiver slows the relay down rather than making it drop: edgelogd's queues are
+//!   set to `when_full = "block"`, syslog-ng gets `flags(flow-control)` — with the window its manual asks
 //!   for then (`log-iw-size(10000)` on the source, `log-fifo-size(10000)` on the destination;
 //!   its default window of 100 holds it near 80 k msgs/s) — and rsyslog's action retries for
 //!   ever (`action.resumeRetryCount="-1"`);
@@ -18,7 +18,11 @@
 //! - file inputs remember their position as robustly as each offers: edgelogd commits it once
 //!   the records are durable downstream, rsyslog `imfile` with `persistStateAfterSubmission`,
 //!   syslog-ng its persist file;
-//! - edgelogd's own tables are off (the others keep no such copy).
+//! - edgelogd's own tables are off (the others keep no such copy);
+//! - [`QueueKind::Default`] is each system as installed: edgelogd's spill queues that drop the
+//!   oldest past their quota, rsyslog's plain action, syslog-ng's flow control (what its
+//!   manual recommends against loss) — the `isolation` workload shows what each does with a
+//!   stalled receiver beside a healthy one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,6 +50,8 @@ pub(crate) enum Output {
 pub(crate) enum QueueKind {
     Memory,
     Disk,
+    /// Each system's defaults.
+    Default,
 }
 
 /// What a workload asks of a relay.
@@ -53,7 +59,27 @@ pub(crate) enum QueueKind {
 pub(crate) struct Spec {
     pub(crate) input: Input,
     pub(crate) output: Output,
+    /// More destinations fed the same records (at most one [`Output::File`] in all).
+    pub(crate) also: Vec<Output>,
     pub(crate) queue: QueueKind,
+}
+
+impl Spec {
+    /// One input, one output.
+    pub(crate) fn new(input: Input, output: Output, queue: QueueKind) -> Spec {
+        Spec {
+            input,
+            output,
+            also: Vec::new(),
+            queue,
+        }
+    }
+
+    fn outputs(&self) -> impl Iterator<Item = (usize, Output)> + '_ {
+        std::iter::once(self.output)
+            .chain(self.also.iter().copied())
+            .enumerate()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -151,7 +177,9 @@ impl System {
                     .arg(work.join("rsyslogd.pid"));
             }
             System::SyslogNg { bin, modules, libs } => {
-                std::fs::create_dir_all(work.join("sng-buffer"))?;
+                for i in 0..=spec.also.len() {
+                    std::fs::create_dir_all(work.join(format!("sng-buffer/{i}")))?;
+                }
                 for stale in ["syslog-ng.pid", "syslog-ng.ctl"] {
                     let _ = std::fs::remove_file(work.join(stale));
                 }
@@ -207,22 +235,32 @@ fn edgelogd_config(spec: &Spec, work: &Path) -> String {
             path.display()
         ),
     };
-    let output = match spec.output {
-        Output::Tcp(p) => {
-            let queue = match spec.queue {
-                QueueKind::Memory => "{ kind = \"memory\" }",
-                QueueKind::Disk => "{ kind = \"disk\", max_bytes = \"2GiB\" }",
-            };
-            format!(
-                "type = \"syslog_tcp\"\naddress = \"127.0.0.1:{p}\"\nframing = \"lf\"\nqueue = {queue}"
-            )
+    let queue = match spec.queue {
+        QueueKind::Memory => "\nqueue = { kind = \"memory\", when_full = \"block\" }",
+        QueueKind::Disk => {
+            "\nqueue = { kind = \"disk\", max_bytes = \"2GiB\", when_full = \"block\" }"
         }
-        Output::File => format!(
-            "type = \"file_store\"\npath = \"{}\"\nmax_file_size = \"4GiB\"\nmax_bytes = \"8GiB\"\ncompress = false",
-            work.join("state/store").display()
-        ),
+        QueueKind::Default => "",
     };
-    format!("[tables]\nenabled = false\n\n[sources.in]\n{input}\n\n[destinations.out]\n{output}\n")
+    let mut out = format!("[tables]\nenabled = false\n\n[sources.in]\n{input}\n");
+    for (i, output) in spec.outputs() {
+        let name = if i == 0 {
+            "out".to_owned()
+        } else {
+            format!("out{i}")
+        };
+        let body = match output {
+            Output::Tcp(p) => format!(
+                "type = \"syslog_tcp\"\naddress = \"127.0.0.1:{p}\"\nframing = \"lf\"{queue}"
+            ),
+            Output::File => format!(
+                "type = \"file_store\"\npath = \"{}\"\nmax_file_size = \"4GiB\"\nmax_bytes = \"8GiB\"\ncompress = false",
+                work.join("state/store").display()
+            ),
+        };
+        out += &format!("\n[destinations.{name}]\n{body}\n");
+    }
+    out
 }
 
 fn rsyslog_config(spec: &Spec, work: &Path) -> String {
@@ -250,21 +288,25 @@ fn rsyslog_config(spec: &Spec, work: &Path) -> String {
             ),
         ),
     };
-    let action = match spec.output {
-        Output::Tcp(p) => {
-            let queue = match spec.queue {
-                QueueKind::Memory => String::new(),
-                QueueKind::Disk => " queue.type=\"LinkedList\" queue.filename=\"relay\" queue.saveOnShutdown=\"on\" queue.maxDiskSpace=\"2g\"".to_owned(),
-            };
-            format!(
-                "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{p}\" protocol=\"tcp\" template=\"RSYSLOG_SyslogProtocol23Format\" action.resumeRetryCount=\"-1\"{queue})"
-            )
-        }
-        Output::File => format!(
-            "action(type=\"omfile\" file=\"{}\" template=\"RSYSLOG_SyslogProtocol23Format\")",
-            work.join("out.log").display()
-        ),
-    };
+    let actions: Vec<String> = spec
+        .outputs()
+        .map(|(i, output)| match output {
+            Output::Tcp(p) => {
+                let queue = match spec.queue {
+                    QueueKind::Memory | QueueKind::Default => String::new(),
+                    QueueKind::Disk => format!(" queue.type=\"LinkedList\" queue.filename=\"relay{i}\" queue.saveOnShutdown=\"on\" queue.maxDiskSpace=\"2g\""),
+                };
+                format!(
+                    "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{p}\" protocol=\"tcp\" template=\"RSYSLOG_SyslogProtocol23Format\" action.resumeRetryCount=\"-1\"{queue})"
+                )
+            }
+            Output::File => format!(
+                "action(type=\"omfile\" file=\"{}\" template=\"RSYSLOG_SyslogProtocol23Format\")",
+                work.join("out.log").display()
+            ),
+        })
+        .collect();
+    let action = actions.join("\n  ");
     format!(
         "global(workDirectory=\"{}\" maxMessageSize=\"64k\")\n{module}\n{input}\nruleset(name=\"relay\") {{\n  {action}\n}}\n",
         work.join("rs").display()
@@ -285,25 +327,35 @@ fn syslog_ng_config(spec: &Spec, work: &Path, out_file: &Path) -> String {
             path.display()
         ),
     };
-    let dest = match spec.output {
-        Output::Tcp(p) => {
-            let buffer = match spec.queue {
-                QueueKind::Memory => String::new(),
-                QueueKind::Disk => format!(
-                    " disk-buffer(reliable(yes) mem-buf-size(16777216) disk-buf-size(2147483648) dir(\"{}\"))",
-                    work.join("sng-buffer").display()
+    let dests: Vec<String> = spec
+        .outputs()
+        .map(|(i, output)| {
+            let d = match output {
+                Output::Tcp(p) => {
+                    let buffer = match spec.queue {
+                        QueueKind::Memory | QueueKind::Default => String::new(),
+                        QueueKind::Disk => format!(
+                            " disk-buffer(reliable(yes) mem-buf-size(16777216) disk-buf-size(2147483648) dir(\"{}\"))",
+                            work.join(format!("sng-buffer/{i}")).display()
+                        ),
+                    };
+                    format!(
+                        "network(\"127.0.0.1\" port({p}) transport(\"tcp\") flags(syslog-protocol) log-fifo-size(10000){buffer})"
+                    )
+                }
+                Output::File => format!(
+                    "file(\"{}\" template(\"$ISODATE $HOST $PROGRAM: $MSG\\n\"))",
+                    out_file.display()
                 ),
             };
-            format!(
-                "network(\"127.0.0.1\" port({p}) transport(\"tcp\") flags(syslog-protocol) log-fifo-size(10000){buffer})"
-            )
-        }
-        Output::File => format!(
-            "file(\"{}\" template(\"$ISODATE $HOST $PROGRAM: $MSG\\n\"))",
-            out_file.display()
-        ),
-    };
+            format!("destination d_out{i} {{ {d}; }};\n")
+        })
+        .collect();
+    let uses: String = (0..dests.len())
+        .map(|i| format!(" destination(d_out{i});"))
+        .collect();
+    let dests = dests.concat();
     format!(
-        "@version: 3.38\noptions {{ keep-hostname(yes); keep-timestamp(yes); stats-freq(0); log-msg-size(65536); }};\nsource s_in {{ {source}; }};\ndestination d_out {{ {dest}; }};\nlog {{ source(s_in); destination(d_out); flags(flow-control); }};\n"
+        "@version: 3.38\noptions {{ keep-hostname(yes); keep-timestamp(yes); stats-freq(0); log-msg-size(65536); }};\nsource s_in {{ {source}; }};\n{dests}log {{ source(s_in);{uses} flags(flow-control); }};\n"
     )
 }

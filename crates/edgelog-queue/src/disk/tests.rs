@@ -317,3 +317,18 @@ fn a_record_found_corrupt_while_running_is_counted_and_passed() {
     append_n(&mut q, 61, 2);
     assert_eq!(seqs(&q.read(0, 1000, usize::MAX).unwrap()), [61, 62]);
 }
+
+#[test]
+fn a_queue_has_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = || opts(1024, 1 << 20, WhenFull::Block);
+    let (mut q, _) = DiskQueue::open(dir.path(), o(), &["a"]).unwrap();
+    append_n(&mut q, 1, 5);
+    let second = DiskQueue::open(dir.path(), o(), &["a"]).unwrap_err();
+    assert!(matches!(second, QueueError::InUse(_)), "{second}");
+    assert!(second.to_string().contains("open elsewhere"), "{second}");
+    drop(q);
+    // Closed: the next writer opens it, and finds every record.
+    let (mut q, _) = DiskQueue::open(dir.path(), o(), &["a"]).unwrap();
+    assert_eq!(seqs(&q.read(0, 100, 1 << 20).unwrap()), vec![1, 2, 3, 4, 5]);
+}

@@ -154,6 +154,35 @@ pub struct Running {
     pub sender: Option<tokio::task::JoinHandle<()>>,
     /// Set when the daemon begins to stop: until then a full disk or queue is waited out.
     stop_at: watch::Sender<Option<Instant>>,
+    /// Set when the thread has ended (its sink closed, its queue's lock released).
+    ended: Handover,
+}
+
+/// What a destination replacing another waits for before it opens its sink: the old one's
+/// end, so that two never write one queue or one store.
+#[derive(Debug, Clone, Default)]
+pub struct Handover(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Handover {
+    /// Blocks until the old destination's thread has ended.
+    fn wait(&self) {
+        let (ended, cv) = &*self.0;
+        let mut ended = ended.lock().unwrap_or_else(|e| e.into_inner());
+        while !*ended {
+            ended = cv.wait(ended).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Marks the thread's end when dropped (a panic included).
+struct Ending(Handover);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        let (ended, cv) = &*(self.0).0;
+        *ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
 }
 
 impl Running {
@@ -164,6 +193,11 @@ impl Running {
             t.get_or_insert(Instant::now() + STOP_GRACE);
             true
         });
+    }
+
+    /// What a destination that replaces this one waits for.
+    pub fn handover(&self) -> Handover {
+        self.ended.clone()
     }
 
     /// Lets go of the channel and waits for the thread, then the sender, to finish.
@@ -222,43 +256,62 @@ pub fn describe(cfg: &DestinationConfig) -> String {
     }
 }
 
-/// Opens the destination's sink and starts its thread.
+/// Opens a destination's sink (in its thread, when it takes over from another).
+type Opener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Sink>> + Send>;
+
+/// Opens the destination's sink and starts its thread. A destination that replaces another
+/// (`after`, a reload) opens its sink in its thread once the old one has ended: the router
+/// may already hand it batches, which wait in its channel; what cannot be opened then is said
+/// in the log and LAST ERROR, and what the router offers it is counted as `down`.
 pub fn start(
     name: &str,
     cfg: &DestinationConfig,
     stats: Arc<DestinationStats>,
     state_dir: &std::path::Path,
     runtime: tokio::runtime::Handle,
+    after: Option<Handover>,
 ) -> anyhow::Result<Running> {
     let mut sender = None;
     let (stop_at, stop) = watch::channel(None);
-    let sink: Box<dyn Sink> = match &cfg.kind {
-        DestinationKind::FileStore(f) => Box::new(
-            file_store::FileStore::open(f, cfg.escape, stats.clone())
-                .with_context(|| format!("opening store {}", f.path.display()))?,
-        ),
-        DestinationKind::Stdout { format } => Box::new(stdout::Stdout::new(
-            crate::output::Encoder::new(*format, cfg.escape, stats.clone()),
-        )),
+    let escape = cfg.escape;
+    let opener: Opener = match &cfg.kind {
+        DestinationKind::FileStore(f) => {
+            let (f, stats) = (f.clone(), stats.clone());
+            Box::new(move || {
+                let store = file_store::FileStore::open(&f, escape, stats)
+                    .with_context(|| format!("opening store {}", f.path.display()))?;
+                Ok(Box::new(store) as Box<dyn Sink>)
+            })
+        }
+        DestinationKind::Stdout { format } => {
+            let encoder = crate::output::Encoder::new(*format, escape, stats.clone());
+            Box::new(move || Ok(Box::new(stdout::Stdout::new(encoder)) as Box<dyn Sink>))
+        }
         DestinationKind::Network(s) => {
             let target = network::Target::new(s)?;
-            let backlog = queue::Backlog::open(name, &s.queue, state_dir)?;
-            let (sink, feed) = queue::QueueSink::new(
-                backlog,
-                queue::Owner {
-                    name: name.to_owned(),
-                    queue: s.queue.clone(),
-                    encoder: crate::output::Encoder::new(s.format, cfg.escape, stats.clone()),
-                    stats: stats.clone(),
-                    dead_letters: state_dir.join("dead-letter"),
-                    stop: stop.clone(),
-                    runtime: runtime.clone(),
-                },
-            );
+            let (link, feed) = queue::link();
             sender =
                 Some(runtime.spawn(network::send(feed, target, name.to_owned(), stats.clone())));
-            Box::new(sink)
+            let owner = queue::Owner {
+                name: name.to_owned(),
+                queue: s.queue.clone(),
+                encoder: crate::output::Encoder::new(s.format, escape, stats.clone()),
+                stats: stats.clone(),
+                dead_letters: state_dir.join("dead-letter"),
+                stop: stop.clone(),
+                runtime: runtime.clone(),
+            };
+            let (name, state_dir) = (name.to_owned(), state_dir.to_owned());
+            Box::new(move || {
+                let backlog = queue::Backlog::open(&name, &owner.queue, &state_dir)?;
+                Ok(Box::new(queue::QueueSink::new(backlog, owner, link)) as Box<dyn Sink>)
+            })
         }
+    };
+    // A first start opens here, so that what cannot be opened fails the start.
+    let start = match after {
+        None => Start::Opened(opener()?),
+        Some(after) => Start::After(after, opener),
     };
     let selector = Selector {
         level: cfg.level,
@@ -266,11 +319,31 @@ pub fn start(
         overrides: cfg.overrides.clone(),
     };
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let ended = Handover::default();
+    let ending = Ending(ended.clone());
     let thread = std::thread::Builder::new()
         .name(format!("dest-{name}"))
         .spawn({
             let name = name.to_owned();
-            move || run(&name, rx, sink, selector, &stats, &stop, runtime)
+            move || {
+                let _ending = ending;
+                let sink = match start {
+                    Start::Opened(sink) => sink,
+                    Start::After(after, open) => {
+                        after.wait();
+                        match open() {
+                            Ok(sink) => sink,
+                            Err(e) => {
+                                let why = format!("opening after a reload: {e:#}");
+                                tracing::error!(destination = %name, "{why}");
+                                stats.set_error(why);
+                                return;
+                            }
+                        }
+                    }
+                };
+                run(&name, rx, sink, selector, &stats, &stop, runtime);
+            }
         })
         .context("starting a destination thread")?;
     Ok(Running {
@@ -278,7 +351,14 @@ pub fn start(
         thread,
         sender,
         stop_at,
+        ended,
     })
+}
+
+/// A destination's sink: open, or to be opened after the one it replaces has ended.
+enum Start {
+    Opened(Box<dyn Sink>),
+    After(Handover, Opener),
 }
 
 /// What wakes an idle destination thread.

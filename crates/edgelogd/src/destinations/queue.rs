@@ -28,8 +28,11 @@
 //! the disk part, so an orderly restart loses nothing; the disk part survives `kill -9`.
 //!
 //! **Stop.** The owner appends what it still holds, then keeps serving the sender until the
-//! queue is empty or the grace period ends; then it tells the sender to stop (aborting a send
-//! to a receiver that takes nothing), takes its last answer, and accounts for what is left.
+//! queue is empty or the grace period ends — a queue that keeps its records on disk (`disk`,
+//! `spill`) only while the receiver is taking them; then it tells the sender to stop (aborting
+//! a send to a receiver that takes nothing), takes its last answer, and accounts for what is
+//! left. Its disk queue's lock goes with it, and only then does a destination that replaces
+//! it (a reload) open the queue.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,7 +68,7 @@ pub(super) enum Tier {
 pub(super) struct Backlog {
     primary: Box<dyn Queue>,
     /// The primary is in memory: what it holds at a stop is kept in the spill part, or lost.
-    memory_primary: bool,
+    pub(super) memory_primary: bool,
     spill: Option<Spill>,
 }
 
@@ -462,6 +465,26 @@ impl Pending {
     }
 }
 
+/// The owner's end of the link between a queue's owner and its sender.
+#[derive(Debug)]
+pub(super) struct Link {
+    requests: mpsc::Receiver<ToOwner>,
+    abort: watch::Sender<bool>,
+}
+
+/// A new link: the owner's end, and the sender's.
+pub(super) fn link() -> (Link, Feed) {
+    let (tx, requests) = mpsc::channel(4);
+    let (abort, abort_rx) = watch::channel(false);
+    (
+        Link { requests, abort },
+        Feed {
+            tx,
+            abort: abort_rx,
+        },
+    )
+}
+
 /// What [`QueueSink::new`] needs besides the backlog.
 pub(super) struct Owner {
     pub(super) name: String,
@@ -474,17 +497,15 @@ pub(super) struct Owner {
 }
 
 impl QueueSink {
-    /// The owner of `backlog`, and the sender's end of it.
-    pub(super) fn new(backlog: Backlog, o: Owner) -> (QueueSink, Feed) {
-        let (tx, requests) = mpsc::channel(4);
-        let (abort, abort_rx) = watch::channel(false);
+    /// The owner of `backlog`, serving the sender at the other end of `link`.
+    pub(super) fn new(backlog: Backlog, o: Owner, link: Link) -> QueueSink {
         let sink = QueueSink {
             backlog,
             encoder: o.encoder,
             pending: Pending::default(),
-            requests,
+            requests: link.requests,
             waiting: None,
-            abort,
+            abort: link.abort,
             stop: o.stop,
             closing_at: None,
             when_full: o.queue.when_full,
@@ -497,11 +518,7 @@ impl QueueSink {
             spilling: false,
         };
         sink.publish();
-        let feed = Feed {
-            tx,
-            abort: abort_rx,
-        };
-        (sink, feed)
+        sink
     }
 
     fn publish(&self) {
@@ -718,7 +735,15 @@ impl QueueSink {
     /// it, and account for what is left.
     fn finish(&mut self) {
         let grace = self.stop_at().unwrap_or_else(Instant::now);
-        while self.backlog.held() > 0 && Instant::now() < grace && !self.requests.is_closed() {
+        // A queue that keeps its records on disk waits only for a receiver that is taking
+        // them (or is being reached for the first time); one that would lose them gives the
+        // receiver the whole grace period.
+        let keeps = self.spill || !self.backlog.memory_primary;
+        while self.backlog.held() > 0
+            && Instant::now() < grace
+            && !self.requests.is_closed()
+            && (!keeps || self.stats.state().is_none_or(|s| s.taking()))
+        {
             self.wait(grace);
         }
         let _ = self.abort.send(true);

@@ -387,3 +387,55 @@ pub fn json_lines(out: &std::process::Output) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
 }
+
+/// A syslog receiver (LF framing) on `port`, once started: the `seq=` of every line
+/// [`send_tcp`] sent that it gets.
+pub struct Central {
+    seqs: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Central {
+    pub fn start(port: u16) -> Central {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let seqs = Arc::new(Mutex::new(Vec::new()));
+        let sink = seqs.clone();
+        std::thread::spawn(move || {
+            for c in listener.incoming() {
+                let Ok(c) = c else { break };
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(c).lines().map_while(Result::ok) {
+                        if let Some((_, seq)) = line.rsplit_once(" record seq=") {
+                            sink.lock().unwrap().push(seq.parse().unwrap());
+                        }
+                    }
+                });
+            }
+        });
+        Central { seqs }
+    }
+
+    /// The distinct sequence numbers once `want` of them arrived (bounded wait), sorted.
+    pub fn distinct(&self, want: u64, limit: Duration) -> Vec<u64> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut s = self.seqs.lock().unwrap().clone();
+            s.sort_unstable();
+            s.dedup();
+            if s.len() as u64 >= want || Instant::now() > deadline {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Sends `n` records over TCP as fast as the daemon takes them.
+pub fn send_tcp(port: u16, n: u64) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut buf = Vec::new();
+    for seq in 0..n {
+        writeln!(buf, "<13>1 - h app - - - record seq={seq}").unwrap();
+    }
+    s.write_all(&buf).unwrap();
+}
