@@ -158,6 +158,11 @@ pub struct DiskQueue {
     dir: PathBuf,
     /// `<dir>/lock`, locked exclusively for as long as the queue is open: one writer only.
     _lock: File,
+    /// The last append failed for want of room (the disk is full): see [`DiskQueue::unstarve`].
+    starved: bool,
+    /// The active segment was emptied by [`DiskQueue::unstarve`]: the next append starts a
+    /// new one.
+    needs_roll: bool,
     opts: DiskOptions,
     segments: Vec<Segment>,
     active: File,
@@ -174,6 +179,11 @@ pub struct DiskQueue {
     /// Records lost to corruption: found at recovery, or when a read met a bad record.
     corrupt: u64,
     frame: Vec<u8>,
+}
+
+/// Whether a write failed for want of room (ENOSPC, EDQUOT).
+fn no_room(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28 | 122))
 }
 
 /// Takes `<dir>/lock` exclusively (advisory, released when the file closes — with the process,
@@ -527,6 +537,8 @@ impl DiskQueue {
         let mut q = DiskQueue {
             dir: dir.to_owned(),
             _lock: lock,
+            starved: false,
+            needs_roll: false,
             opts,
             segments,
             active,
@@ -629,8 +641,10 @@ impl DiskQueue {
             let keep = self.active_seg().bytes;
             let _ = self.active.set_len(keep);
             self.frame.clear();
+            self.starved = no_room(&e);
             return Err(QueueError::io(&path, e));
         }
+        self.starved = false;
         let len = self.frame.len() as u64;
         let seg = self.segments.last_mut().expect("an active segment");
         seg.count += records;
@@ -638,6 +652,30 @@ impl DiskQueue {
         self.total_bytes += len;
         self.next_seq += records;
         self.frame.clear();
+        Ok(())
+    }
+
+    /// The disk is full and every record is acknowledged: the active segment is all that
+    /// holds room, and it could go only once sealed — by an append that cannot happen. So its
+    /// records are cut off now (they are all acknowledged: nothing is lost, nothing comes
+    /// again after a crash) and the next append starts a new segment.
+    fn unstarve(&mut self) -> Result<(), QueueError> {
+        let seg = self.segments.last().expect("an active segment");
+        if !self.starved || self.needs_roll || self.held() > 0 || seg.count == 0 {
+            return Ok(());
+        }
+        let path = seg.path.clone();
+        self.active
+            .set_len(HEADER)
+            .map_err(|e| QueueError::io(&path, e))?;
+        let seg = self.segments.last_mut().expect("an active segment");
+        self.total_bytes -= seg.bytes - HEADER;
+        seg.bytes = HEADER;
+        seg.count = 0;
+        for r in &mut self.readers {
+            *r = None;
+        }
+        self.needs_roll = true;
         Ok(())
     }
 
@@ -789,6 +827,14 @@ impl Queue for DiskQueue {
             first_seq: self.next_seq,
             ..Appended::default()
         };
+        // A full disk with nothing left to send: make room before trying again.
+        self.unstarve()?;
+        if self.needs_roll {
+            // After `unstarve`: the emptied segment is sealed and goes.
+            self.roll()?;
+            self.needs_roll = false;
+            self.delete_acknowledged()?;
+        }
         let mut pending = 0u64;
         for (i, r) in records.iter().enumerate() {
             if r.len() > self.opts.max_record {
@@ -906,7 +952,8 @@ impl Queue for DiskQueue {
         if due {
             self.save_cursors()?;
         }
-        self.delete_acknowledged()
+        self.delete_acknowledged()?;
+        self.unstarve()
     }
 
     fn rewind(&mut self, consumer: usize) -> Result<(), QueueError> {

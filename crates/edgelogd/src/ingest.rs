@@ -345,8 +345,12 @@ impl Ingest {
             Ok(permit) => permit.send(burst(&mut self.batch, None)),
             Err(mpsc::error::TrySendError::Closed(())) => return Err(Closed),
             Err(mpsc::error::TrySendError::Full(())) if self.batch.len() >= DATAGRAM_BACKLOG => {
-                self.stats
-                    .add_drop(SourceDrop::QueueFull, self.batch.len() as u64);
+                let why = if crate::stats::disk_full_now() {
+                    SourceDrop::DiskFull
+                } else {
+                    SourceDrop::QueueFull
+                };
+                self.stats.add_drop(why, self.batch.len() as u64);
                 self.batch.clear();
             }
             Err(mpsc::error::TrySendError::Full(())) => {}

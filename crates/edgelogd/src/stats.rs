@@ -45,10 +45,30 @@ pub enum SourceDrop {
     /// An HTTP request answered 503 (Retry-After) because the daemon's budget for bodies in
     /// flight was spent: the sender keeps it and retries.
     Busy,
+    /// Like `QueueFull`, while a destination waited for room on a full disk.
+    DiskFull,
+}
+
+/// Destinations in a disk-full episode now (see [`disk_full_now`]).
+static DISK_FULL_EPISODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A destination's disk-full episode begins (`true`) or ends.
+pub fn disk_full_episode(begins: bool) {
+    if begins {
+        DISK_FULL_EPISODES.fetch_add(1, Relaxed);
+    } else {
+        DISK_FULL_EPISODES.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Whether some destination waits for room on a full disk: what a datagram source cannot
+/// pass on now is then dropped for that reason.
+pub fn disk_full_now() -> bool {
+    DISK_FULL_EPISODES.load(Relaxed) > 0
 }
 
 impl SourceDrop {
-    const ALL: [SourceDrop; 13] = [
+    const ALL: [SourceDrop; 14] = [
         SourceDrop::KernelGap,
         SourceDrop::Lapped,
         SourceDrop::Torn,
@@ -62,6 +82,7 @@ impl SourceDrop {
         SourceDrop::Rejected,
         SourceDrop::QueueFull,
         SourceDrop::Busy,
+        SourceDrop::DiskFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +100,7 @@ impl SourceDrop {
             SourceDrop::Rejected => "rejected",
             SourceDrop::QueueFull => "queue_full",
             SourceDrop::Busy => "busy",
+            SourceDrop::DiskFull => "disk_full",
         }
     }
 }

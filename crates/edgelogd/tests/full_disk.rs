@@ -1,5 +1,7 @@
 //! Resources running out: a full run directory (tmpfs) costs the daemon's tables their
-//! entries, never the daemon or a record. The tests mount a small tmpfs (CI runs as root).
+//! entries, never the daemon or a record; a full state directory pauses what can wait, counts
+//! what cannot (`disk_full`), and recovers by itself. The tests mount a small tmpfs (CI runs
+//! as root).
 
 mod common;
 
@@ -166,4 +168,100 @@ compress = false
     assert_eq!(c["destinations"]["store"]["disk_full"], false, "{c}");
     let (_, dir) = d.stop();
     assert_eq!(store_seqs(dir.path()).len() as u64, N);
+}
+
+#[test]
+fn a_full_state_directory_with_a_disk_queue_to_a_down_receiver_loses_nothing() {
+    // The state directory is a 12 MiB tmpfs holding the store and a disk queue whose
+    // receiver is down: 100,000 file records (about 8 MB in the store, 6 MB in the queue)
+    // fill it. The file source pauses, its checkpoint never passes what is not durable, an
+    // application's datagrams are dropped counted as `disk_full`, and once the receiver is
+    // back and drains the queue, the room comes back and everything arrives.
+    let Some(fs) = Tmpfs::mount("12m") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(fs.path(), dir.path().join("state")).unwrap();
+    let input = dir.path().join("input.log");
+    const N: u64 = 100_000;
+    let text: String = (0..N)
+        .map(|seq| format!("the file's line, record seq={seq}\n"))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let central = free_port();
+    let config = format!(
+        r#"
+[sources.app]
+type = "file"
+paths = ["{}"]
+start_at = "beginning"
+
+[sources.devlog]
+type = "unix_datagram"
+path = "log.sock"
+
+[destinations.store]
+type = "file_store"
+max_file_size = "1GiB"
+compress = false
+
+[destinations.central]
+type = "syslog_tcp"
+address = "127.0.0.1:{central}"
+framing = "lf"
+max_backoff = "200ms"
+queue = {{ kind = "disk", max_bytes = "64MiB" }}
+"#,
+        input.display()
+    );
+    let d = Daemon::start_in(dir, Some(&config), std::process::Stdio::null());
+    d.wait_for_counters(Duration::from_secs(60), |c| {
+        c["destinations"]["central"]["disk_full"] == true
+            || c["destinations"]["store"]["disk_full"] == true
+    });
+    // An application logs meanwhile: never blocked; what cannot be taken is counted for
+    // the full disk.
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    sock.connect(d.run_dir().join("log.sock")).unwrap();
+    const DGRAMS: u64 = 10_000;
+    for seq in 0..DGRAMS {
+        sock.send(format!("<13>Dec  2 10:00:00 dgapp: dg seq={seq}").as_bytes())
+            .unwrap();
+    }
+    d.wait_for_counters(Duration::from_secs(10), |c| {
+        n(&c["sources"]["devlog"]["received"]) == DGRAMS
+    });
+    let c = d.counters();
+    let dg_dropped = n(&c["sources"]["devlog"]["dropped"]["disk_full"]);
+    assert!(dg_dropped > 0, "{c}");
+    assert_eq!(
+        n(&c["sources"]["devlog"]["dropped"]["queue_full"]),
+        0,
+        "{c}"
+    );
+    for dest in ["store", "central"] {
+        assert_eq!(
+            n(&c["destinations"][dest]["dropped"]["write_error"]),
+            0,
+            "{c}"
+        );
+    }
+    let (_, status) = common::control_call(&d.run_dir(), "GET", "/v1/status");
+    assert!(status.contains("disk full, holding records"), "{status}");
+
+    // The receiver comes back: it drains the queue, which frees the room, and everything
+    // goes on by itself.
+    let rx = common::Central::start(central);
+    let got = rx.distinct(N, Duration::from_secs(60));
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    d.wait_for_counters(Duration::from_secs(60), |c| {
+        n(&c["destinations"]["store"]["written"]) == N + DGRAMS - dg_dropped
+    });
+    let c = d.counters();
+    assert_eq!(c["destinations"]["store"]["disk_full"], false, "{c}");
+    assert_eq!(c["destinations"]["central"]["disk_full"], false, "{c}");
+    let (_, dir) = d.stop();
+    let store = std::fs::read_to_string(dir.path().join("state/store/current.log")).unwrap();
+    let file_lines = store.lines().filter(|l| l.contains(" record seq=")).count();
+    assert_eq!(file_lines as u64, N);
 }

@@ -69,6 +69,7 @@ impl DiskFull {
         if self.since.is_none() {
             self.since = Some(Instant::now());
             stats.disk_full.store(true, Relaxed);
+            crate::stats::disk_full_episode(true);
             let why = format!("disk full: {e}; holding records until there is room");
             tracing::warn!(destination = name, "{why}");
             stats.set_error(why);
@@ -110,11 +111,20 @@ impl DiskFull {
     pub(crate) fn cleared(&mut self, name: &str, stats: &DestinationStats) {
         if let Some(since) = self.since.take() {
             stats.disk_full.store(false, Relaxed);
+            crate::stats::disk_full_episode(false);
             tracing::info!(
                 destination = name,
                 "disk has room again after {:?}; writing on",
                 since.elapsed()
             );
+        }
+    }
+}
+
+impl Drop for DiskFull {
+    fn drop(&mut self) {
+        if self.since.is_some() {
+            crate::stats::disk_full_episode(false);
         }
     }
 }
@@ -371,6 +381,18 @@ enum Wake {
     Tick,
 }
 
+/// A write, flush or tick failed: `n` records are lost, counted. A flush or tick that fails
+/// for a full disk loses nothing (the sink keeps what it could not write and tries again): it
+/// is shown as the disk-full episode it is.
+fn fail(full: &mut DiskFull, name: &str, stats: &DestinationStats, e: std::io::Error, n: u64) {
+    if n == 0 && disk_full(&e) {
+        full.note(name, stats, &e);
+        return;
+    }
+    stats.add_drop(DestinationDrop::WriteError, n);
+    stats.set_error(e.to_string());
+}
+
 fn run(
     name: &str,
     mut rx: mpsc::Receiver<Arc<Batch>>,
@@ -380,10 +402,6 @@ fn run(
     stop_at: &watch::Receiver<Option<Instant>>,
     runtime: tokio::runtime::Handle,
 ) {
-    let fail = |stats: &DestinationStats, e: std::io::Error, n: u64| {
-        stats.add_drop(DestinationDrop::WriteError, n);
-        stats.set_error(e.to_string());
-    };
     let mut full = DiskFull::default();
     loop {
         let batch = match rx.try_recv() {
@@ -391,7 +409,7 @@ fn run(
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
                 if let Err(e) = sink.flush() {
-                    fail(stats, e, 0);
+                    fail(&mut full, name, stats, e, 0);
                 }
                 let tick = tokio::time::Instant::now() + Duration::from_secs(1);
                 let next = runtime.block_on(async {
@@ -413,7 +431,7 @@ fn run(
                     Wake::Work => continue,
                     Wake::Tick => {
                         if let Err(e) = sink.tick() {
-                            fail(stats, e, 0);
+                            fail(&mut full, name, stats, e, 0);
                         }
                         continue;
                     }
@@ -435,7 +453,7 @@ fn run(
                         break;
                     }
                     Err(err) => {
-                        fail(stats, err, 1);
+                        fail(&mut full, name, stats, err, 1);
                         break;
                     }
                 }
@@ -450,7 +468,7 @@ fn run(
                     Ok(()) => break true,
                     Err(err) if full.retry(name, stats, &err, *stop_at.borrow()) => {}
                     Err(err) => {
-                        fail(stats, err, 0);
+                        fail(&mut full, name, stats, err, 0);
                         break false;
                     }
                 }
@@ -463,10 +481,10 @@ fn run(
             full.cleared(name, stats);
         }
         if let Err(e) = sink.tick() {
-            fail(stats, e, 0);
+            fail(&mut full, name, stats, e, 0);
         }
     }
     if let Err(e) = sink.close() {
-        fail(stats, e, 0);
+        fail(&mut full, name, stats, e, 0);
     }
 }

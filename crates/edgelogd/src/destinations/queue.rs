@@ -85,6 +85,8 @@ struct Spill {
 #[derive(Debug, Default)]
 pub(super) struct Appending {
     pub(super) taken: usize,
+    /// Of those, the records a disk queue took (a sign the disk has room).
+    pub(super) to_disk: usize,
     pub(super) refused: usize,
     pub(super) error: Option<QueueError>,
 }
@@ -162,6 +164,9 @@ impl Backlog {
                 Ok(Appended { taken, refused, .. }) => {
                     out.taken = taken;
                     out.refused = refused;
+                    if !self.memory_primary {
+                        out.to_disk = taken;
+                    }
                 }
                 Err(e) => {
                     out.error = Some(e);
@@ -175,6 +180,7 @@ impl Backlog {
         let a = self.append_spill(&records[out.taken..]);
         Appending {
             taken: out.taken + a.taken,
+            to_disk: a.taken,
             refused: a.refused,
             error: a.error,
         }
@@ -287,6 +293,7 @@ impl Backlog {
         match queue.append(records) {
             Ok(a) => {
                 out.taken = a.taken;
+                out.to_disk = a.taken;
                 out.refused = a.refused;
             }
             Err(e) => out.error = Some(e),
@@ -672,8 +679,10 @@ impl QueueSink {
         while !self.pending.is_empty() {
             let a = self.backlog.append(&self.pending.records());
             self.pending.take(a.taken);
-            if a.taken > 0 {
+            if a.to_disk > 0 {
                 self.full.cleared(&self.name, &self.stats);
+            }
+            if a.taken > 0 {
                 self.answer_waiting();
             }
             self.publish();
