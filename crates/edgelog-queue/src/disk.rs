@@ -179,6 +179,75 @@ pub struct DiskQueue {
     /// Records lost to corruption: found at recovery, or when a read met a bad record.
     corrupt: u64,
     frame: Vec<u8>,
+    /// The newest records, as appended, up to [`TAIL_BYTES`]: a consumer that keeps up reads
+    /// them from here, not back from the file (see [`Tail`]).
+    tail: Tail,
+}
+
+/// What the tail may hold, in payload bytes.
+const TAIL_BYTES: usize = 4 << 20;
+
+/// The newest appended records, contiguous in sequence numbers, kept in memory after they
+/// were written: reading what was just written costs a reference count instead of a read and
+/// a checksum. Only a read position inside it is served from it; the file stays the truth
+/// (recovery, lagging consumers).
+#[derive(Debug, Default)]
+struct Tail {
+    records: std::collections::VecDeque<Record>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn push(&mut self, first_seq: u64, records: &[&[u8]]) {
+        if records.is_empty() {
+            return;
+        }
+        if self.records.back().is_some_and(|r| r.seq + 1 != first_seq) {
+            self.clear();
+        }
+        let mut all = bytes::BytesMut::with_capacity(records.iter().map(|r| r.len()).sum());
+        for r in records {
+            all.extend_from_slice(r);
+        }
+        let all = all.freeze();
+        let mut at = 0;
+        for (i, r) in records.iter().enumerate() {
+            self.records.push_back(Record {
+                seq: first_seq + i as u64,
+                payload: all.slice(at..at + r.len()),
+            });
+            at += r.len();
+            self.bytes += r.len();
+        }
+        while self.bytes > TAIL_BYTES {
+            self.pop();
+        }
+    }
+
+    fn pop(&mut self) {
+        if let Some(r) = self.records.pop_front() {
+            self.bytes -= r.payload.len();
+        }
+    }
+
+    /// Drops what every consumer has acknowledged (through `seq`).
+    fn trim(&mut self, seq: u64) {
+        while self.records.front().is_some_and(|r| r.seq <= seq) {
+            self.pop();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.bytes = 0;
+    }
+
+    /// The index of `seq`, if the tail holds it.
+    fn find(&self, seq: u64) -> Option<usize> {
+        let first = self.records.front()?.seq;
+        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+        (i < self.records.len()).then_some(i)
+    }
 }
 
 /// Whether a write failed for want of room (ENOSPC, EDQUOT).
@@ -553,6 +622,7 @@ impl DiskQueue {
             dropped_newest: 0,
             corrupt: rec.lost_records,
             frame: Vec::new(),
+            tail: Tail::default(),
         };
         for c in 0..q.consumers.len() {
             q.pass_gaps(c);
@@ -675,6 +745,7 @@ impl DiskQueue {
         for r in &mut self.readers {
             *r = None;
         }
+        self.tail.clear();
         self.needs_roll = true;
         Ok(())
     }
@@ -724,6 +795,7 @@ impl DiskQueue {
             .map(|c| c.acked)
             .min()
             .unwrap_or(u64::MAX);
+        self.tail.trim(done);
         let n = self
             .segments
             .iter()
@@ -870,6 +942,7 @@ impl Queue for DiskQueue {
             out.taken += 1;
         }
         self.write_frame(pending)?;
+        self.tail.push(out.first_seq, &records[..out.taken]);
         self.maybe_sync()?;
         Ok(out)
     }
@@ -883,6 +956,28 @@ impl Queue for DiskQueue {
         let c = crate::acks_mut(&mut self.consumers, consumer)?;
         // Records acknowledged out of order may since have joined the prefix.
         let mut seq = c.read_next.max(c.acked + 1).max(self.segments[0].first_seq);
+        if let Some(from) = self.tail.find(seq) {
+            let c = &mut self.consumers[consumer];
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            for r in self.tail.records.range(from..) {
+                if out.len() >= max_records
+                    || (!out.is_empty() && bytes + r.payload.len() > max_bytes)
+                {
+                    break;
+                }
+                seq = r.seq + 1;
+                if c.beyond.contains(&r.seq) {
+                    continue;
+                }
+                bytes += r.payload.len();
+                out.push(r.clone());
+            }
+            c.read_next = seq;
+            // The file reader is not where this read ended.
+            self.readers[consumer] = None;
+            return Ok(out);
+        }
         let mut out = Vec::new();
         let mut bytes = 0;
         let mut payload = Vec::new();

@@ -164,6 +164,7 @@ impl Daemon {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the {what} directory {}", dir.display()))?;
         }
+        crate::sources::set_http_body_budget(config.http_body_budget);
         let stats = Arc::new(Registry::default());
         let tables = if config.tables.enabled {
             Some(
@@ -330,6 +331,9 @@ impl Daemon {
         }
         if config.tables != self.config.tables {
             tracing::warn!("reload: [tables] changes take effect at the next start");
+        }
+        if config.http_body_budget != self.config.http_body_budget {
+            tracing::warn!("reload: a new http_body_budget takes effect at the next start");
         }
         // Destinations first: new ones must be there before sources drain into the router.
         let mut retired = Vec::new();

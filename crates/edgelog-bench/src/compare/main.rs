@@ -16,7 +16,8 @@
 //! - `isolation`: TCP in, out to a healthy receiver, to one that accepts and never reads,
 //!   and to a local file, each system with its default queues: what the healthy receiver and
 //!   the file got, and how fast (a stalled receiver must not hold up the others);
-//!   `isolation-base`: the same without the stalled receiver, the rate to compare with;
+//!   `isolation-base`: the same with the second receiver healthy too, the rate to compare
+//!   with;
 //! - `kill`: a file being written, relayed with disk queues to a receiver that stops reading
 //!   for 5 s, so the relay holds a backlog; the relay is killed with SIGKILL in the middle of
 //!   it and restarted a second later: loss and duplicates.
@@ -531,9 +532,10 @@ fn settle(file: &Path) {
     }
 }
 
-/// One healthy receiver, one that takes the first chunk and then never reads again (when
-/// `stalled`), and a local file; each system with its default queues. The row's rate and
-/// delivered are the healthy receiver's; `file_delivered` is the file's.
+/// One healthy receiver, a second one that takes the first chunk and then never reads again
+/// (when `stalled`; else it reads everything too), and a local file; each system with its
+/// default queues. The row's rate and delivered are the first receiver's; `file_delivered` is
+/// the file's.
 fn isolation(
     env: &Env,
     sys: &System,
@@ -547,14 +549,9 @@ fn isolation(
         Output::Tcp(healthy),
         QueueKind::Default,
     );
-    let mut stalled_sink = None;
-    if stalled {
-        let stall = ["--stall-after", "1", "--stall-seconds", "100000"].map(String::from);
-        let (port, sink) = start_sink(env, count, &stall)?;
-        stalled_sink = Some(sink);
-        spec.also.push(Output::Tcp(port));
-    }
-    spec.also.push(Output::File);
+    let stall = ["--stall-after", "1", "--stall-seconds", "100000"].map(String::from);
+    let (second, mut second_sink) = start_sink(env, count, if stalled { &stall } else { &[] })?;
+    spec.also = vec![Output::Tcp(second), Output::File];
     let relay = Relay::start(sys, &spec, work)?;
     let Input::Tcp(inp) = spec.input else {
         unreachable!()
@@ -576,10 +573,8 @@ fn isolation(
     let file = sys.output_file(work);
     settle(&file);
     let usage = relay.stop(env);
-    if let Some(mut s) = stalled_sink {
-        let _ = s.kill();
-        let _ = s.wait();
-    }
+    let _ = second_sink.kill();
+    let _ = second_sink.wait();
     let counted = load(
         env,
         &[

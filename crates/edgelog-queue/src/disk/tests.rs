@@ -300,8 +300,10 @@ fn a_record_found_corrupt_while_running_is_counted_and_passed() {
     let (mut q, _) =
         DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
     append_n(&mut q, 1, 60);
-    // Damage record 3 under the running queue.
+    // Damage record 3 under the running queue, for a consumer that reads it from the file
+    // (one that lags: the records are no longer in the tail).
     damage_record_3(dir.path());
+    q.tail.clear();
 
     let got = q.read(0, 1000, usize::MAX).unwrap();
     let per_segment = (1024 - HEADER) / (16 + payload(1).len() as u64);
@@ -331,4 +333,29 @@ fn a_queue_has_one_writer_at_a_time() {
     // Closed: the next writer opens it, and finds every record.
     let (mut q, _) = DiskQueue::open(dir.path(), o(), &["a"]).unwrap();
     assert_eq!(seqs(&q.read(0, 100, 1 << 20).unwrap()), vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_consumer_that_keeps_up_reads_from_the_tail_and_one_that_lags_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) =
+        DiskQueue::open(dir.path(), opts(1024, 1 << 20, WhenFull::Block), &["a"]).unwrap();
+    append_n(&mut q, 1, 60);
+    // Damaged on disk, whole in memory: the tail serves the good copy.
+    damage_record_3(dir.path());
+    let got = q.read(0, 10, usize::MAX).unwrap();
+    assert_eq!(seqs(&got), (1..=10).collect::<Vec<_>>());
+    assert_eq!(got[2].payload, payload(3));
+    assert_eq!(q.stats().corrupt, 0);
+    // Acknowledged records leave the tail; a rewind past it reads the file.
+    q.ack(0, &[1, 2]).unwrap();
+    assert_eq!(q.tail.records.front().map(|r| r.seq), Some(3));
+    q.rewind(0).unwrap();
+    q.tail.clear();
+    let again = q.read(0, 1000, usize::MAX).unwrap();
+    assert!(
+        q.stats().corrupt > 0,
+        "the file's damage is found when read from the file"
+    );
+    assert!(again.iter().all(|r| r.payload == payload(r.seq)));
 }

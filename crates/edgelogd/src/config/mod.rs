@@ -58,6 +58,8 @@ pub const DEFAULT_CONFIG_NAME: &str = "<embedded default>";
 pub struct Config {
     pub run_dir: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
+    /// The bytes of request bodies every HTTP source of the daemon may hold at once.
+    pub http_body_budget: usize,
     pub device: DeviceConfig,
     pub tables: TablesConfig,
     pub control: ControlConfig,
@@ -66,6 +68,9 @@ pub struct Config {
     /// Allowed, but probably not meant (`--check-config` says them; the daemon logs them).
     pub warnings: Vec<ConfigError>,
 }
+
+/// What HTTP sources may hold of request bodies at once, by default.
+pub const DEFAULT_HTTP_BODY_BUDGET: usize = 64 << 20;
 
 /// `[device]`: facts added to every record. `"auto"` reads the machine.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,6 +214,9 @@ pub struct HttpConfig {
     pub header_timeout: std::time::Duration,
     /// How long a client may take to send a body.
     pub body_timeout: std::time::Duration,
+    /// The slowest a body may arrive, in bytes per second on average, once it has had 5 s:
+    /// a trickle would hold the budget.
+    pub min_body_rate: u64,
 }
 
 impl SourceKind {
@@ -562,6 +570,11 @@ pub fn parse(
         .value(&mut d, "state_dir", reader::string)
         .map(PathBuf::from);
     let dirs = dirs(run_dir.as_deref(), state_dir.as_deref());
+    let http_body_budget = root
+        .value(&mut d, "http_body_budget", reader::positive_size)
+        .map_or(DEFAULT_HTTP_BODY_BUDGET, |n| {
+            n.clamp(1 << 20, 1 << 34) as usize
+        });
 
     let device = root
         .table(&mut d, "device")
@@ -622,6 +635,7 @@ pub fn parse(
             Config {
                 run_dir,
                 state_dir,
+                http_body_budget,
                 device,
                 tables,
                 control,
@@ -1045,6 +1059,9 @@ fn read_http(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>, path: &str) -> Op
     let body_timeout = s
         .value(d, "body_timeout", reader::positive_duration)
         .unwrap_or(Duration::from_secs(30));
+    let min_body_rate = s
+        .value(d, "min_body_rate", reader::positive_size)
+        .unwrap_or(1024);
     Some(HttpConfig {
         address: address?,
         path,
@@ -1053,6 +1070,7 @@ fn read_http(s: &mut Section<'_, '_>, d: &mut Diagnostics<'_>, path: &str) -> Op
         max_connections,
         header_timeout,
         body_timeout,
+        min_body_rate,
     })
 }
 

@@ -403,13 +403,23 @@ fn run(
     runtime: tokio::runtime::Handle,
 ) {
     let mut full = DiskFull::default();
+    // A flush failed: records written since sit in the sink's buffer, which says nothing of
+    // the disk — only a flush that succeeds ends the episode.
+    let mut unflushed = false;
     loop {
         let batch = match rx.try_recv() {
             Ok(b) => b,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
-                if let Err(e) = sink.flush() {
-                    fail(&mut full, name, stats, e, 0);
+                match sink.flush() {
+                    Ok(()) => {
+                        unflushed = false;
+                        full.cleared(name, stats);
+                    }
+                    Err(e) => {
+                        unflushed = true;
+                        fail(&mut full, name, stats, e, 0);
+                    }
                 }
                 let tick = tokio::time::Instant::now() + Duration::from_secs(1);
                 let next = runtime.block_on(async {
@@ -465,7 +475,10 @@ fn run(
             // The ticket lets a source move its checkpoint: only once the records are durable.
             let durable = loop {
                 match sink.durable() {
-                    Ok(()) => break true,
+                    Ok(()) => {
+                        unflushed = false;
+                        break true;
+                    }
                     Err(err) if full.retry(name, stats, &err, *stop_at.borrow()) => {}
                     Err(err) => {
                         fail(&mut full, name, stats, err, 0);
@@ -477,7 +490,7 @@ fn run(
                 t.complete_one();
             }
         }
-        if written > 0 {
+        if written > 0 && !unflushed {
             full.cleared(name, stats);
         }
         if let Err(e) = sink.tick() {

@@ -9,12 +9,17 @@
 //! missing or wrong bearer token, `413` for a body over `max_body` (compressed or not),
 //! `405`/`404` for the wrong method or path. Refused requests are counted as `rejected`.
 //!
-//! **Bounded.** At most `max_connections` connections (more are closed at once, counted as
-//! `connection_limit`); a client has `header_timeout` to send a request's headers (an idle
-//! keep-alive connection too) and `body_timeout` for its body (`408`). Bodies in flight share
-//! one budget for the whole daemon ([`BODY_BUDGET`]): a request that would exceed it is
-//! answered `503` with `Retry-After`, counted as `busy`, before its body is read — so a
-//! hundred slow 10 MB bodies cost the budget, not a gigabyte.
+//! **Bounded.** At most `max_connections` connections. At the limit a new connection takes the
+//! place of the oldest one that is idle (no request being handled: waiting for headers, or
+//! kept alive between requests), which is closed; when every connection is busy with a request
+//! the new one is closed instead — either way counted as `connection_limit`. So idle
+//! connections, however many, never lock a legitimate client out. A client has
+//! `header_timeout` to send a request's headers (an idle keep-alive connection too), and
+//! `body_timeout` for its body, which must also arrive at `min_body_rate` on average once it
+//! has had [`MIN_RATE_GRACE`] (`408` otherwise). Bodies in flight share one budget for the
+//! whole daemon (`http_body_budget`, 64 MiB): a request that would exceed it is answered `503`
+//! with `Retry-After`, counted as `busy`, before its body is read — so a hundred slow 10 MB
+//! bodies cost the budget, not a gigabyte.
 //!
 //! GELF bodies may be gzip or zlib (detected by their magic, whatever `Content-Encoding`
 //! says) and hold one message or newline-delimited messages (bulk). Alertmanager's version 4
@@ -24,8 +29,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
@@ -62,13 +69,68 @@ struct Receiver {
 
 type Reply = (StatusCode, String);
 
-/// The bytes of request bodies all HTTP sources of the daemon may hold at once.
-pub(crate) const BODY_BUDGET: usize = 64 << 20;
+/// How long a body may take before `min_body_rate` applies to it.
+const MIN_RATE_GRACE: Duration = Duration::from_secs(5);
 
-/// [`BODY_BUDGET`] in KiB permits (a semaphore counts in `u32`-sized chunks comfortably).
+static BUDGET: std::sync::OnceLock<Semaphore> = std::sync::OnceLock::new();
+
+/// Sets the bytes of request bodies all HTTP sources of the daemon may hold at once; the
+/// first setting holds for the life of the process.
+pub(crate) fn set_budget(bytes: usize) {
+    let _ = BUDGET.set(Semaphore::new(bytes >> 10));
+}
+
+/// The budget in KiB permits (a semaphore counts in `u32`-sized chunks comfortably).
 fn budget() -> &'static Semaphore {
-    static BUDGET: Semaphore = Semaphore::const_new(BODY_BUDGET >> 10);
-    &BUDGET
+    BUDGET.get_or_init(|| Semaphore::new(crate::config::DEFAULT_HTTP_BODY_BUDGET >> 10))
+}
+
+/// Whether a connection is busy with a request (handled now), or idle and so the first to go
+/// when the connections are at their limit.
+#[derive(Debug, Clone, Default)]
+struct Busy(Arc<AtomicBool>);
+
+/// Marks the connection busy for as long as it lives.
+struct Handling(Busy);
+
+impl Handling {
+    fn new(b: &Busy) -> Handling {
+        b.0.store(true, Relaxed);
+        Handling(b.clone())
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        (self.0).0.store(false, Relaxed);
+    }
+}
+
+/// The open connections, oldest first: whether each is busy, and how to close it.
+#[derive(Debug, Default)]
+struct Open(std::collections::VecDeque<(tokio::task::Id, Busy, tokio::task::AbortHandle)>);
+
+impl Open {
+    /// Makes room for one more under `max`: closes the oldest idle connection. False if every
+    /// connection is busy.
+    fn make_room(&mut self, max: usize) -> bool {
+        if self.0.len() < max {
+            return true;
+        }
+        match self.0.iter().position(|(_, b, _)| !b.0.load(Relaxed)) {
+            Some(i) => {
+                if let Some((_, _, abort)) = self.0.remove(i) {
+                    abort.abort();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn ended(&mut self, id: tokio::task::Id) {
+        self.0.retain(|(i, _, _)| *i != id);
+    }
 }
 
 pub(super) async fn run(
@@ -96,10 +158,17 @@ pub(super) async fn run(
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(cfg_header_timeout);
     let mut conns = JoinSet::new();
+    let mut open = Open::default();
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.wait() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            Some(done) = conns.join_next_with_id(), if !conns.is_empty() => {
+                match done {
+                    Ok((id, ())) => open.ended(id),
+                    Err(e) => open.ended(e.id()),
+                }
+                continue;
+            }
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
@@ -110,19 +179,26 @@ pub(super) async fn run(
                 }
             },
         };
-        if conns.len() >= max_connections {
+        if open.0.len() >= max_connections {
             ingest
                 .lock()
                 .await
                 .stats()
                 .add_drop(SourceDrop::ConnectionLimit, 1);
-            drop(stream);
-            continue;
+            if !open.make_room(max_connections) {
+                drop(stream);
+                continue;
+            }
         }
-        let service = TowerToHyperService::new(app.clone().layer(Extension(peer)));
+        let busy = Busy::default();
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(Extension(peer))
+                .layer(Extension(busy.clone())),
+        );
         let conn = http.serve_connection(TokioIo::new(stream), service);
         let mut stop = stop.clone();
-        conns.spawn(async move {
+        let abort = conns.spawn(async move {
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -133,6 +209,7 @@ pub(super) async fn run(
                 }
             }
         });
+        open.0.push_back((abort.id(), busy, abort));
     }
     while conns.join_next().await.is_some() {}
     let _ = ingest.lock().await.flush().await;
@@ -141,10 +218,12 @@ pub(super) async fn run(
 async fn receive(
     State(r): State<Receiver>,
     Extension(peer): Extension<SocketAddr>,
+    Extension(busy): Extension<Busy>,
     headers: HeaderMap,
     body: Body,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
+    let _handling = Handling::new(&busy);
     // The body's share of the budget, before any of it is read: what it says it is, else
     // as much as a body may be.
     let claimed = headers
@@ -208,20 +287,31 @@ async fn accept(r: &Receiver, peer: SocketAddr, headers: &HeaderMap, body: Body)
             );
         }
     }
-    let body = match tokio::time::timeout(r.cfg.body_timeout, to_bytes(body, r.cfg.max_body)).await
-    {
-        Ok(Ok(body)) => body,
-        Ok(Err(_)) => {
+    let body = match read_body(body, &r.cfg).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("body larger than {} bytes\n", r.cfg.max_body),
             );
         }
-        Err(_) => {
+        Err(BodyError::Late) => {
             return (
                 StatusCode::REQUEST_TIMEOUT,
                 format!("the body did not arrive within {:?}\n", r.cfg.body_timeout),
             );
+        }
+        Err(BodyError::Slow) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body arrived slower than {} bytes a second\n",
+                    r.cfg.min_body_rate
+                ),
+            );
+        }
+        Err(BodyError::Broken) => {
+            return (StatusCode::BAD_REQUEST, "the body was cut short\n".into());
         }
     };
     // A body received whole is taken whole, even if the client hangs up before the reply
@@ -283,6 +373,46 @@ async fn gelf_body(r: &Receiver, body: &[u8], host: &str) -> Reply {
     match ingest.flush().await {
         Ok(()) => (StatusCode::ACCEPTED, String::new()),
         Err(_) => shutting_down(),
+    }
+}
+
+/// Why a body was not read whole.
+enum BodyError {
+    TooLarge,
+    /// Not whole within `body_timeout`.
+    Late,
+    /// Slower than `min_body_rate` once past [`MIN_RATE_GRACE`].
+    Slow,
+    /// The connection failed mid-body.
+    Broken,
+}
+
+/// Reads a request body of at most `max_body` bytes, within `body_timeout` and at
+/// `min_body_rate`.
+async fn read_body(mut body: Body, cfg: &HttpConfig) -> Result<bytes::Bytes, BodyError> {
+    use http_body_util::BodyExt as _;
+    let started = Instant::now();
+    let deadline = started + cfg.body_timeout;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        // If nothing more arrived, when the average would fall below the rate.
+        let owed = Duration::from_secs_f64(buf.len() as f64 / cfg.min_body_rate.max(1) as f64);
+        let slow_at = started + MIN_RATE_GRACE.max(owed);
+        let frame = tokio::time::timeout_at(deadline.min(slow_at).into(), body.frame()).await;
+        match frame {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > cfg.max_body {
+                        return Err(BodyError::TooLarge);
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(None) => return Ok(buf.freeze()),
+            Err(_) if Instant::now() >= deadline => return Err(BodyError::Late),
+            Err(_) => return Err(BodyError::Slow),
+        }
     }
 }
 

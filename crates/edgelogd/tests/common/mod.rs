@@ -91,7 +91,29 @@ impl Daemon {
         stdin: Stdio,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Daemon {
-        let mut cmd = Command::new(BIN);
+        Daemon::launch(dir, config, stdin, env, &[])
+    }
+
+    /// Starts `edgelogd` under a wrapper command (`prlimit …`, `faketime …`).
+    pub fn start_wrapped(dir: tempfile::TempDir, config: &str, wrapper: &[&str]) -> Daemon {
+        Daemon::launch(dir, Some(config), Stdio::null(), &[], wrapper)
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        config: Option<&str>,
+        stdin: Stdio,
+        env: &[(&str, &std::ffi::OsStr)],
+        wrapper: &[&str],
+    ) -> Daemon {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.envs(env.iter().copied());
         cmd.arg("--run-dir")
             .arg(dir.path().join("run"))
