@@ -107,6 +107,24 @@ max_file_size = "1GiB"
     )
 }
 
+/// At exit every record a destination took is accounted for: acknowledged by the receiver,
+/// kept in its queue on disk, or dropped by reason.
+fn assert_accounted(counters: &serde_json::Value, dest: &str) {
+    let d = &counters["destinations"][dest];
+    let dropped: u64 = d["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap_or(0))
+        .sum();
+    let kept = n(&d["network"]["queued"]["records"]);
+    assert_eq!(
+        n(&d["written"]),
+        n(&d["network"]["acknowledged"]) + kept + dropped,
+        "{dest}: {counters}"
+    );
+}
+
 fn total() -> u64 {
     tcp_records() + dgram_records()
 }
@@ -350,6 +368,13 @@ fn a_receiver_that_refuses_connections_stops_nothing_else() {
         0,
         "{c}"
     );
+    let (counters, _) = d.stop();
+    assert_accounted(&counters, "central");
+    assert_eq!(
+        n(&counters["destinations"]["central"]["dropped"]["shutdown"]),
+        0,
+        "a spill queue keeps what memory held: {counters}"
+    );
 }
 
 #[test]
@@ -510,6 +535,49 @@ queue = {{ kind = "memory", max_records = 1000, when_full = "block" }}
     assert_eq!(
         n(&counters["sources"]["devlog"]["received"]),
         10_000,
+        "{counters}"
+    );
+    assert_accounted(&counters, "central");
+}
+
+#[test]
+fn at_exit_a_memory_queue_accounts_for_every_record() {
+    let _serial = one_at_a_time();
+    // A receiver that takes nothing and a memory queue: at SIGTERM, after the grace period,
+    // what is left is counted `shutdown`, the rest `evicted`, never lost uncounted.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let central = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().map_while(Result::ok) {
+            held.push(c);
+        }
+    });
+    let port = free_port();
+    let d = Daemon::start(Some(&format!(
+        r#"
+[sources.net]
+type = "syslog_tcp"
+address = "127.0.0.1:{port}"
+
+[destinations.central]
+type = "syslog_tcp"
+address = "127.0.0.1:{central}"
+framing = "lf"
+queue = {{ kind = "memory", max_records = 20000 }}
+"#
+    )));
+    // More than the kernel's socket buffers towards the receiver hold (a few MB).
+    const N: u64 = 300_000;
+    send_tcp(port, N);
+    d.wait_for_counters(Duration::from_secs(30), |c| {
+        n(&c["destinations"]["central"]["written"]) == N
+    });
+    let (counters, _) = d.stop();
+    assert_accounted(&counters, "central");
+    let dropped = &counters["destinations"]["central"]["dropped"];
+    assert!(
+        n(&dropped["shutdown"]) > 0 && n(&dropped["evicted"]) > 0,
         "{counters}"
     );
 }
