@@ -112,24 +112,6 @@ impl ConfigSource {
             }
         })
         .map_err(|e| e.to_string())
-        .and_then(|(mut config, dirs)| {
-            // Export levels set from the CLI for plugin aliases.
-            // A file the daemon wrote itself never stops it: a bad line is said and skipped.
-            let levels = edgelog_core::control::read_plugin_levels(&dirs.state_dir)
-                .map_err(|e| e.to_string())?;
-            for skipped in &levels.skipped {
-                tracing::warn!("{skipped}");
-            }
-            for (alias, rule) in levels.rules {
-                match config.destinations.get_mut(&alias) {
-                    Some(d) => d.overrides.push(rule),
-                    None => tracing::warn!(
-                        "plugin-alias level for {alias:?}, which the config does not name"
-                    ),
-                }
-            }
-            Ok((config, dirs))
-        })
     }
 
     pub fn name(&self) -> String {
@@ -138,6 +120,29 @@ impl ConfigSource {
             |p| p.display().to_string(),
         )
     }
+}
+
+/// Export levels the CLI set for plugin aliases (`<state_dir>/plugin-levels.conf`), by
+/// destination. Runtime state, not config: they reach running destinations through
+/// [`destinations::Running::set_overrides`] and never restart one. A file the daemon wrote
+/// itself never stops it: a bad line is said and skipped.
+fn plugin_levels(
+    state_dir: &Path,
+    config: &Config,
+) -> Result<BTreeMap<String, Vec<edgelog_core::control::Rule>>, String> {
+    let levels = edgelog_core::control::read_plugin_levels(state_dir).map_err(|e| e.to_string())?;
+    for skipped in &levels.skipped {
+        tracing::warn!("{skipped}");
+    }
+    let mut by_alias: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for (alias, rule) in levels.rules {
+        if config.destinations.contains_key(&alias) {
+            by_alias.entry(alias).or_default().push(rule);
+        } else {
+            tracing::warn!("plugin-alias level for {alias:?}, which the config does not name");
+        }
+    }
+    Ok(by_alias)
 }
 
 /// The running daemon. See the module documentation.
@@ -174,11 +179,13 @@ impl Daemon {
         } else {
             None
         };
+        let mut overrides = plugin_levels(&dirs.state_dir, &config).map_err(anyhow::Error::msg)?;
         let mut destinations = BTreeMap::new();
         for (name, cfg) in &config.destinations {
             let running = destinations::start(
                 name,
                 cfg,
+                overrides.remove(name).unwrap_or_default(),
                 stats.destination(name),
                 &dirs.state_dir,
                 tokio::runtime::Handle::current(),
@@ -254,8 +261,8 @@ impl Daemon {
             .iter()
             .map(|(name, d)| {
                 let overrides: Vec<_> = d
-                    .cfg
-                    .overrides
+                    .running
+                    .overrides()
                     .iter()
                     .map(|r| serde_json::json!({"scope": r.scope.to_string(), "level": r.level.to_string()}))
                     .collect();
@@ -336,10 +343,16 @@ impl Daemon {
             tracing::warn!("reload: a new http_body_budget takes effect at the next start");
         }
         // Destinations first: new ones must be there before sources drain into the router.
+        // Plugin-alias levels reach a destination whose config did not change as they are.
+        let mut overrides = plugin_levels(&self.dirs.state_dir, &config)?;
         let mut retired = Vec::new();
         let mut errors = Vec::new();
         for (name, cfg) in &config.destinations {
-            if self.destinations.get(name).is_some_and(|d| d.cfg == *cfg) {
+            let rules = overrides.remove(name).unwrap_or_default();
+            if let Some(d) = self.destinations.get(name)
+                && d.cfg == *cfg
+            {
+                d.running.set_overrides(rules);
                 continue;
             }
             // A changed destination takes over its queue or store once the old one has
@@ -348,6 +361,7 @@ impl Daemon {
             match destinations::start(
                 name,
                 cfg,
+                rules,
                 self.stats.destination(name),
                 &self.dirs.state_dir,
                 tokio::runtime::Handle::current(),

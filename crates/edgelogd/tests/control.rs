@@ -312,6 +312,13 @@ fn a_plugin_alias_level_set_with_the_cli_changes_what_is_exported_and_survives_a
     send(&run, 30, 3); // info: no longer exported for bgpd
     send(&run, 27, 2); // daemon.err: exported
     wait_for(5);
+    // The level reached the running destination: it was not restarted (no reconnect).
+    let stderr = d.stderr();
+    assert!(
+        !stderr.contains("destination \"central\" started"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("connected to").count(), 1, "{stderr}");
 
     let levels = cli(&edgelog, &run, &["show", "log", "levels", "--json"]);
     let rows: Vec<serde_json::Value> = json_lines(&levels)

@@ -248,9 +248,6 @@ pub struct DestinationConfig {
     pub filter: Match,
     /// How control characters in RFC 5424 / 3164 text are written (`octal` by default).
     pub escape: Escape,
-    /// Export levels set from the CLI for this plugin alias (`<state_dir>/plugin-levels.conf`):
-    /// the most specific matching one wins over `level`.
-    pub overrides: Vec<edgelog_core::control::Rule>,
 }
 
 /// Which records a destination wants besides the level: each list, when given, must contain
@@ -316,44 +313,39 @@ impl DestinationKind {
         match self {
             DestinationKind::FileStore(_) => "file_store",
             DestinationKind::Stdout { .. } => "stdout",
-            DestinationKind::Network(s) => match s.transport {
-                Transport::Tcp => "syslog_tcp",
-                Transport::Udp => "syslog_udp",
-                Transport::Relp => "relp",
-                Transport::GelfTcp => "gelf_tcp",
-                Transport::GelfUdp => "gelf_udp",
-                Transport::GelfHttp => "gelf_http",
-            },
+            DestinationKind::Network(s) => s.transport.type_name(),
         }
     }
 }
 
-/// How records travel to a syslog receiver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Tcp,
-    Udp,
-    /// RELP: acknowledged per record.
-    Relp,
-    /// GELF, NUL-delimited.
+/// How a network destination reaches its receiver, with what only that transport takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportConfig {
+    /// Syslog over TCP (or TLS): octet counting (RFC 6587 §3.4.1) or LF-terminated.
+    SyslogTcp { octet_counting: bool },
+    /// Syslog datagrams.
+    SyslogUdp,
+    /// RELP: acknowledged per record, `window` transactions unanswered at most.
+    Relp { window: usize },
+    /// GELF, NUL-delimited, over TCP (or TLS).
     GelfTcp,
-    /// GELF datagrams, chunked when large, optionally zlib-compressed.
-    GelfUdp,
+    /// GELF datagrams of at most `chunk_size` bytes (chunked beyond), maybe zlib-compressed.
+    GelfUdp { chunk_size: usize, compress: bool },
     /// GELF `POST`s, acknowledged by the HTTP status.
-    GelfHttp,
+    GelfHttp(HttpDestConfig),
 }
 
-impl Transport {
-    pub fn is_gelf(self) -> bool {
-        matches!(
-            self,
-            Transport::GelfTcp | Transport::GelfUdp | Transport::GelfHttp
-        )
-    }
-
-    /// A byte stream (TCP, maybe TLS) rather than datagrams or HTTP requests.
-    pub fn is_stream(self) -> bool {
-        matches!(self, Transport::Tcp | Transport::Relp | Transport::GelfTcp)
+impl TransportConfig {
+    /// The destination `type` that asks for this transport.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TransportConfig::SyslogTcp { .. } => "syslog_tcp",
+            TransportConfig::SyslogUdp => "syslog_udp",
+            TransportConfig::Relp { .. } => "relp",
+            TransportConfig::GelfTcp => "gelf_tcp",
+            TransportConfig::GelfUdp { .. } => "gelf_udp",
+            TransportConfig::GelfHttp(_) => "gelf_http",
+        }
     }
 }
 
@@ -373,20 +365,11 @@ pub struct HttpDestConfig {
 /// A network receiver and how to reach it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkConfig {
-    pub transport: Transport,
-    /// `gelf_http`: the URL and request settings.
-    pub http: Option<HttpDestConfig>,
-    /// `gelf_udp`: the largest datagram (chunks beyond), and zlib compression.
-    pub chunk_size: usize,
-    pub compress: bool,
-    /// RELP: transactions sent before waiting for answers.
-    pub window: usize,
-    /// `host:port`; the host is resolved at each connection.
+    pub transport: TransportConfig,
+    /// `host:port`, the host resolved at each connection; for `gelf_http` the URL.
     pub address: String,
-    /// `rfc5424` or `rfc3164`.
+    /// `rfc5424` or `rfc3164`; `gelf` for the GELF transports.
     pub format: OutputFormat,
-    /// TCP: octet counting (RFC 6587 §3.4.1) or LF-terminated.
-    pub octet_counting: bool,
     pub tls: Option<ClientTlsConfig>,
     pub queue: QueueConfig,
     pub batch: BatchConfig,
@@ -1123,78 +1106,19 @@ fn read_destination(
                 .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f)),
         }),
         "syslog_tcp" | "syslog_udp" | "relp" | "gelf_tcp" | "gelf_udp" | "gelf_http" => {
-            let transport = match ty.as_str() {
-                "syslog_udp" => Transport::Udp,
-                "relp" => Transport::Relp,
-                "gelf_tcp" => Transport::GelfTcp,
-                "gelf_udp" => Transport::GelfUdp,
-                "gelf_http" => Transport::GelfHttp,
-                _ => Transport::Tcp,
-            };
-            let (address, http) = if transport == Transport::GelfHttp {
-                let url = s.required(d, "url", |v| {
-                    let u = reader::string(v)?;
-                    match u.split_once("://") {
-                        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(u),
-                        _ => Err(format!(
-                            "invalid url {u:?}: expected http://HOST:PORT/PATH or https://…"
-                        )),
-                    }
-                });
-                let bulk = s.value(d, "bulk", reader::boolean).unwrap_or(false);
-                let keep_alive = s.value(d, "keep_alive", reader::boolean).unwrap_or(true);
-                let gzip = s.value(d, "gzip", reader::boolean).unwrap_or(true);
-                let token = s.value(d, "token", reader::string);
-                let timeout = s
-                    .value(d, "timeout", reader::positive_duration)
-                    .unwrap_or(Duration::from_secs(30));
-                let http = url.map(|url| HttpDestConfig {
-                    url,
-                    bulk,
-                    keep_alive,
-                    gzip,
-                    token,
-                    timeout,
-                });
-                (http.as_ref().map(|h| h.url.clone()), http)
-            } else {
-                (s.required(d, "address", host_port), None)
-            };
-            let udp = matches!(transport, Transport::Udp | Transport::GelfUdp);
-            let format = if transport.is_gelf() {
+            let (transport, address) = read_transport(d, &mut s, &ty);
+            let gelf = ty.starts_with("gelf_");
+            let format = if gelf {
                 OutputFormat::Gelf
             } else {
                 s.value(d, "format", reader::one_of(&["rfc5424", "rfc3164"]))
                     .map_or(OutputFormat::Rfc5424, |f| OutputFormat::parse(&f))
             };
-            let chunk_size = if transport == Transport::GelfUdp {
-                s.value(d, "chunk_size", reader::count(512..=65_000))
-                    .map_or(1420, |n| n as usize)
-            } else {
-                1420
-            };
-            let compress = if transport == Transport::GelfUdp {
-                s.value(d, "compress", reader::boolean).unwrap_or(true)
-            } else {
-                false
-            };
-            let octet_counting = if transport != Transport::Tcp {
-                false
-            } else {
-                s.value(d, "framing", reader::one_of(&["octet-counting", "lf"]))
-                    .is_none_or(|f| f == "octet-counting")
-            };
             // HTTPS takes its CA and client certificate from `tls` as well.
-            let tls = if udp {
+            let tls = if ty.ends_with("_udp") {
                 None
             } else {
                 s.table(d, "tls").and_then(|t| read_client_tls(d, t, dirs))
-            };
-            let window = if transport == Transport::Relp {
-                s.value(d, "window", reader::count(1..=10_000))
-                    .map_or(128, |n| n as usize)
-            } else {
-                128
             };
             let queue = s
                 .table(d, "queue")
@@ -1216,24 +1140,17 @@ fn read_destination(
                 .value(d, "stall_timeout", reader::positive_duration)
                 .unwrap_or(Duration::from_secs(30))
                 .max(Duration::from_millis(100));
-            address.map(|address| {
-                DestinationKind::Network(Box::new(NetworkConfig {
-                    transport,
-                    http,
-                    chunk_size,
-                    compress,
-                    window,
-                    address,
-                    format,
-                    octet_counting,
-                    tls,
-                    queue,
-                    batch,
-                    max_backoff,
-                    stall_after,
-                    stall_timeout,
-                }))
-            })
+            Some(DestinationKind::Network(Box::new(NetworkConfig {
+                transport: transport?,
+                address: address?,
+                format,
+                tls,
+                queue,
+                batch,
+                max_backoff,
+                stall_after,
+                stall_timeout,
+            })))
         }
         other => {
             let span = s.get("type").map_or(s.span(), |a| a.span);
@@ -1270,8 +1187,63 @@ fn read_destination(
         level,
         filter,
         escape,
-        overrides: Vec::new(),
     })
+}
+
+/// A network destination's transport (by its `type`) and where it sends: `host:port`, or
+/// for `gelf_http` the URL.
+fn read_transport(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    ty: &str,
+) -> (Option<TransportConfig>, Option<String>) {
+    let transport = match ty {
+        "gelf_http" => {
+            let url = s.required(d, "url", |v| {
+                let u = reader::string(v)?;
+                match u.split_once("://") {
+                    Some(("http" | "https", rest)) if !rest.is_empty() => Ok(u),
+                    _ => Err(format!(
+                        "invalid url {u:?}: expected http://HOST:PORT/PATH or https://…"
+                    )),
+                }
+            });
+            let http = HttpDestConfig {
+                url: url.unwrap_or_default(),
+                bulk: s.value(d, "bulk", reader::boolean).unwrap_or(false),
+                keep_alive: s.value(d, "keep_alive", reader::boolean).unwrap_or(true),
+                gzip: s.value(d, "gzip", reader::boolean).unwrap_or(true),
+                token: s.value(d, "token", reader::string),
+                timeout: s
+                    .value(d, "timeout", reader::positive_duration)
+                    .unwrap_or(Duration::from_secs(30)),
+            };
+            if http.url.is_empty() {
+                return (None, None);
+            }
+            let url = http.url.clone();
+            return (Some(TransportConfig::GelfHttp(http)), Some(url));
+        }
+        "syslog_udp" => TransportConfig::SyslogUdp,
+        "relp" => TransportConfig::Relp {
+            window: s
+                .value(d, "window", reader::count(1..=10_000))
+                .map_or(128, |n| n as usize),
+        },
+        "gelf_tcp" => TransportConfig::GelfTcp,
+        "gelf_udp" => TransportConfig::GelfUdp {
+            chunk_size: s
+                .value(d, "chunk_size", reader::count(512..=65_000))
+                .map_or(1420, |n| n as usize),
+            compress: s.value(d, "compress", reader::boolean).unwrap_or(true),
+        },
+        _ => TransportConfig::SyslogTcp {
+            octet_counting: s
+                .value(d, "framing", reader::one_of(&["octet-counting", "lf"]))
+                .is_none_or(|f| f == "octet-counting"),
+        },
+    };
+    (Some(transport), s.required(d, "address", host_port))
 }
 
 /// The delimiter framing a destination writes text records in, if a control character in a
@@ -1282,7 +1254,11 @@ fn breakable_framing(kind: &DestinationKind) -> Option<&'static str> {
         DestinationKind::FileStore(f) if text(f.format) => Some("the store's lines"),
         DestinationKind::Stdout { format } if text(*format) => Some("standard output's lines"),
         DestinationKind::Network(n)
-            if n.transport == Transport::Tcp && !n.octet_counting && text(n.format) =>
+            if n.transport
+                == (TransportConfig::SyslogTcp {
+                    octet_counting: false,
+                })
+                && text(n.format) =>
         {
             Some("LF-framed syslog over TCP")
         }

@@ -272,8 +272,13 @@ fn the_reference_example_parses() {
     let DestinationKind::Network(central) = &c.destinations["central"].kind else {
         panic!("not syslog");
     };
-    assert!(
-        central.queue.kind == QueueKind::Disk && central.tls.is_some() && central.octet_counting
+    assert_eq!(central.queue.kind, QueueKind::Disk);
+    assert!(central.tls.is_some());
+    assert_eq!(
+        central.transport,
+        TransportConfig::SyslogTcp {
+            octet_counting: true
+        }
     );
     let tls_dir = tls;
     let SourceKind::SyslogTcp { tls: Some(tls), .. } = &c.sources["net"].kind else {
@@ -302,11 +307,11 @@ framing = "lf"
     let DestinationKind::Network(g) = &c.destinations["graylog"].kind else {
         panic!("not network");
     };
-    assert_eq!(g.transport, Transport::GelfHttp);
-    assert_eq!(
-        g.http.as_ref().unwrap().url,
-        "http://graylog.example:12201/gelf"
-    );
+    let TransportConfig::GelfHttp(http) = &g.transport else {
+        panic!("not gelf_http: {:?}", g.transport);
+    };
+    assert_eq!(http.url, "http://graylog.example:12201/gelf");
+    assert_eq!(g.address, http.url);
     assert_eq!(g.queue.kind, QueueKind::Disk);
     assert_eq!(g.queue.max_bytes, 512 << 20);
     assert_eq!(g.batch.max_records, 500);
@@ -319,8 +324,13 @@ framing = "lf"
         panic!("not network");
     };
     assert_eq!(
-        (t.transport, t.octet_counting, t.format),
-        (Transport::Tcp, false, OutputFormat::Rfc5424)
+        (&t.transport, t.format),
+        (
+            &TransportConfig::SyslogTcp {
+                octet_counting: false
+            },
+            OutputFormat::Rfc5424
+        )
     );
 }
 

@@ -20,12 +20,12 @@
 //! in the log and in LAST ERROR, and `disk_full` shows in the counters until it clears. Only a
 //! stopping daemon gives up, after the grace period, counting what it drops as `shutdown`.
 
+mod backlog;
 mod file_store;
-mod http;
-mod network;
 mod queue;
-mod relp;
+mod sender;
 mod stdout;
+mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{DestinationConfig, DestinationKind, Transport};
+use crate::config::{DestinationConfig, DestinationKind, TransportConfig};
 use crate::event::{Batch, Device, Event, Selector};
 use crate::stats::{DestinationDrop, DestinationStats};
 
@@ -166,6 +166,8 @@ pub struct Running {
     stop_at: watch::Sender<Option<Instant>>,
     /// Set when the thread has ended (its sink closed, its queue's lock released).
     ended: Handover,
+    /// The plugin-alias export levels the CLI set, read by the thread at its next batch.
+    overrides: watch::Sender<Vec<edgelog_core::control::Rule>>,
 }
 
 /// What a destination replacing another waits for before it opens its sink: the old one's
@@ -205,6 +207,20 @@ impl Running {
         });
     }
 
+    /// New plugin-alias export levels: they apply from the next batch, without a restart.
+    pub fn set_overrides(&self, rules: Vec<edgelog_core::control::Rule>) {
+        self.overrides.send_if_modified(|current| {
+            let changed = *current != rules;
+            *current = rules;
+            changed
+        });
+    }
+
+    /// The plugin-alias export levels in force.
+    pub fn overrides(&self) -> Vec<edgelog_core::control::Rule> {
+        self.overrides.borrow().clone()
+    }
+
     /// What a destination that replaces this one waits for.
     pub fn handover(&self) -> Handover {
         self.ended.clone()
@@ -236,25 +252,27 @@ pub fn describe(cfg: &DestinationConfig) -> String {
         DestinationKind::Stdout { format } => format!("standard output ({})", format.name()),
         DestinationKind::Network(s) => format!(
             "{} {} ({}{}, {} queue, when full {})",
-            match (s.transport, s.tls.is_some()) {
-                (Transport::GelfHttp, _) => "GELF http",
-                (Transport::GelfUdp, _) => "GELF udp",
-                (Transport::GelfTcp, true) => "GELF tls",
-                (Transport::GelfTcp, false) => "GELF tcp",
-                (Transport::Udp, _) => "udp",
-                (Transport::Relp, false) => "relp",
-                (Transport::Relp, true) => "relp+tls",
-                (Transport::Tcp, true) => "tls",
-                (Transport::Tcp, false) => "tcp",
+            match (&s.transport, s.tls.is_some()) {
+                (TransportConfig::GelfHttp(_), _) => "GELF http",
+                (TransportConfig::GelfUdp { .. }, _) => "GELF udp",
+                (TransportConfig::GelfTcp, true) => "GELF tls",
+                (TransportConfig::GelfTcp, false) => "GELF tcp",
+                (TransportConfig::SyslogUdp, _) => "udp",
+                (TransportConfig::Relp { .. }, false) => "relp",
+                (TransportConfig::Relp { .. }, true) => "relp+tls",
+                (TransportConfig::SyslogTcp { .. }, true) => "tls",
+                (TransportConfig::SyslogTcp { .. }, false) => "tcp",
             },
             s.address,
             s.format.name(),
-            if s.transport != Transport::Tcp {
-                ""
-            } else if s.octet_counting {
-                ", octet-counting"
-            } else {
-                ", lf"
+            match s.transport {
+                TransportConfig::SyslogTcp {
+                    octet_counting: true,
+                } => ", octet-counting",
+                TransportConfig::SyslogTcp {
+                    octet_counting: false,
+                } => ", lf",
+                _ => "",
             },
             s.queue.kind.name(),
             match s.queue.when_full {
@@ -276,6 +294,7 @@ type Opener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Sink>> + Send>;
 pub fn start(
     name: &str,
     cfg: &DestinationConfig,
+    overrides: Vec<edgelog_core::control::Rule>,
     stats: Arc<DestinationStats>,
     state_dir: &std::path::Path,
     runtime: tokio::runtime::Handle,
@@ -298,10 +317,8 @@ pub fn start(
             Box::new(move || Ok(Box::new(stdout::Stdout::new(encoder)) as Box<dyn Sink>))
         }
         DestinationKind::Network(s) => {
-            let target = network::Target::new(s)?;
             let (link, feed) = queue::link();
-            sender =
-                Some(runtime.spawn(network::send(feed, target, name.to_owned(), stats.clone())));
+            sender = Some(transport::spawn(s, feed, name, stats.clone(), &runtime)?);
             let owner = queue::Owner {
                 name: name.to_owned(),
                 queue: s.queue.clone(),
@@ -313,7 +330,7 @@ pub fn start(
             };
             let (name, state_dir) = (name.to_owned(), state_dir.to_owned());
             Box::new(move || {
-                let backlog = queue::Backlog::open(&name, &owner.queue, &state_dir)?;
+                let backlog = backlog::Backlog::open(&name, &owner.queue, &state_dir)?;
                 Ok(Box::new(queue::QueueSink::new(backlog, owner, link)) as Box<dyn Sink>)
             })
         }
@@ -326,8 +343,9 @@ pub fn start(
     let selector = Selector {
         level: cfg.level,
         filter: cfg.filter.clone(),
-        overrides: cfg.overrides.clone(),
+        overrides: overrides.clone(),
     };
+    let (overrides, overrides_rx) = watch::channel(overrides);
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let ended = Handover::default();
     let ending = Ending(ended.clone());
@@ -352,6 +370,10 @@ pub fn start(
                         }
                     }
                 };
+                let selector = Selection {
+                    selector,
+                    overrides: overrides_rx,
+                };
                 run(&name, rx, sink, selector, &stats, &stop, runtime);
             }
         })
@@ -362,7 +384,25 @@ pub fn start(
         sender,
         stop_at,
         ended,
+        overrides,
     })
+}
+
+/// What a destination takes of a batch: its selector, with the plugin-alias levels as they
+/// change.
+struct Selection {
+    selector: Selector,
+    overrides: watch::Receiver<Vec<edgelog_core::control::Rule>>,
+}
+
+impl Selection {
+    /// The selector, with the latest plugin-alias levels.
+    fn current(&mut self) -> &Selector {
+        if self.overrides.has_changed().unwrap_or(false) {
+            self.selector.overrides = self.overrides.borrow_and_update().clone();
+        }
+        &self.selector
+    }
 }
 
 /// A destination's sink: open, or to be opened after the one it replaces has ended.
@@ -397,7 +437,7 @@ fn run(
     name: &str,
     mut rx: mpsc::Receiver<Arc<Batch>>,
     mut sink: Box<dyn Sink>,
-    selector: Selector,
+    mut selection: Selection,
     stats: &DestinationStats,
     stop_at: &watch::Receiver<Option<Instant>>,
     runtime: tokio::runtime::Handle,
@@ -449,6 +489,7 @@ fn run(
             }
         };
         let (mut written, mut bytes) = (0, 0);
+        let selector = selection.current();
         for e in batch.events.iter().filter(|e| selector.wants(e)) {
             loop {
                 match sink.write(e, &batch.device) {

@@ -12,8 +12,6 @@
 //! sends a batch as one newline-delimited body. Bodies are gzipped unless `gzip = false`;
 //! `keep_alive = false` closes the connection after each request.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
@@ -22,18 +20,8 @@ use edgelog_queue::Record;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 
+use super::{Outcome, Transport};
 use crate::config::HttpDestConfig;
-
-/// What one attempt at a batch came to.
-#[derive(Debug, Default)]
-pub(super) struct Outcome {
-    pub(super) accepted: Vec<u64>,
-    /// Refused for good, with the reason: for the dead-letter file.
-    pub(super) dead: Vec<(u64, String)>,
-    pub(super) error: Option<anyhow::Error>,
-    /// The receiver asked to wait this long.
-    pub(super) retry_after: Option<Duration>,
-}
 
 /// An HTTP client for one destination.
 #[derive(Debug, Clone)]
@@ -149,35 +137,19 @@ impl Poster {
     }
 }
 
-/// Appends refused records to the destination's dead-letter file, one JSON object per line
-/// (blocking file I/O: the queue owner's thread calls it).
-pub(super) fn dead_letter(
-    dir: &Path,
-    name: &str,
-    batch: &[Record],
-    dead: &[(u64, String)],
-) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{name}.jsonl"));
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
-    let mut buf = Vec::new();
-    for (seq, reason) in dead {
-        let Some(r) = batch.iter().find(|r| r.seq == *seq) else {
-            continue;
-        };
-        let line = serde_json::json!({
-            "time": edgelog_core::Timestamp::now().to_string(),
-            "destination": name,
-            "reason": reason,
-            "record": String::from_utf8_lossy(&r.payload),
-        });
-        serde_json::to_writer(&mut buf, &line)?;
-        buf.push(b'\n');
+/// HTTP needs no connection of its own: requests connect (and keep connections) themselves.
+impl Transport for Poster {
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        Ok(())
     }
-    f.write_all(&buf)?;
-    f.sync_data()?;
-    Ok(path)
+
+    fn connected(&self) -> bool {
+        true
+    }
+
+    async fn send(&mut self, batch: &[Record]) -> Outcome {
+        Poster::send(self, batch).await
+    }
+
+    fn disconnect(&mut self) {}
 }

@@ -21,7 +21,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
+use edgelog_queue::Record;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+use super::{Dialer, Io, Outcome, Transport};
 
 /// How long the receiver may take to answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,7 +32,7 @@ const MAX_TXNR: u32 = 999_999_999;
 
 /// One RELP session over a connected stream.
 #[derive(Debug)]
-pub(super) struct Session<S> {
+struct Session<S> {
     io: S,
     next_txnr: u32,
     /// Bytes read and not yet parsed.
@@ -100,7 +103,7 @@ fn parse(buf: &[u8]) -> anyhow::Result<Option<(Frame, usize)>> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Opens a session: offers `syslog` and expects the receiver to accept it.
-    pub(super) async fn open(io: S, window: usize) -> anyhow::Result<Session<S>> {
+    async fn open(io: S, window: usize) -> anyhow::Result<Session<S>> {
         let mut s = Session {
             io,
             next_txnr: 1,
@@ -169,10 +172,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Sends `records` (sequence number, message) and returns the sequence numbers the
     /// receiver answered `200` for, and the error that ended the batch early, if any.
-    pub(super) async fn send(
-        &mut self,
-        records: &[(u64, &[u8])],
-    ) -> (Vec<u64>, Option<anyhow::Error>) {
+    async fn send(&mut self, records: &[(u64, &[u8])]) -> (Vec<u64>, Option<anyhow::Error>) {
         let mut accepted = Vec::with_capacity(records.len());
         let mut refused = None;
         for window in records.chunks(self.window) {
@@ -219,9 +219,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Ends the session politely (best effort).
-    pub(super) async fn close(&mut self) {
+    async fn close(&mut self) {
         if self.write_frame("close", b"").await.is_ok() && self.io.flush().await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.answer()).await;
+        }
+    }
+}
+
+/// `relp`: a [`Session`] over TCP or TLS.
+pub(super) struct Relp {
+    dialer: Dialer,
+    window: usize,
+    session: Option<Session<Box<dyn Io>>>,
+}
+
+impl Relp {
+    pub(super) fn new(dialer: Dialer, window: usize) -> Relp {
+        Relp {
+            dialer,
+            window,
+            session: None,
+        }
+    }
+}
+
+impl Transport for Relp {
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        let io = self.dialer.dial().await?;
+        let session = Session::open(io, self.window)
+            .await
+            .with_context(|| self.dialer.address.clone())?;
+        self.session = Some(session);
+        Ok(())
+    }
+
+    fn connected(&self) -> bool {
+        self.session.is_some()
+    }
+
+    async fn send(&mut self, batch: &[Record]) -> Outcome {
+        let Some(session) = self.session.as_mut() else {
+            return Outcome::failed(anyhow!("not connected"));
+        };
+        let records: Vec<(u64, &[u8])> = batch.iter().map(|r| (r.seq, &r.payload[..])).collect();
+        let (accepted, error) = session.send(&records).await;
+        Outcome {
+            accepted,
+            error,
+            ..Outcome::default()
+        }
+    }
+
+    fn disconnect(&mut self) {
+        self.session = None;
+    }
+
+    async fn close(&mut self) {
+        if let Some(session) = self.session.as_mut() {
+            session.close().await;
         }
     }
 }
