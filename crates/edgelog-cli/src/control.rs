@@ -227,19 +227,26 @@ pub(crate) fn destination_levels(run_dir: &Path) -> anyhow::Result<Vec<(String, 
 /// Every destination (plugin alias) with its counters.
 pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result<()> {
     let status = get_json(run_dir, "/v1/status")?;
-    let counters = get_json(run_dir, "/v1/counters")?;
+    let counters: edgelog_api::Counters =
+        serde_json::from_value(get_json(run_dir, "/v1/counters")?)
+            .context("the daemon's counters are not what this edgelog reads")?;
     let mut list = Vec::new();
     for d in status["destinations"].as_array().into_iter().flatten() {
         let name = d["name"].as_str().unwrap_or("");
-        let c = &counters["destinations"][name];
-        let net = &c["network"];
+        let c = counters.destinations.get(name).cloned().unwrap_or_default();
+        let net = c.network.clone().unwrap_or_default();
+        let networked = c.network.is_some();
         list.push(json!({
-            "alias": name, "type": d["type"], "target": d["target"], "level": d["level"],
-            "up": net["up"], "state": net["state"], "queued_records": net["queued"]["records"],
-            "queued_bytes": net["queued"]["bytes"], "written": c["written"],
-            "sent": net["sent"], "acknowledged": net["acknowledged"],
-            "retried": net["retried"], "dropped": c["dropped"],
-            "last_error": c["last_error"], "last_error_time": c["last_error_time"],
+            "alias": name, "type": d["type"], "target": d["target"], "endpoint": d["endpoint"],
+            "level": d["level"],
+            "up": net.up, "state": net.state,
+            "queued_records": networked.then_some(net.queued.records),
+            "queued_bytes": networked.then_some(net.queued.bytes),
+            "written": c.written,
+            "sent": networked.then_some(net.sent),
+            "acknowledged": networked.then_some(net.acknowledged),
+            "retried": networked.then_some(net.retried), "dropped": c.dropped,
+            "last_error": c.last_error, "last_error_time": c.last_error_time,
         }));
     }
     if as_json {
@@ -290,11 +297,8 @@ pub(crate) fn show_destinations(run_dir: &Path, as_json: bool) -> anyhow::Result
         rows.push(vec![
             d["alias"].as_str().unwrap_or("").to_owned(),
             d["type"].as_str().unwrap_or("").to_owned(),
-            // The address alone; `status` has the details in parentheses.
-            d["target"]
-                .as_str()
-                .map_or("-", |t| t.split(" (").next().unwrap_or(t))
-                .to_owned(),
+            // The address alone; `status` has the details.
+            d["endpoint"].as_str().unwrap_or("-").to_owned(),
             d["level"].as_str().unwrap_or("").to_owned(),
             up.to_owned(),
             num(&d["queued_records"]),

@@ -14,6 +14,7 @@
 //! edgelog_destination_acknowledged_total{destination="central"} 1200
 //! edgelog_destination_dropped_total{destination="central",reason="evicted"} 0
 //! edgelog_destination_queued_records{destination="central"} 34
+//! edgelog_destination_spilled_records{destination="central"} 0
 //! edgelog_destination_up{destination="central"} 1
 //! edgelog_destination_state{destination="central",state="stalled"} 0
 //! edgelog_daemon_tables_written_total 1234
@@ -22,7 +23,6 @@
 
 use metrics::{Label, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-use serde_json::Value;
 
 use crate::stats::Registry;
 
@@ -41,16 +41,6 @@ impl Default for Exporter {
     }
 }
 
-/// Counter fields of a source (everything but the `connections` gauge and `dropped`).
-const SOURCE_COUNTERS: &[&str] = &[
-    "received",
-    "decoded",
-    "bytes",
-    "malformed",
-    "truncated",
-    "discarded_bytes",
-];
-
 impl Exporter {
     fn counter(&self, name: &str, labels: Vec<Label>, v: u64) {
         let key = metrics::Key::from_parts(name.to_owned(), labels);
@@ -66,80 +56,82 @@ impl Exporter {
 
     /// The current counters, as Prometheus text.
     pub fn render(&self, registry: &Registry) -> String {
-        let all = registry.to_json();
-        let n = |v: &Value| v.as_u64().unwrap_or(0);
-        for (name, s) in all["sources"].as_object().into_iter().flatten() {
+        let all = registry.snapshot();
+        for (name, s) in &all.sources {
             let l = || vec![Label::new("source", name.clone())];
-            for field in SOURCE_COUNTERS {
-                self.counter(&format!("edgelog_source_{field}_total"), l(), n(&s[*field]));
+            for (field, v) in [
+                ("received", s.received),
+                ("decoded", s.decoded),
+                ("bytes", s.bytes),
+                ("malformed", s.malformed),
+                ("truncated", s.truncated),
+                ("discarded_bytes", s.discarded_bytes),
+            ] {
+                self.counter(&format!("edgelog_source_{field}_total"), l(), v);
             }
-            self.gauge(
-                "edgelog_source_connections",
-                l(),
-                n(&s["connections"]) as f64,
-            );
-            for (reason, v) in s["dropped"].as_object().into_iter().flatten() {
+            self.gauge("edgelog_source_connections", l(), s.connections as f64);
+            for (reason, v) in &s.dropped {
                 let mut labels = l();
                 labels.push(Label::new("reason", reason.clone()));
-                self.counter("edgelog_source_dropped_total", labels, n(v));
+                self.counter("edgelog_source_dropped_total", labels, *v);
             }
         }
-        for (name, d) in all["destinations"].as_object().into_iter().flatten() {
+        for (name, d) in &all.destinations {
             let l = || vec![Label::new("destination", name.clone())];
-            self.counter("edgelog_destination_written_total", l(), n(&d["written"]));
-            self.counter("edgelog_destination_bytes_total", l(), n(&d["bytes"]));
-            self.counter("edgelog_destination_escaped_total", l(), n(&d["escaped"]));
+            self.counter("edgelog_destination_written_total", l(), d.written);
+            self.counter("edgelog_destination_bytes_total", l(), d.bytes);
+            self.counter("edgelog_destination_escaped_total", l(), d.escaped);
             self.counter(
                 "edgelog_destination_header_replaced_total",
                 l(),
-                n(&d["header_replaced"]),
+                d.header_replaced,
             );
-            for (reason, v) in d["dropped"].as_object().into_iter().flatten() {
+            for (reason, v) in d.dropped.by_reason() {
                 let mut labels = l();
-                labels.push(Label::new("reason", reason.clone()));
-                self.counter("edgelog_destination_dropped_total", labels, n(v));
+                labels.push(Label::new("reason", reason));
+                self.counter("edgelog_destination_dropped_total", labels, v);
             }
-            let net = &d["network"];
-            if net.is_object() {
-                self.counter("edgelog_destination_sent_total", l(), n(&net["sent"]));
-                self.counter(
-                    "edgelog_destination_acknowledged_total",
-                    l(),
-                    n(&net["acknowledged"]),
-                );
-                self.counter("edgelog_destination_retried_total", l(), n(&net["retried"]));
-                self.gauge(
-                    "edgelog_destination_queued_records",
-                    l(),
-                    n(&net["queued"]["records"]) as f64,
-                );
-                self.gauge(
-                    "edgelog_destination_queued_bytes",
-                    l(),
-                    n(&net["queued"]["bytes"]) as f64,
-                );
-                if let Some(up) = net["up"].as_bool() {
-                    self.gauge("edgelog_destination_up", l(), if up { 1.0 } else { 0.0 });
-                }
-                if let Some(state) = net["state"].as_str() {
-                    for s in crate::stats::ReceiverState::ALL {
-                        let mut labels = l();
-                        labels.push(Label::new("state", s.name()));
-                        let on = if s.name() == state { 1.0 } else { 0.0 };
-                        self.gauge("edgelog_destination_state", labels, on);
-                    }
+            let Some(net) = &d.network else { continue };
+            self.counter("edgelog_destination_sent_total", l(), net.sent);
+            self.counter(
+                "edgelog_destination_acknowledged_total",
+                l(),
+                net.acknowledged,
+            );
+            self.counter("edgelog_destination_retried_total", l(), net.retried);
+            let queued = [
+                ("edgelog_destination_queued_records", net.queued.records),
+                ("edgelog_destination_queued_bytes", net.queued.bytes),
+                ("edgelog_destination_spilled_records", net.spilled.records),
+                ("edgelog_destination_spilled_bytes", net.spilled.bytes),
+            ];
+            for (metric, v) in queued {
+                self.gauge(metric, l(), v as f64);
+            }
+            if let Some(up) = net.up {
+                self.gauge("edgelog_destination_up", l(), if up { 1.0 } else { 0.0 });
+            }
+            if let Some(state) = &net.state {
+                for s in crate::stats::ReceiverState::ALL {
+                    let mut labels = l();
+                    labels.push(Label::new("state", s.name()));
+                    let on = if s.name() == state { 1.0 } else { 0.0 };
+                    self.gauge("edgelog_destination_state", labels, on);
                 }
             }
         }
-        let tables = &all["tables"];
+        let tables = &all.tables;
         self.counter(
             "edgelog_daemon_tables_written_total",
             vec![],
-            n(&tables["written"]),
+            tables.written,
         );
-        for (reason, v) in tables["dropped"].as_object().into_iter().flatten() {
-            let labels = vec![Label::new("reason", reason.clone())];
-            self.counter("edgelog_daemon_tables_dropped_total", labels, n(v));
+        for (reason, v) in [
+            ("no_space", tables.dropped.no_space),
+            ("error", tables.dropped.error),
+        ] {
+            let labels = vec![Label::new("reason", reason)];
+            self.counter("edgelog_daemon_tables_dropped_total", labels, v);
         }
         self.handle.render()
     }

@@ -268,6 +268,7 @@ impl Daemon {
                     .collect();
                 serde_json::json!({"name": name, "type": d.cfg.kind.type_name(),
                                    "target": destinations::describe(&d.cfg),
+                                   "endpoint": destinations::endpoint(&d.cfg),
                                    "level": d.cfg.level.to_string(),
                                    "level_overrides": overrides})
             })

@@ -4,14 +4,17 @@
 //! frames, cut frames and lost records; destinations count records written, filtered out and
 //! dropped. Counters are relaxed atomics bumped once per batch where possible, kept per
 //! component name in a [`Registry`] that outlives reloads, so a source that is reconfigured
-//! keeps counting from where it was. The registry renders itself as JSON for the shutdown
-//! summary and the control plane.
+//! keeps counting from where it was. The registry takes a typed snapshot of itself
+//! ([`edgelog_api::Counters`]) for the control plane, `/metrics` and the shutdown summary.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use edgelog_api::{
+    Counters, DestinationCounters, DestinationDrops, Level, NetworkCounters, SourceCounters,
+    TableCounters, TableDrops,
+};
 
 /// Why records were lost before they became events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,24 +140,23 @@ impl SourceStats {
         self.dropped[reason as usize].load(Relaxed)
     }
 
-    fn to_json(&self) -> Value {
-        let dropped: serde_json::Map<String, Value> = SourceDrop::ALL
-            .iter()
-            .filter(|r| self.dropped(**r) > 0)
-            .map(|r| (r.name().to_owned(), self.dropped(*r).into()))
-            .collect();
+    fn snapshot(&self) -> SourceCounters {
         let received = self.received.load(Relaxed);
         let malformed = self.malformed.load(Relaxed);
-        json!({
-            "received": received,
-            "decoded": received.saturating_sub(malformed),
-            "bytes": self.bytes.load(Relaxed),
-            "malformed": malformed,
-            "truncated": self.truncated.load(Relaxed),
-            "discarded_bytes": self.discarded_bytes.load(Relaxed),
-            "connections": self.connections.load(Relaxed),
-            "dropped": dropped,
-        })
+        SourceCounters {
+            received,
+            decoded: received.saturating_sub(malformed),
+            bytes: self.bytes.load(Relaxed),
+            malformed,
+            truncated: self.truncated.load(Relaxed),
+            discarded_bytes: self.discarded_bytes.load(Relaxed),
+            connections: self.connections.load(Relaxed),
+            dropped: SourceDrop::ALL
+                .iter()
+                .filter(|r| self.dropped(**r) > 0)
+                .map(|r| (r.name().to_owned(), self.dropped(*r)))
+                .collect(),
+        }
     }
 }
 
@@ -282,7 +284,7 @@ impl DestinationStats {
             Some((error, edgelog_core::Timestamp::now()));
     }
 
-    fn to_json(&self) -> Value {
+    fn snapshot(&self) -> DestinationCounters {
         let last = self
             .last_error
             .lock()
@@ -302,42 +304,45 @@ impl DestinationStats {
         let (queue_full, evicted, corrupt) = drops(&queue);
         // The spill part's evictions are its quota at work.
         let (spill_full, quota, spill_corrupt) = drops(&spill);
-        let (spilled, spilled_bytes) = spill.as_ref().map_or((0, 0), |s| (s.records, s.bytes));
-        let network = queue.as_ref().map(|q| {
-            json!({
-                "queued": {"records": q.records + spilled, "bytes": q.bytes + spilled_bytes},
-                "spilled": {"records": spilled, "bytes": spilled_bytes},
-                "sent": self.sent.load(Relaxed),
-                "acknowledged": self.acknowledged.load(Relaxed),
-                // The queue's sequence number up to which the receiver has everything.
-                "acknowledged_through": q.consumers.first().map_or(0, |c| c.acked),
-                "retried": self.retried.load(Relaxed),
-                "up": self.state().map(ReceiverState::taking),
-                "state": self.state().map(ReceiverState::name),
-            })
+        let spilled = spill.as_ref().map_or(Level::default(), |s| Level {
+            records: s.records,
+            bytes: s.bytes,
         });
-        json!({
-            "written": self.written.load(Relaxed),
-            "bytes": self.bytes.load(Relaxed),
-            "network": network,
-            "dropped": {
-                "write_error": self.dropped(DestinationDrop::WriteError),
-                "quota": self.dropped(DestinationDrop::Quota) + quota,
-                "down": self.dropped(DestinationDrop::Down),
-                "shutdown": self.dropped(DestinationDrop::Shutdown),
-                "dead_letter": self.dropped(DestinationDrop::DeadLetter),
-                "disk_full": self.dropped(DestinationDrop::DiskFull),
-                "queue_full": queue_full + spill_full,
-                "evicted": evicted,
-                "corrupt": corrupt + spill_corrupt,
+        let network = queue.as_ref().map(|q| NetworkCounters {
+            queued: Level {
+                records: q.records + spilled.records,
+                bytes: q.bytes + spilled.bytes,
             },
-            "evicted_files": self.evicted_files.load(Relaxed),
-            "escaped": self.escaped.load(Relaxed),
-            "disk_full": self.disk_full.load(Relaxed),
-            "header_replaced": self.header_replaced.load(Relaxed),
-            "last_error": last.as_ref().map(|(e, _)| e.clone()),
-            "last_error_time": last.map(|(_, t)| t.to_string()),
-        })
+            spilled,
+            sent: self.sent.load(Relaxed),
+            acknowledged: self.acknowledged.load(Relaxed),
+            acknowledged_through: q.consumers.first().map_or(0, |c| c.acked),
+            retried: self.retried.load(Relaxed),
+            up: self.state().map(ReceiverState::taking),
+            state: self.state().map(|s| s.name().to_owned()),
+        });
+        DestinationCounters {
+            written: self.written.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            network,
+            dropped: DestinationDrops {
+                write_error: self.dropped(DestinationDrop::WriteError),
+                quota: self.dropped(DestinationDrop::Quota) + quota,
+                down: self.dropped(DestinationDrop::Down),
+                shutdown: self.dropped(DestinationDrop::Shutdown),
+                dead_letter: self.dropped(DestinationDrop::DeadLetter),
+                disk_full: self.dropped(DestinationDrop::DiskFull),
+                queue_full: queue_full + spill_full,
+                evicted,
+                corrupt: corrupt + spill_corrupt,
+            },
+            evicted_files: self.evicted_files.load(Relaxed),
+            escaped: self.escaped.load(Relaxed),
+            disk_full: self.disk_full.load(Relaxed),
+            header_replaced: self.header_replaced.load(Relaxed),
+            last_error: last.as_ref().map(|(e, _)| e.clone()),
+            last_error_time: last.map(|(_, t)| t.to_string()),
+        }
     }
 }
 
@@ -400,14 +405,14 @@ pub struct TablesStats {
 }
 
 impl TablesStats {
-    fn to_json(&self) -> Value {
-        json!({
-            "written": self.written.load(Relaxed),
-            "dropped": {
-                "no_space": self.no_space.load(Relaxed),
-                "error": self.error.load(Relaxed),
+    fn snapshot(&self) -> TableCounters {
+        TableCounters {
+            written: self.written.load(Relaxed),
+            dropped: TableDrops {
+                no_space: self.no_space.load(Relaxed),
+                error: self.error.load(Relaxed),
             },
-        })
+        }
     }
 }
 
@@ -450,21 +455,25 @@ impl Registry {
         out
     }
 
-    pub fn to_json(&self) -> Value {
-        let sources: serde_json::Map<String, Value> = self
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
-            .collect();
-        let destinations: serde_json::Map<String, Value> = self
-            .destinations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
-            .collect();
-        json!({ "sources": sources, "destinations": destinations, "tables": self.tables.to_json() })
+    /// Every counter now, typed (`GET /v1/counters`, `/metrics`, the last log line).
+    pub fn snapshot(&self) -> Counters {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let destinations = self.destinations.lock().unwrap_or_else(|e| e.into_inner());
+        Counters {
+            sources: sources
+                .iter()
+                .map(|(k, v)| (k.clone(), v.snapshot()))
+                .collect(),
+            destinations: destinations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.snapshot()))
+                .collect(),
+            tables: self.tables.snapshot(),
+        }
+    }
+
+    /// [`Registry::snapshot`] as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.snapshot()).unwrap_or_default()
     }
 }

@@ -237,22 +237,13 @@ impl Running {
     }
 }
 
-/// A human-readable line of where a destination writes, for the startup summary.
-pub fn describe(cfg: &DestinationConfig) -> String {
+/// Where a destination writes: a path, or a transport and an address.
+pub fn endpoint(cfg: &DestinationConfig) -> String {
     match &cfg.kind {
-        DestinationKind::FileStore(f) => format!(
-            "{} ({}, rotate at {} bytes or {:?}, quota {} bytes{})",
-            f.path.display(),
-            f.format.name(),
-            f.max_file_size,
-            f.max_file_age,
-            f.max_bytes,
-            if f.compress { ", gzip" } else { "" }
-        ),
-        DestinationKind::Stdout { format } => format!("standard output ({})", format.name()),
-        DestinationKind::Network(s) => format!(
-            "{} {} ({}{}, {} queue, when full {})",
-            match (&s.transport, s.tls.is_some()) {
+        DestinationKind::FileStore(f) => f.path.display().to_string(),
+        DestinationKind::Stdout { .. } => "standard output".to_owned(),
+        DestinationKind::Network(s) => {
+            let transport = match (&s.transport, s.tls.is_some()) {
                 (TransportConfig::GelfHttp(_), _) => "GELF http",
                 (TransportConfig::GelfUdp { .. }, _) => "GELF udp",
                 (TransportConfig::GelfTcp, true) => "GELF tls",
@@ -262,8 +253,26 @@ pub fn describe(cfg: &DestinationConfig) -> String {
                 (TransportConfig::Relp { .. }, true) => "relp+tls",
                 (TransportConfig::SyslogTcp { .. }, true) => "tls",
                 (TransportConfig::SyslogTcp { .. }, false) => "tcp",
-            },
-            s.address,
+            };
+            format!("{transport} {}", s.address)
+        }
+    }
+}
+
+/// A human-readable line of where a destination writes and how, for the startup summary.
+pub fn describe(cfg: &DestinationConfig) -> String {
+    let how = match &cfg.kind {
+        DestinationKind::FileStore(f) => format!(
+            "{}, rotate at {} bytes or {:?}, quota {} bytes{}",
+            f.format.name(),
+            f.max_file_size,
+            f.max_file_age,
+            f.max_bytes,
+            if f.compress { ", gzip" } else { "" }
+        ),
+        DestinationKind::Stdout { format } => format.name().to_owned(),
+        DestinationKind::Network(s) => format!(
+            "{}{}, {} queue, when full {}",
             s.format.name(),
             match s.transport {
                 TransportConfig::SyslogTcp {
@@ -281,7 +290,8 @@ pub fn describe(cfg: &DestinationConfig) -> String {
                 edgelog_queue::WhenFull::DropOldest => "drop_oldest",
             }
         ),
-    }
+    };
+    format!("{} ({how})", endpoint(cfg))
 }
 
 /// Opens a destination's sink (in its thread, when it takes over from another).
