@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::event::Ticket;
 
 #[derive(Debug)]
-pub struct Checkpoints {
+pub(crate) struct Checkpoints {
     path: PathBuf,
     saved: BTreeMap<String, Value>,
     /// Where the source has read to (not yet durable downstream).
@@ -37,7 +37,7 @@ pub struct Checkpoints {
 impl Checkpoints {
     /// Loads the checkpoints of `source` (none if there are none yet; a damaged file is
     /// reported and ignored, which means starting as for new files).
-    pub fn load(state_dir: &Path, source: &str) -> io::Result<Checkpoints> {
+    pub(crate) fn load(state_dir: &Path, source: &str) -> io::Result<Checkpoints> {
         let dir = state_dir.join("checkpoints");
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{source}.json"));
@@ -58,26 +58,26 @@ impl Checkpoints {
         })
     }
 
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         self.current.get(key)
     }
 
-    pub fn set(&mut self, key: String, value: Value) {
+    pub(crate) fn set(&mut self, key: String, value: Value) {
         self.current.insert(key, value);
     }
 
-    pub fn remove(&mut self, key: &str) {
+    pub(crate) fn remove(&mut self, key: &str) {
         self.current.remove(key);
     }
 
     /// Whether the positions moved since they were last tracked (or committed).
-    pub fn moved(&self) -> bool {
+    pub(crate) fn moved(&self) -> bool {
         let last = self.pending.back().map_or(&self.committed, |(_, p)| p);
         *last != self.current
     }
 
     /// The positions as they are now will be committed once `ticket` is done.
-    pub fn track(&mut self, ticket: Arc<Ticket>) {
+    pub(crate) fn track(&mut self, ticket: Arc<Ticket>) {
         if self.pending.back().is_some_and(|(_, p)| *p == self.current) {
             // Nothing moved since: the earlier ticket covers it.
             return;
@@ -88,7 +88,7 @@ impl Checkpoints {
     /// Saves the newest positions as soon as their records are durable, waiting for that
     /// until `deadline` at most: a checkpoint that trails the queue by a poll interval would
     /// make a `kill -9` resend that interval's records twice.
-    pub async fn save_by(&mut self, deadline: tokio::time::Instant) -> io::Result<()> {
+    pub(crate) async fn save_by(&mut self, deadline: tokio::time::Instant) -> io::Result<()> {
         if let Some((t, _)) = self.pending.back() {
             let _ = tokio::time::timeout_at(deadline, t.clone().done()).await;
         }
@@ -96,7 +96,7 @@ impl Checkpoints {
     }
 
     /// Waits (bounded) for the outstanding tickets, at a stop.
-    pub async fn settle(&mut self, limit: std::time::Duration) -> io::Result<()> {
+    pub(crate) async fn settle(&mut self, limit: std::time::Duration) -> io::Result<()> {
         let deadline = tokio::time::Instant::now() + limit;
         while self.pending.back().is_some_and(|(t, _)| !t.is_done())
             && tokio::time::Instant::now() < deadline
@@ -107,7 +107,7 @@ impl Checkpoints {
     }
 
     /// Writes the newest committed positions if they changed since the last save.
-    pub fn save(&mut self) -> io::Result<()> {
+    pub(crate) fn save(&mut self) -> io::Result<()> {
         while self.pending.front().is_some_and(|(t, _)| t.is_done()) {
             if let Some((_, positions)) = self.pending.pop_front() {
                 self.committed = positions;

@@ -36,7 +36,7 @@ fn auto_hostname() -> Option<String> {
 }
 
 /// The device facts for `cfg`.
-pub fn resolve(cfg: &DeviceConfig) -> Device {
+pub(crate) fn resolve(cfg: &DeviceConfig) -> Device {
     let pick = |v: &Option<String>, auto: fn() -> Option<String>| match v.as_deref() {
         Some("auto") => auto(),
         Some("") | None => None,

@@ -37,11 +37,11 @@ use crate::stats::TablesStats;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// The BD name of the daemon's tables.
-pub const BD: &str = "edgelogd";
+pub(crate) const BD: &str = "edgelogd";
 
 /// Writers for the daemon's tables. See the module documentation.
 #[derive(Debug)]
-pub struct DaemonTables {
+pub(crate) struct DaemonTables {
     dir: PathBuf,
     config: TablesConfig,
     tables: HashMap<String, TableWriter>,
@@ -58,7 +58,7 @@ pub struct DaemonTables {
 
 impl DaemonTables {
     /// Opens `<run_dir>/edgelogd/`, keeping the maps a previous run published.
-    pub fn open(
+    pub(crate) fn open(
         run_dir: &Path,
         config: TablesConfig,
         stats: Arc<TablesStats>,
@@ -116,7 +116,7 @@ impl DaemonTables {
 
     /// Appends `e` to its app's table, creating the table and its map on first use. A record
     /// the table cannot take is counted (see the module documentation).
-    pub fn write(&mut self, e: &Event, local_host: Option<&str>) {
+    pub(crate) fn write(&mut self, e: &Event, local_host: Option<&str>) {
         let module = self.module(e.app());
         let group = e.facility().name();
         let id = maps::text_id(&module, group);

@@ -115,7 +115,7 @@ impl Event {
 
 /// `s` as a `'static` string, leaked once per distinct value: for the few names (the
 /// device's hostname) that are set on every record, so setting them allocates nothing.
-pub fn intern(s: &str) -> &'static str {
+pub(crate) fn intern(s: &str) -> &'static str {
     static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(found) = seen.iter().find(|x| **x == s) {
@@ -156,7 +156,7 @@ pub struct Batch {
 
 /// What a source sends the router: one burst of events, maybe with a ticket.
 #[derive(Debug, Default)]
-pub struct Burst {
+pub(crate) struct Burst {
     pub events: Vec<Event>,
     pub ticket: Option<Arc<Ticket>>,
 }
@@ -221,7 +221,7 @@ impl Ticket {
 
 /// A destination's selection: a level and a match.
 #[derive(Debug, Clone)]
-pub struct Selector {
+pub(crate) struct Selector {
     pub level: edgelog_core::LevelFilter,
     pub filter: Match,
     /// Scoped export levels from the CLI; the most specific match wins over `level`.
@@ -245,7 +245,7 @@ impl Selector {
             .map_or(self.level, |r| r.level)
     }
 
-    pub fn wants(&self, e: &Event) -> bool {
+    pub(crate) fn wants(&self, e: &Event) -> bool {
         if !self.level_for(e).enabled(e.level()) {
             return false;
         }

@@ -23,19 +23,19 @@ use crate::event::{Burst, Event, Ticket};
 use crate::stats::{SourceDrop, SourceStats};
 
 /// Events per batch before a source must flush.
-pub const BATCH_MAX: usize = 256;
+pub(crate) const BATCH_MAX: usize = 256;
 
 /// The most records a datagram source holds while the router has no room (see
 /// [`Ingest::offer`]): a few hundred milliseconds of a busy `/dev/log`, a few MB at most.
-pub const DATAGRAM_BACKLOG: usize = 16 * BATCH_MAX;
+pub(crate) const DATAGRAM_BACKLOG: usize = 16 * BATCH_MAX;
 
 /// The router is gone: the daemon is shutting down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
+pub(crate) struct Closed;
 
 /// Per-source decoding and batching. See the module documentation.
 #[derive(Debug)]
-pub struct Ingest {
+pub(crate) struct Ingest {
     name: Arc<str>,
     format: FormatHint,
     decoder: Decoder,
@@ -57,7 +57,7 @@ pub struct Ingest {
 const ARENA_CHUNK: usize = 16 * 1024;
 
 impl Ingest {
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         format: FormatHint,
         app_name: Option<String>,
@@ -84,23 +84,23 @@ impl Ingest {
         }
     }
 
-    pub fn stats(&self) -> &SourceStats {
+    pub(crate) fn stats(&self) -> &SourceStats {
         &self.stats
     }
 
     /// The counters, to keep beyond the ingest's life.
-    pub fn stats_handle(&self) -> Arc<SourceStats> {
+    pub(crate) fn stats_handle(&self) -> Arc<SourceStats> {
         self.stats.clone()
     }
 
     /// The source's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// An ingest for another stream of the same source (a TCP connection): same settings
     /// and counters, its own batch.
-    pub fn fork(&self) -> Ingest {
+    pub(crate) fn fork(&self) -> Ingest {
         Ingest {
             name: self.name.clone(),
             format: self.format,
@@ -117,7 +117,7 @@ impl Ingest {
     }
 
     /// Sets the app name given to records that carry none, from now on.
-    pub fn set_app_name(&mut self, app_name: Option<&str>) {
+    pub(crate) fn set_app_name(&mut self, app_name: Option<&str>) {
         if self.app_name.as_deref() != app_name {
             self.app_name = app_name.map(str::to_owned);
         }
@@ -125,13 +125,13 @@ impl Ingest {
 
     /// Cuts message texts longer than `max` bytes (at a character boundary), flagged and
     /// counted as truncated.
-    pub fn with_max_message(mut self, max: usize) -> Ingest {
+    pub(crate) fn with_max_message(mut self, max: usize) -> Ingest {
         self.max_message = max;
         self
     }
 
     /// Sets the boot time that dates kmsg records.
-    pub fn with_boot_time(mut self, boot_time: Option<Timestamp>) -> Ingest {
+    pub(crate) fn with_boot_time(mut self, boot_time: Option<Timestamp>) -> Ingest {
         self.boot_time = boot_time;
         self.decoder = self.decoder.clone().with_boot_time(boot_time);
         self
@@ -140,7 +140,7 @@ impl Ingest {
     /// Decodes every complete frame at the front of `buf` (and the tail too at `eof`),
     /// flushing full batches on the way, and removes the bytes it used. Stream bytes the
     /// framer threw away after a cut frame are counted.
-    pub async fn stream(
+    pub(crate) async fn stream(
         &mut self,
         framer: &mut Framer,
         buf: &mut Vec<u8>,
@@ -151,7 +151,7 @@ impl Ingest {
     }
 
     /// Like [`stream`](Self::stream), showing each frame to `seen` first.
-    pub async fn stream_with(
+    pub(crate) async fn stream_with(
         &mut self,
         framer: &mut Framer,
         buf: &mut Vec<u8>,
@@ -197,13 +197,13 @@ impl Ingest {
 
     /// Decodes a frame into an event of the current batch and returns it, so the source can
     /// add what it knows (credentials, a file name). `host` is used when the frame names none.
-    pub fn frame(&mut self, frame: Frame<'_>, host: Option<&str>) -> &mut Event {
+    pub(crate) fn frame(&mut self, frame: Frame<'_>, host: Option<&str>) -> &mut Event {
         self.frame_filled(frame, host, None)
     }
 
     /// Like [`frame`](Self::frame), with the process id to give a record that names none (the
     /// sender's, from its credentials).
-    pub fn frame_filled(
+    pub(crate) fn frame_filled(
         &mut self,
         mut frame: Frame<'_>,
         host: Option<&str>,
@@ -281,7 +281,7 @@ impl Ingest {
     }
 
     /// A whole datagram or line as one frame.
-    pub fn bytes(&mut self, data: &[u8], truncated: bool, host: Option<&str>) -> &mut Event {
+    pub(crate) fn bytes(&mut self, data: &[u8], truncated: bool, host: Option<&str>) -> &mut Event {
         self.frame(
             Frame {
                 data,
@@ -294,7 +294,11 @@ impl Ingest {
     }
 
     /// Adds an event the source built itself (tables, kmsg); counting is the source's.
-    pub fn push_message(&mut self, mut msg: Message<'static>, received: Timestamp) -> &mut Event {
+    pub(crate) fn push_message(
+        &mut self,
+        mut msg: Message<'static>,
+        received: Timestamp,
+    ) -> &mut Event {
         if msg.app_name.is_none() {
             msg.app_name = self.app_name.clone().map(Into::into);
         }
@@ -304,18 +308,18 @@ impl Ingest {
         &mut self.batch[last]
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.batch.len() >= BATCH_MAX
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.batch.is_empty()
     }
 
     /// Hands the batch to the router, waiting while it is behind. Cancel-safe: the batch is
     /// taken only once the router has room for it, so a caller that gives up (a stopped
     /// source, a dropped request) leaves it in place.
-    pub async fn flush(&mut self) -> Result<(), Closed> {
+    pub(crate) async fn flush(&mut self) -> Result<(), Closed> {
         if self.batch.is_empty() {
             return Ok(());
         }
@@ -325,7 +329,7 @@ impl Ingest {
     }
 
     /// Records held back (not yet with the router).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.batch.len()
     }
 
@@ -337,7 +341,7 @@ impl Ingest {
     /// quiet; a full backlog is dropped and counted as `queue_full`. A router that is only
     /// busy costs nothing; one held up by a destination that blocks costs records, never a
     /// sender's time.
-    pub fn offer(&mut self) -> Result<(), Closed> {
+    pub(crate) fn offer(&mut self) -> Result<(), Closed> {
         if self.batch.is_empty() {
             return Ok(());
         }
@@ -360,7 +364,7 @@ impl Ingest {
 
     /// Flushes with a [`Ticket`] (even when the batch is empty): it is done once this and
     /// every earlier burst of this source is durable in every destination.
-    pub async fn flush_tracked(&mut self) -> Result<Arc<Ticket>, Closed> {
+    pub(crate) async fn flush_tracked(&mut self) -> Result<Arc<Ticket>, Closed> {
         let permit = self.tx.reserve().await.map_err(|_| Closed)?;
         let ticket = Ticket::new();
         permit.send(burst(&mut self.batch, Some(ticket.clone())));

@@ -3,20 +3,21 @@
 //! Records move source → [`ingest`] (decode, count, batch) → router ([`pipeline`]: hostnames,
 //! daemon tables, device facts) → [`destinations`] (selector, sink). [`pipeline`] is the map
 //! of how records move and how the daemon reloads and stops without losing any; [`config`] is
-//! the contract's TOML; [`sources`] and [`destinations`] hold one module per type. It is a
-//! library so integration tests and benches can drive the parts directly.
+//! the contract's TOML; [`sources`] and [`destinations`] hold one module per type. The
+//! library exposes what the binary uses — the config, the daemon, the control socket — and
+//! nothing else, so the compiler finds what nothing uses.
 
-pub mod checkpoint;
+mod checkpoint;
 pub mod config;
 pub mod control;
-pub mod destinations;
-pub mod device;
-pub mod dtables;
-pub mod event;
-pub mod ingest;
-pub mod metrics;
-pub mod output;
+mod destinations;
+mod device;
+mod dtables;
+mod event;
+mod ingest;
+mod metrics;
+mod output;
 pub mod pipeline;
-pub mod sources;
-pub mod stats;
-pub mod tls;
+mod sources;
+mod stats;
+mod tls;

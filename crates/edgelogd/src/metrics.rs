@@ -28,7 +28,7 @@ use crate::stats::Registry;
 
 /// Renders a [`Registry`] as Prometheus text.
 #[derive(Debug)]
-pub struct Exporter {
+pub(crate) struct Exporter {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
 }
@@ -55,7 +55,7 @@ impl Exporter {
     }
 
     /// The current counters, as Prometheus text.
-    pub fn render(&self, registry: &Registry) -> String {
+    pub(crate) fn render(&self, registry: &Registry) -> String {
         let all = registry.snapshot();
         for (name, s) in &all.sources {
             let l = || vec![Label::new("source", name.clone())];

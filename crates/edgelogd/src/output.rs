@@ -34,7 +34,7 @@ use crate::stats::DestinationStats;
 /// How a destination writes its records: the format, how control characters in text are
 /// escaped, and where it counts what it had to change.
 #[derive(Debug, Clone)]
-pub struct Encoder {
+pub(crate) struct Encoder {
     format: OutputFormat,
     escape: Escape,
     stats: Arc<DestinationStats>,
@@ -42,7 +42,11 @@ pub struct Encoder {
 
 impl Encoder {
     /// `escape` applies to RFC 5424 and RFC 3164 text; JSON and GELF are JSON-escaped.
-    pub fn new(format: OutputFormat, escape: Escape, stats: Arc<DestinationStats>) -> Encoder {
+    pub(crate) fn new(
+        format: OutputFormat,
+        escape: Escape,
+        stats: Arc<DestinationStats>,
+    ) -> Encoder {
         let escape = match format {
             OutputFormat::Rfc5424 | OutputFormat::Rfc3164 => escape,
             OutputFormat::Json | OutputFormat::Gelf => Escape::None,
@@ -54,12 +58,8 @@ impl Encoder {
         }
     }
 
-    pub fn format(&self) -> OutputFormat {
-        self.format
-    }
-
     /// Appends one encoded, escaped event (no framing) to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>, e: &Event, device: &Device) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>, e: &Event, device: &Device) {
         let start = out.len();
         encode(out, self.format, e, device);
         if self.escape != Escape::None && escape::escape(out, start, self.escape) > 0 {
@@ -83,7 +83,7 @@ fn header_replaced(m: &Message<'_>) -> bool {
 }
 
 /// Appends one encoded event (no framing, no newline) to `out`.
-pub fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Device) {
+pub(crate) fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device: &Device) {
     match format {
         OutputFormat::Rfc5424 => {
             // The added elements are the same for long runs of records — one source, one

@@ -56,7 +56,7 @@ pub enum SourceDrop {
 static DISK_FULL_EPISODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A destination's disk-full episode begins (`true`) or ends.
-pub fn disk_full_episode(begins: bool) {
+pub(crate) fn disk_full_episode(begins: bool) {
     if begins {
         DISK_FULL_EPISODES.fetch_add(1, Relaxed);
     } else {
@@ -66,7 +66,7 @@ pub fn disk_full_episode(begins: bool) {
 
 /// Whether some destination waits for room on a full disk: what a datagram source cannot
 /// pass on now is then dropped for that reason.
-pub fn disk_full_now() -> bool {
+pub(crate) fn disk_full_now() -> bool {
     DISK_FULL_EPISODES.load(Relaxed) > 0
 }
 

@@ -29,7 +29,7 @@ fn certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 }
 
 /// The server side of a source's TLS.
-pub fn server_config(cfg: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
+pub(crate) fn server_config(cfg: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certs(&cfg.cert)?;
     let key = PrivateKeyDer::from_pem_file(&cfg.key)

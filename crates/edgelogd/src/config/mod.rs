@@ -532,7 +532,6 @@ const DESTINATION_TYPES: &[&str] = &[
     "gelf_udp",
     "gelf_http",
 ];
-const DESTINATION_TYPES_LATER: &[&str] = &[];
 
 /// Reads a configuration from `text`; `file` names it in errors. Directory keys are read
 /// before anything is resolved, so `dirs` is asked for once they are known.
@@ -1154,14 +1153,10 @@ fn read_destination(
         }
         other => {
             let span = s.get("type").map_or(s.span(), |a| a.span);
-            let msg = if DESTINATION_TYPES_LATER.contains(&other) {
-                format!("destination type {other:?} is not in this build yet")
-            } else {
-                format!(
-                    "unknown destination type {other:?}: expected one of {}",
-                    DESTINATION_TYPES.join(", ")
-                )
-            };
+            let msg = format!(
+                "unknown destination type {other:?}: expected one of {}",
+                DESTINATION_TYPES.join(", ")
+            );
             d.error(&span, &s.key_path("type"), msg);
             return None;
         }

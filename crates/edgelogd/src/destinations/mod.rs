@@ -158,7 +158,7 @@ pub(crate) trait Sink: Send {
 /// A running destination: the channel into it, its thread, and for network destinations the
 /// sender task.
 #[derive(Debug)]
-pub struct Running {
+pub(crate) struct Running {
     pub tx: mpsc::Sender<Arc<Batch>>,
     pub thread: std::thread::JoinHandle<()>,
     pub sender: Option<tokio::task::JoinHandle<()>>,
@@ -173,7 +173,7 @@ pub struct Running {
 /// What a destination replacing another waits for before it opens its sink: the old one's
 /// end, so that two never write one queue or one store.
 #[derive(Debug, Clone, Default)]
-pub struct Handover(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+pub(crate) struct Handover(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
 
 impl Handover {
     /// Blocks until the old destination's thread has ended.
@@ -200,7 +200,7 @@ impl Drop for Ending {
 impl Running {
     /// Tells the destination the daemon is stopping: from now on a full queue or disk holds it
     /// up only briefly, so the router can drain.
-    pub fn begin_stop(&self) {
+    pub(crate) fn begin_stop(&self) {
         self.stop_at.send_if_modified(|t| {
             t.get_or_insert(Instant::now() + STOP_GRACE);
             true
@@ -208,7 +208,7 @@ impl Running {
     }
 
     /// New plugin-alias export levels: they apply from the next batch, without a restart.
-    pub fn set_overrides(&self, rules: Vec<edgelog_core::control::Rule>) {
+    pub(crate) fn set_overrides(&self, rules: Vec<edgelog_core::control::Rule>) {
         self.overrides.send_if_modified(|current| {
             let changed = *current != rules;
             *current = rules;
@@ -217,17 +217,17 @@ impl Running {
     }
 
     /// The plugin-alias export levels in force.
-    pub fn overrides(&self) -> Vec<edgelog_core::control::Rule> {
+    pub(crate) fn overrides(&self) -> Vec<edgelog_core::control::Rule> {
         self.overrides.borrow().clone()
     }
 
     /// What a destination that replaces this one waits for.
-    pub fn handover(&self) -> Handover {
+    pub(crate) fn handover(&self) -> Handover {
         self.ended.clone()
     }
 
     /// Lets go of the channel and waits for the thread, then the sender, to finish.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         drop(self.tx);
         let thread = self.thread;
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -238,7 +238,7 @@ impl Running {
 }
 
 /// Where a destination writes: a path, or a transport and an address.
-pub fn endpoint(cfg: &DestinationConfig) -> String {
+pub(crate) fn endpoint(cfg: &DestinationConfig) -> String {
     match &cfg.kind {
         DestinationKind::FileStore(f) => f.path.display().to_string(),
         DestinationKind::Stdout { .. } => "standard output".to_owned(),
@@ -260,7 +260,7 @@ pub fn endpoint(cfg: &DestinationConfig) -> String {
 }
 
 /// A human-readable line of where a destination writes and how, for the startup summary.
-pub fn describe(cfg: &DestinationConfig) -> String {
+pub(crate) fn describe(cfg: &DestinationConfig) -> String {
     let how = match &cfg.kind {
         DestinationKind::FileStore(f) => format!(
             "{}, rotate at {} bytes or {:?}, quota {} bytes{}",
@@ -301,7 +301,7 @@ type Opener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Sink>> + Send>;
 /// (`after`, a reload) opens its sink in its thread once the old one has ended: the router
 /// may already hand it batches, which wait in its channel; what cannot be opened then is said
 /// in the log and LAST ERROR, and what the router offers it is counted as `down`.
-pub fn start(
+pub(crate) fn start(
     name: &str,
     cfg: &DestinationConfig,
     overrides: Vec<edgelog_core::control::Rule>,

@@ -32,17 +32,17 @@ use crate::stats::SourceStats;
 
 /// The signal that tells a source to stop.
 #[derive(Debug, Clone)]
-pub struct Stop(watch::Receiver<bool>);
+pub(crate) struct Stop(watch::Receiver<bool>);
 
 impl Stop {
     /// A stop signal and the switch that fires it.
-    pub fn new() -> (watch::Sender<bool>, Stop) {
+    pub(crate) fn new() -> (watch::Sender<bool>, Stop) {
         let (tx, rx) = watch::channel(false);
         (tx, Stop(rx))
     }
 
     /// Resolves once stopping was asked for (at once if it already was).
-    pub async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         // An error means the switch is gone, which also means stop.
         let _ = self.0.wait_for(|stop| *stop).await;
     }
@@ -78,14 +78,14 @@ pub(crate) fn claim_socket_path(path: &std::path::Path) -> anyhow::Result<()> {
 
 /// What every source gets besides its config.
 #[derive(Debug, Clone)]
-pub struct SourceContext {
+pub(crate) struct SourceContext {
     pub run_dir: PathBuf,
     pub state_dir: PathBuf,
     pub tx: mpsc::Sender<Burst>,
 }
 
 /// A human-readable line of what a source listens on, for the startup summary.
-pub fn describe(cfg: &SourceConfig) -> String {
+pub(crate) fn describe(cfg: &SourceConfig) -> String {
     match &cfg.kind {
         SourceKind::UnixDatagram { path, mode, .. } => {
             format!("unix datagram {} (mode {mode:o})", path.display())
@@ -127,7 +127,7 @@ pub fn describe(cfg: &SourceConfig) -> String {
 }
 
 /// Opens the source's input and spawns its loop.
-pub async fn start(
+pub(crate) async fn start(
     name: &str,
     cfg: &SourceConfig,
     cx: &SourceContext,
