@@ -368,33 +368,13 @@ pub(super) async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, 
                     .set(key(id), json!({"offset": offset, "path": path}));
             }
         }
-        if w.checkpoints.moved() {
-            match ingest.flush_tracked().await {
-                Ok(t) => w.checkpoints.track(t),
-                Err(_) => return,
-            }
-        }
-        // Each round's positions are saved once its records are durable, before the next
-        // round reads on: a `kill -9` then re-reads at most one round.
-        let next = tokio::time::Instant::now() + interval;
-        if let Err(e) = w.checkpoints.save_by(next).await {
-            tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
-        }
-        let wake = if busy {
-            tokio::time::Instant::now()
-        } else {
-            next
-        };
-        tokio::select! {
-            biased;
-            _ = stop.wait() => break,
-            _ = tokio::time::sleep_until(wake) => {}
+        match super::end_round(&mut w.checkpoints, &mut ingest, interval, busy, &mut stop).await {
+            super::Round::Next => {}
+            super::Round::Stop => break,
+            super::Round::Gone => return,
         }
     }
-    // Stopping: the last positions count once what was read is durable downstream.
-    if let Err(e) = w.checkpoints.settle(Duration::from_secs(10)).await {
-        tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
-    }
+    super::settle_checkpoints(&mut w.checkpoints, &ingest).await;
 }
 
 #[cfg(test)]

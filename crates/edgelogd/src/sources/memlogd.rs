@@ -16,7 +16,7 @@
 //! the router with back-pressure like any source's, so the export path loses nothing.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use edgelog_codec::{Framer, Framing};
 use edgelog_core::Timestamp;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags};
 use serde_json::json;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
@@ -32,6 +32,7 @@ use tokio::net::{UnixDatagram, UnixListener, UnixStream};
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
+use super::recv::recv;
 use super::{Stop, claim_socket_path};
 use crate::ingest::Ingest;
 use crate::stats::SourceStats;
@@ -109,33 +110,30 @@ pub(super) fn bind(logwrite: &Path, query: &Path) -> anyhow::Result<Sockets> {
 }
 
 /// One datagram: the source name and the descriptors it carried.
-// `cmsg` is a `Vec` because nix's `recvmsg` takes one.
 #[allow(clippy::ptr_arg)]
 fn receive(
     sock: &UnixDatagram,
     buf: &mut [u8],
     cmsg: &mut Vec<u8>,
 ) -> io::Result<(String, Vec<OwnedFd>)> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(io::Error::from)?;
     let mut fds = Vec::new();
-    for c in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(raw) = c {
-            // SAFETY: SCM_RIGHTS descriptors are new in this process and owned by no one
-            // else; each is wrapped exactly once.
-            fds.extend(
-                raw.into_iter()
-                    .map(|fd: RawFd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    let n = msg.bytes;
+    let got = recv::<()>(
+        sock.as_raw_fd(),
+        buf,
+        cmsg,
+        MsgFlags::MSG_CMSG_CLOEXEC,
+        |c| {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: SCM_RIGHTS descriptors are new in this process and owned by no one
+                // else; each is wrapped exactly once.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd: RawFd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        },
+    )?;
+    let n = got.len;
     let name = String::from_utf8_lossy(&buf[..n])
         .trim_end_matches('\0')
         .to_owned();

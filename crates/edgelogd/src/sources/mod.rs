@@ -12,6 +12,7 @@ pub(crate) use file::wildcard_in_directory;
 pub(crate) use http::set_budget as set_http_body_budget;
 mod kmsg;
 mod memlogd;
+mod recv;
 mod stdin;
 mod tables;
 mod tcp;
@@ -255,4 +256,54 @@ pub(crate) async fn start(
     };
     tracing::debug!(source = name, "started: {what}");
     Ok(task)
+}
+
+/// Ends a polling source's round (files, tables): the round's positions travel with a ticket
+/// and are saved once durable downstream, before the next round reads on (a `kill -9` then
+/// re-reads at most one round); then the source waits for the next round — at once when it
+/// was `busy`, a source with more to read.
+async fn end_round(
+    checkpoints: &mut crate::checkpoint::Checkpoints,
+    ingest: &mut Ingest,
+    interval: std::time::Duration,
+    busy: bool,
+    stop: &mut Stop,
+) -> Round {
+    if checkpoints.moved() {
+        match ingest.flush_tracked().await {
+            Ok(t) => checkpoints.track(t),
+            Err(_) => return Round::Gone,
+        }
+    }
+    let next = tokio::time::Instant::now() + interval;
+    if let Err(e) = checkpoints.save_by(next).await {
+        tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
+    }
+    let wake = if busy {
+        tokio::time::Instant::now()
+    } else {
+        next
+    };
+    tokio::select! {
+        biased;
+        _ = stop.wait() => Round::Stop,
+        _ = tokio::time::sleep_until(wake) => Round::Next,
+    }
+}
+
+/// What follows a polling source's round.
+#[derive(Debug, PartialEq, Eq)]
+enum Round {
+    Next,
+    /// Stopped: settle the last positions, then end.
+    Stop,
+    /// The router is gone: end at once.
+    Gone,
+}
+
+/// A stopping polling source's last positions, saved once what it read is durable downstream.
+async fn settle_checkpoints(checkpoints: &mut crate::checkpoint::Checkpoints, ingest: &Ingest) {
+    if let Err(e) = checkpoints.settle(std::time::Duration::from_secs(10)).await {
+        tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
+    }
 }

@@ -168,31 +168,11 @@ pub(super) async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest,
                 return;
             }
         }
-        if f.checkpoints.moved() {
-            match ingest.flush_tracked().await {
-                Ok(t) => f.checkpoints.track(t),
-                Err(_) => return,
-            }
-        }
-        // As for files: positions saved once durable, and a table with more entries gets
-        // the next round at once.
-        let next = tokio::time::Instant::now() + interval;
-        if let Err(e) = f.checkpoints.save_by(next).await {
-            tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
-        }
-        let wake = if busy {
-            tokio::time::Instant::now()
-        } else {
-            next
-        };
-        tokio::select! {
-            biased;
-            _ = stop.wait() => break,
-            _ = tokio::time::sleep_until(wake) => {}
+        match super::end_round(&mut f.checkpoints, &mut ingest, interval, busy, &mut stop).await {
+            super::Round::Next => {}
+            super::Round::Stop => break,
+            super::Round::Gone => return,
         }
     }
-    // Stopping: the last positions count once what was read is durable downstream.
-    if let Err(e) = f.checkpoints.settle(Duration::from_secs(10)).await {
-        tracing::warn!(source = %ingest.name(), "saving checkpoints: {e}");
-    }
+    super::settle_checkpoints(&mut f.checkpoints, &ingest).await;
 }

@@ -10,20 +10,19 @@
 //! becomes a record when its last chunk arrives; partial messages that time out (5 s) or are
 //! evicted to stay within the memory bounds, and impossible chunks, are counted as drops.
 
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use edgelog_codec::gelf::chunk::{Limits, Push, Reassembler, ReassemblyStats};
-use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
-};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, setsockopt, sockopt};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use super::Stop;
+use super::recv::recv;
 use crate::ingest::{BATCH_MAX, DATAGRAM_BACKLOG, Ingest};
 use crate::stats::SourceDrop;
 
@@ -53,30 +52,21 @@ struct Datagram {
     dropped: Option<u32>,
 }
 
-// `cmsg` is a `Vec` because nix's `recvmsg` takes one.
 #[allow(clippy::ptr_arg)]
 fn receive(sock: &UdpSocket, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<Datagram> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrStorage>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(cmsg),
-        MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(io::Error::from)?;
-    let dropped = msg.cmsgs().ok().and_then(|mut c| {
-        c.find_map(|m| match m {
-            ControlMessageOwned::RxqOvfl(n) => Some(n),
-            _ => None,
-        })
-    });
-    let peer = msg.address.and_then(|a| {
+    let mut dropped = None;
+    let got = recv::<SockaddrStorage>(sock.as_raw_fd(), buf, cmsg, MsgFlags::MSG_DONTWAIT, |m| {
+        if let ControlMessageOwned::RxqOvfl(n) = m {
+            dropped = Some(n);
+        }
+    })?;
+    let peer = got.address.and_then(|a| {
         a.as_sockaddr_in()
             .map(|a| IpAddr::V4(a.ip()))
             .or_else(|| a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
     });
     Ok(Datagram {
-        len: msg.bytes,
+        len: got.len,
         peer,
         dropped,
     })

@@ -6,20 +6,19 @@
 //! buffer (`max_frame`) arrives cut (`MSG_TRUNC`) and is kept, flagged and counted. On stop the
 //! datagrams already queued in the socket are read before it is closed and its file removed.
 
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use edgelog_core::Value;
-use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt,
-};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, setsockopt, sockopt};
 use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 
 use super::Stop;
+use super::recv::recv;
 use crate::ingest::{BATCH_MAX, DATAGRAM_BACKLOG, Ingest};
 
 pub(super) fn bind(path: &Path, mode: u32, receive_buffer: usize) -> anyhow::Result<UnixDatagram> {
@@ -48,26 +47,17 @@ struct Datagram {
     creds: Option<(i32, u32)>,
 }
 
-// `cmsg` is a `Vec` because nix's `recvmsg` takes one.
 #[allow(clippy::ptr_arg)]
 fn receive(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<Datagram> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(cmsg),
-        MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(io::Error::from)?;
-    let creds = msg.cmsgs().ok().and_then(|mut c| {
-        c.find_map(|m| match m {
-            ControlMessageOwned::ScmCredentials(c) => Some((c.pid(), c.uid())),
-            _ => None,
-        })
-    });
+    let mut creds = None;
+    let got = recv::<()>(sock.as_raw_fd(), buf, cmsg, MsgFlags::MSG_DONTWAIT, |m| {
+        if let ControlMessageOwned::ScmCredentials(c) = m {
+            creds = Some((c.pid(), c.uid()));
+        }
+    })?;
     Ok(Datagram {
-        len: msg.bytes,
-        truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+        len: got.len,
+        truncated: got.flags.contains(MsgFlags::MSG_TRUNC),
         creds,
     })
 }
