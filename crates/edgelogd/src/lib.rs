@@ -18,6 +18,7 @@ mod ingest;
 mod metrics;
 mod output;
 pub mod pipeline;
+pub mod select;
 mod sources;
 mod stats;
 mod tls;

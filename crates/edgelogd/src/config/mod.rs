@@ -250,24 +250,7 @@ pub struct DestinationConfig {
     pub escape: Escape,
 }
 
-/// Which records a destination wants besides the level: each list, when given, must contain
-/// the record's value.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Match {
-    pub sources: Vec<String>,
-    pub apps: Vec<String>,
-    pub modules: Vec<String>,
-    pub facilities: Vec<Facility>,
-}
-
-impl Match {
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
-            && self.apps.is_empty()
-            && self.modules.is_empty()
-            && self.facilities.is_empty()
-    }
-}
+pub use crate::select::Match;
 
 /// The line format of a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -898,10 +881,7 @@ fn read_source(
         "file" => {
             let paths = s.required(d, "paths", |v| {
                 let paths = reader::strings(v)?;
-                match paths
-                    .iter()
-                    .find(|p| crate::sources::wildcard_in_directory(p))
-                {
+                match paths.iter().find(|p| wildcard_in_directory(p)) {
                     Some(p) => Err(format!(
                         "{p:?}: wildcards are supported in the file name only, not in directories"
                     )),
@@ -1378,3 +1358,11 @@ fn read_match(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> Match {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether a path has glob characters in a directory component (unsupported).
+fn wildcard_in_directory(pattern: &str) -> bool {
+    let dir = Path::new(pattern)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned());
+    dir.is_some_and(|d| d.contains(['*', '?', '[']))
+}

@@ -398,3 +398,9 @@ fn block_on_a_destination_that_shares_sources_with_the_store_is_warned_of() {
     let (c, _) = parse("edgelog.toml", DEFAULT_CONFIG, dirs).unwrap();
     assert!(c.warnings.is_empty());
 }
+
+#[test]
+fn directory_wildcards_are_detected() {
+    assert!(wildcard_in_directory("/var/log/*/x.log"));
+    assert!(!wildcard_in_directory("/var/log/xen/*.log"));
+}

@@ -36,7 +36,8 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{DestinationConfig, DestinationKind, TransportConfig};
-use crate::event::{Batch, Device, Event, Selector};
+use crate::event::{Batch, Device, Event};
+use crate::select::Selector;
 use crate::stats::{DestinationDrop, DestinationStats};
 
 /// Batches a destination may have waiting before the router waits for it; its queue, not

@@ -50,14 +50,6 @@ struct Pattern {
     name: String,
 }
 
-/// Whether a path has glob characters in a directory component (unsupported).
-pub(crate) fn wildcard_in_directory(pattern: &str) -> bool {
-    let dir = Path::new(pattern)
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned());
-    dir.is_some_and(|d| d.contains(['*', '?', '[']))
-}
-
 /// Shell-style match of one path component: `*`, `?`, `[abc]`, `[a-z]`, `[!x]`.
 fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     let (mut p, mut n) = (0, 0);
@@ -399,11 +391,5 @@ mod tests {
         assert!(!m("*a*b", "xxbxxa"));
         assert!(m("plain", "plain"));
         assert!(!m("plain", "plainer"));
-    }
-
-    #[test]
-    fn directory_wildcards_are_detected() {
-        assert!(wildcard_in_directory("/var/log/*/x.log"));
-        assert!(!wildcard_in_directory("/var/log/xen/*.log"));
     }
 }

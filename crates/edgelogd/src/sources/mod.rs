@@ -8,7 +8,6 @@
 
 mod file;
 mod http;
-pub(crate) use file::wildcard_in_directory;
 pub(crate) use http::set_budget as set_http_body_budget;
 mod kmsg;
 mod memlogd;
