@@ -477,17 +477,14 @@ fn write_cursor(dir: &Path, name: &str, acked: u64) -> Result<(), QueueError> {
 }
 
 impl DiskQueue {
-    /// Opens (creating if needed) the queue in `dir` for `consumers`, recovering what a crash
-    /// left. See the module documentation.
-    pub fn open(
+    /// Scans the segment files in order and applies the recovery rules (see the module
+    /// documentation): a gap is counted, a torn tail cut off, an unreadable segment moved
+    /// aside, an empty one removed. What it finds goes into `rec`.
+    fn recover_segments(
         dir: &Path,
-        opts: DiskOptions,
-        consumers: &[&str],
-    ) -> Result<(DiskQueue, Recovery), QueueError> {
-        let cursor_dir = dir.join("cursors");
-        fs::create_dir_all(&cursor_dir).map_err(|e| QueueError::io(&cursor_dir, e))?;
-        let lock = lock(dir)?;
-        let mut rec = Recovery::default();
+        opts: &DiskOptions,
+        rec: &mut Recovery,
+    ) -> Result<Vec<Segment>, QueueError> {
         let files = segment_files(dir)?;
         let mut segments: Vec<Segment> = Vec::new();
         for (i, path) in files.iter().enumerate() {
@@ -558,6 +555,21 @@ impl DiskQueue {
                 path: path.clone(),
             });
         }
+        Ok(segments)
+    }
+
+    /// Opens (creating if needed) the queue in `dir` for `consumers`, recovering what a crash
+    /// left. See the module documentation.
+    pub fn open(
+        dir: &Path,
+        opts: DiskOptions,
+        consumers: &[&str],
+    ) -> Result<(DiskQueue, Recovery), QueueError> {
+        let cursor_dir = dir.join("cursors");
+        fs::create_dir_all(&cursor_dir).map_err(|e| QueueError::io(&cursor_dir, e))?;
+        let lock = lock(dir)?;
+        let mut rec = Recovery::default();
+        let mut segments = Self::recover_segments(dir, &opts, &mut rec)?;
         rec.segments = segments.len();
 
         let first_available = segments.first().map_or(1, |s| s.first_seq);

@@ -344,8 +344,21 @@ impl Daemon {
             tracing::warn!("reload: a new http_body_budget takes effect at the next start");
         }
         // Destinations first: new ones must be there before sources drain into the router.
-        // Plugin-alias levels reach a destination whose config did not change as they are.
-        let mut overrides = plugin_levels(&self.dirs.state_dir, &config)?;
+        let mut errors = self.reload_destinations(&config)?;
+        errors.extend(self.reload_sources(&config).await);
+        self.config = config;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        }
+    }
+
+    /// Starts the new and changed destinations, retires the changed and removed ones, and
+    /// switches the routes. Plugin-alias levels reach a destination whose config did not
+    /// change as they are. Returns what could not start.
+    fn reload_destinations(&mut self, config: &Config) -> Result<Vec<String>, String> {
+        let mut overrides = plugin_levels(&self.dirs.state_dir, config)?;
         let mut retired = Vec::new();
         let mut errors = Vec::new();
         for (name, cfg) in &config.destinations {
@@ -400,9 +413,12 @@ impl Daemon {
         for old in retired {
             tokio::spawn(old.running.stop());
         }
+        Ok(errors)
+    }
 
-        // Sources: stop the removed and changed ones (they drain into the router), then
-        // start the new and changed ones.
+    /// Stops the removed and changed sources (they drain into the router), then starts the
+    /// new and changed ones. Returns what could not start.
+    async fn reload_sources(&mut self, config: &Config) -> Vec<String> {
         let stale: Vec<String> = self
             .sources
             .iter()
@@ -416,6 +432,7 @@ impl Daemon {
                 tracing::info!("reload: source {name:?} stopped");
             }
         }
+        let mut errors = Vec::new();
         for (name, cfg) in &config.sources {
             if self.sources.contains_key(name) {
                 continue;
@@ -425,12 +442,7 @@ impl Daemon {
                 Err(e) => errors.push(format!("{e:#}")),
             }
         }
-        self.config = config;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n"))
-        }
+        errors
     }
 
     /// Stops everything, draining every record in flight to its destinations.

@@ -432,74 +432,86 @@ enum Wake {
     Tick,
 }
 
-/// A write, flush or tick failed: `n` records are lost, counted. A flush or tick that fails
-/// for a full disk loses nothing (the sink keeps what it could not write and tries again): it
-/// is shown as the disk-full episode it is.
-fn fail(full: &mut DiskFull, name: &str, stats: &DestinationStats, e: std::io::Error, n: u64) {
-    if n == 0 && disk_full(&e) {
-        full.note(name, stats, &e);
-        return;
-    }
-    stats.add_drop(DestinationDrop::WriteError, n);
-    stats.set_error(e.to_string());
+/// A destination thread's state: its sink, what it selects, its counters, and a disk-full
+/// episode in progress.
+struct Writer<'a> {
+    name: &'a str,
+    sink: Box<dyn Sink>,
+    selection: Selection,
+    stats: &'a DestinationStats,
+    stop_at: &'a watch::Receiver<Option<Instant>>,
+    full: DiskFull,
+    /// A flush failed: records written since sit in the sink's buffer, which says nothing of
+    /// the disk — only a flush that succeeds ends the episode.
+    unflushed: bool,
 }
 
-fn run(
-    name: &str,
-    mut rx: mpsc::Receiver<Arc<Batch>>,
-    mut sink: Box<dyn Sink>,
-    mut selection: Selection,
-    stats: &DestinationStats,
-    stop_at: &watch::Receiver<Option<Instant>>,
-    runtime: tokio::runtime::Handle,
-) {
-    let mut full = DiskFull::default();
-    // A flush failed: records written since sit in the sink's buffer, which says nothing of
-    // the disk — only a flush that succeeds ends the episode.
-    let mut unflushed = false;
-    loop {
-        let batch = match rx.try_recv() {
-            Ok(b) => b,
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                match sink.flush() {
-                    Ok(()) => {
-                        unflushed = false;
-                        full.cleared(name, stats);
-                    }
-                    Err(e) => {
-                        unflushed = true;
-                        fail(&mut full, name, stats, e, 0);
-                    }
-                }
-                let tick = tokio::time::Instant::now() + Duration::from_secs(1);
-                let next = runtime.block_on(async {
-                    let mut tick = std::pin::pin!(tokio::time::sleep_until(tick));
-                    std::future::poll_fn(|cx| {
-                        if sink.poll_work(cx).is_ready() {
-                            return Poll::Ready(Wake::Work);
-                        }
-                        if let Poll::Ready(b) = rx.poll_recv(cx) {
-                            return Poll::Ready(b.map_or(Wake::Closed, Wake::Batch));
-                        }
-                        tick.as_mut().poll(cx).map(|()| Wake::Tick)
-                    })
-                    .await
-                });
-                match next {
-                    Wake::Batch(b) => b,
-                    Wake::Closed => break,
-                    Wake::Work => continue,
-                    Wake::Tick => {
-                        if let Err(e) = sink.tick() {
-                            fail(&mut full, name, stats, e, 0);
-                        }
-                        continue;
-                    }
-                }
+impl Writer<'_> {
+    fn fail(&mut self, e: std::io::Error, n: u64) {
+        fail(&mut self.full, self.name, self.stats, e, n);
+    }
+
+    /// Whether to try a write again after `e` (a full disk, waited out a moment).
+    fn retry(&mut self, e: &std::io::Error) -> bool {
+        let stop_at = *self.stop_at.borrow();
+        self.full.retry(self.name, self.stats, e, stop_at)
+    }
+
+    /// Makes what was written visible; the channel ran empty.
+    fn flush(&mut self) {
+        match self.sink.flush() {
+            Ok(()) => {
+                self.unflushed = false;
+                self.full.cleared(self.name, self.stats);
             }
-        };
+            Err(e) => {
+                self.unflushed = true;
+                self.fail(e, 0);
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        if let Err(e) = self.sink.tick() {
+            self.fail(e, 0);
+        }
+    }
+
+    /// Waits for the next batch, the sink's own work, or a second to pass.
+    fn wait(
+        &mut self,
+        rx: &mut mpsc::Receiver<Arc<Batch>>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Wake {
+        let tick = tokio::time::Instant::now() + Duration::from_secs(1);
+        let sink = &mut self.sink;
+        runtime.block_on(async {
+            let mut tick = std::pin::pin!(tokio::time::sleep_until(tick));
+            std::future::poll_fn(|cx| {
+                if sink.poll_work(cx).is_ready() {
+                    return Poll::Ready(Wake::Work);
+                }
+                if let Poll::Ready(b) = rx.poll_recv(cx) {
+                    return Poll::Ready(b.map_or(Wake::Closed, Wake::Batch));
+                }
+                tick.as_mut().poll(cx).map(|()| Wake::Tick)
+            })
+            .await
+        })
+    }
+
+    /// Writes what the selector wants of a batch; completes its ticket once it is durable.
+    fn write(&mut self, batch: &Batch) {
         let (mut written, mut bytes) = (0, 0);
+        let Writer {
+            name,
+            sink,
+            selection,
+            stats,
+            stop_at,
+            full,
+            ..
+        } = self;
         let selector = selection.current();
         for e in batch.events.iter().filter(|e| selector.wants(e)) {
             loop {
@@ -515,41 +527,94 @@ fn run(
                         break;
                     }
                     Err(err) => {
-                        fail(&mut full, name, stats, err, 1);
+                        fail(full, name, stats, err, 1);
                         break;
                     }
                 }
             }
         }
-        stats.written.fetch_add(written, Relaxed);
-        stats.bytes.fetch_add(bytes, Relaxed);
-        if let Some(t) = &batch.ticket {
+        self.stats.written.fetch_add(written, Relaxed);
+        self.stats.bytes.fetch_add(bytes, Relaxed);
+        if let Some(t) = &batch.ticket
+            && self.durable()
+        {
             // The ticket lets a source move its checkpoint: only once the records are durable.
-            let durable = loop {
-                match sink.durable() {
-                    Ok(()) => {
-                        unflushed = false;
-                        break true;
-                    }
-                    Err(err) if full.retry(name, stats, &err, *stop_at.borrow()) => {}
-                    Err(err) => {
-                        fail(&mut full, name, stats, err, 0);
-                        break false;
-                    }
+            t.complete_one();
+        }
+        if written > 0 && !self.unflushed {
+            self.full.cleared(self.name, self.stats);
+        }
+        self.tick();
+    }
+
+    /// Makes everything written durable, waiting out a full disk; false if it failed.
+    fn durable(&mut self) -> bool {
+        loop {
+            match self.sink.durable() {
+                Ok(()) => {
+                    self.unflushed = false;
+                    return true;
                 }
-            };
-            if durable {
-                t.complete_one();
+                Err(err) if self.retry(&err) => {}
+                Err(err) => {
+                    self.fail(err, 0);
+                    return false;
+                }
             }
         }
-        if written > 0 && !unflushed {
-            full.cleared(name, stats);
-        }
-        if let Err(e) = sink.tick() {
-            fail(&mut full, name, stats, e, 0);
-        }
     }
-    if let Err(e) = sink.close() {
-        fail(&mut full, name, stats, e, 0);
+}
+
+/// A write, flush or tick failed: `n` records are lost, counted. A flush or tick that fails
+/// for a full disk loses nothing (the sink keeps what it could not write and tries again): it
+/// is shown as the disk-full episode it is.
+fn fail(full: &mut DiskFull, name: &str, stats: &DestinationStats, e: std::io::Error, n: u64) {
+    if n == 0 && disk_full(&e) {
+        full.note(name, stats, &e);
+        return;
+    }
+    stats.add_drop(DestinationDrop::WriteError, n);
+    stats.set_error(e.to_string());
+}
+
+fn run(
+    name: &str,
+    mut rx: mpsc::Receiver<Arc<Batch>>,
+    sink: Box<dyn Sink>,
+    selection: Selection,
+    stats: &DestinationStats,
+    stop_at: &watch::Receiver<Option<Instant>>,
+    runtime: tokio::runtime::Handle,
+) {
+    let mut w = Writer {
+        name,
+        sink,
+        selection,
+        stats,
+        stop_at,
+        full: DiskFull::default(),
+        unflushed: false,
+    };
+    loop {
+        let batch = match rx.try_recv() {
+            Ok(b) => b,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                w.flush();
+                match w.wait(&mut rx, &runtime) {
+                    Wake::Batch(b) => b,
+                    Wake::Closed => break,
+                    Wake::Work => continue,
+                    Wake::Tick => {
+                        w.tick();
+                        continue;
+                    }
+                }
+            }
+        };
+        w.write(&batch);
+    }
+    if let Err(e) = w.sink.close() {
+        w.fail(e, 0);
     }
 }
