@@ -15,7 +15,8 @@
 use std::borrow::Cow;
 
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
+pub use serde::ser::SerializeMap;
+use serde::ser::Serializer;
 
 use edgelog_core::Value;
 
@@ -26,7 +27,43 @@ use crate::sd::StructuredData;
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeJson<'m, 'a>(pub &'m Message<'a>);
 
+/// More keys after the message's own, in the same object (the daemon's `source`,
+/// `received` and device facts).
+pub trait ExtraKeys {
+    fn write<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;
+}
+
+impl ExtraKeys for () {
+    fn write<M: SerializeMap>(&self, _: &mut M) -> Result<(), M::Error> {
+        Ok(())
+    }
+}
+
+/// Name–value pairs as a JSON object, in their order.
+#[derive(Debug, Clone, Copy)]
+pub struct Pairs<'p, K, V>(pub &'p [(K, V)]);
+
+impl<K: AsRef<str>, V: AsRef<str>> Serialize for Pairs<'_, K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k.as_ref(), v.as_ref())?;
+        }
+        map.end()
+    }
+}
+
+/// [`DecodeJson`] with [`ExtraKeys`] after the message's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeJsonWith<'m, 'a, X>(pub &'m Message<'a>, pub X);
+
 impl Serialize for DecodeJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DecodeJsonWith(self.0, ()).serialize(s)
+    }
+}
+
+impl<X: ExtraKeys> Serialize for DecodeJsonWith<'_, '_, X> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let m = self.0;
         let mut map = s.serialize_map(None)?;
@@ -56,6 +93,7 @@ impl Serialize for DecodeJson<'_, '_> {
             let diags: Vec<Diag<'_>> = m.diagnostics.iter().map(Diag).collect();
             map.serialize_entry("diagnostics", &diags)?;
         }
+        self.1.write(&mut map)?;
         map.end()
     }
 }

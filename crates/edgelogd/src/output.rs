@@ -121,24 +121,26 @@ pub(crate) fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device:
             gelf::encode(out, e.msg(), &extra);
         }
         OutputFormat::Json => {
-            json::write_line(out, e.msg());
-            // The decode object always ends in "}\n": reopen it for our keys.
-            out.truncate(out.len() - 2);
-            out.extend_from_slice(b",\"source\":");
-            let _ = serde_json::to_writer(&mut *out, &*e.source);
-            out.extend_from_slice(b",\"received\":\"");
-            out.extend_from_slice(e.received.to_string().as_bytes());
-            out.extend_from_slice(b"\",\"device\":{");
-            for (i, (k, v)) in device.fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = serde_json::to_writer(&mut *out, k);
-                out.push(b':');
-                let _ = serde_json::to_writer(&mut *out, v);
-            }
-            out.extend_from_slice(b"}}");
+            // Serializing into a Vec cannot fail. No newline: the sink frames it.
+            let _ = serde_json::to_writer(
+                &mut *out,
+                &json::DecodeJsonWith(e.msg(), JsonOrigin { e, device }),
+            );
         }
+    }
+}
+
+/// The daemon's keys of a JSON record: where it came from, when, and the device facts.
+struct JsonOrigin<'e> {
+    e: &'e Event,
+    device: &'e Device,
+}
+
+impl json::ExtraKeys for JsonOrigin<'_> {
+    fn write<M: json::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("source", &*self.e.source)?;
+        map.serialize_entry("received", &self.e.received.to_string())?;
+        map.serialize_entry("device", &json::Pairs(&self.device.fields))
     }
 }
 
