@@ -187,6 +187,30 @@ fn idle_connections_give_way_and_busy_ones_refuse_the_surplus() {
 }
 
 #[test]
+fn a_bulk_body_of_more_than_ten_thousand_messages_is_refused_whole() {
+    let port = free_port();
+    let d = Daemon::start(Some(&config(port, "")));
+    let post = |n: usize| {
+        let line = r#"{"version":"1.1","host":"h","short_message":"m"}"#;
+        let body = vec![line; n].join("\n");
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "POST /gelf HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        status_of(&mut s)
+    };
+    assert_eq!(post(10_001), Some(413));
+    assert_eq!(post(10_000), Some(202));
+    let c = d.counters();
+    assert_eq!(n(&c["sources"]["gelf"]["received"]), 10_000, "{c}");
+    assert_eq!(n(&c["sources"]["gelf"]["dropped"]["rejected"]), 1, "{c}");
+    d.stop();
+}
+
+#[test]
 fn a_body_that_trickles_in_is_refused_once_its_grace_is_over() {
     let port = free_port();
     let d = Daemon::start(Some(&config(port, "min_body_rate = \"1KiB\"")));

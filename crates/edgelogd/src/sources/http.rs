@@ -347,6 +347,12 @@ async fn gelf_body(r: &Receiver, body: &[u8], host: &str) -> Reply {
             if line.trim_ascii().is_empty() {
                 continue;
             }
+            if lines.len() == MAX_RECORDS {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("more than {MAX_RECORDS} messages in one request: nothing was taken\n"),
+                );
+            }
             if let Some(e) = gelf::parse(line, Mode::Strict).error {
                 return (
                     StatusCode::BAD_REQUEST,
@@ -475,9 +481,10 @@ fn alert_message(alert: &Json, receiver: Option<&str>) -> Message<'static> {
     m
 }
 
-/// The most alerts one Alertmanager request may carry (it sends a group's alerts, rarely more
-/// than a few hundred); more is refused whole, so a body cannot become millions of records.
-const MAX_ALERTS: usize = 10_000;
+/// The most records one request may carry: alerts of an Alertmanager request (it sends a
+/// group's alerts, rarely more than a few hundred), messages of a GELF bulk body. More is
+/// refused whole (`413`), so a body cannot become millions of records.
+const MAX_RECORDS: usize = 10_000;
 
 async fn alertmanager_body(r: &Receiver, body: &[u8]) -> Reply {
     let payload: Json = match serde_json::from_slice(body) {
@@ -503,11 +510,11 @@ async fn alertmanager_body(r: &Receiver, body: &[u8]) -> Reply {
             format!("alert {i} is not an alert (an object with \"labels\"): nothing was taken\n"),
         );
     }
-    if alerts.len() > MAX_ALERTS {
+    if alerts.len() > MAX_RECORDS {
         return (
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "{} alerts in one request, at most {MAX_ALERTS}: nothing was taken\n",
+                "{} alerts in one request, at most {MAX_RECORDS}: nothing was taken\n",
                 alerts.len()
             ),
         );
