@@ -74,6 +74,31 @@ pub fn default_state_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/edgelog-state-{}", uid().unwrap_or(0))))
 }
 
+/// Where `edgelogd` looks for its configuration when `-c` does not name one, in order:
+/// `/etc/edgelog/edgelogd.toml` (root only), then `$XDG_CONFIG_HOME/edgelog/edgelogd.toml`
+/// (or `~/.config/edgelog/edgelogd.toml`). The first that exists is used; with none, the
+/// embedded default runs.
+pub fn config_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if uid() == Some(0) {
+        out.push(PathBuf::from("/etc/edgelog/edgelogd.toml"));
+    }
+    let xdg = env_dir("XDG_CONFIG_HOME").or_else(|| {
+        env_dir("HOME")
+            .filter(|h| h.is_dir())
+            .map(|h| h.join(".config"))
+    });
+    if let Some(dir) = xdg {
+        out.push(dir.join("edgelog/edgelogd.toml"));
+    }
+    out
+}
+
+/// The configuration file `edgelogd` uses without `-c`, if any (see [`config_candidates`]).
+pub fn discover_config() -> Option<PathBuf> {
+    config_candidates().into_iter().find(|p| p.is_file())
+}
+
 /// Whether `name` is usable as a BD, module or group name: 1–31 bytes of letters, digits,
 /// `_`, `-`, `.`. Names become file names and fixed-size fields in shared memory.
 pub fn valid_name(name: &str) -> bool {

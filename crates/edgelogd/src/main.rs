@@ -26,7 +26,8 @@ use edgelogd::{config, control};
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// The configuration file (TOML). Without it, the embedded default runs.
+    /// The configuration file (TOML). Without it: /etc/edgelog/edgelogd.toml (root), then
+    /// $XDG_CONFIG_HOME/edgelog/edgelogd.toml, else the embedded default.
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Check the configuration, print `ok` or every error with file, line and key, and exit.
@@ -82,7 +83,10 @@ fn main() -> ExitCode {
         .init();
 
     let source = ConfigSource {
-        file: cli.config.clone(),
+        file: cli
+            .config
+            .clone()
+            .or_else(edgelog_core::paths::discover_config),
         run_dir: cli.run_dir.clone(),
         state_dir: cli.state_dir.clone(),
     };

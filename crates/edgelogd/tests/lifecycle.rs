@@ -203,6 +203,29 @@ fn reload_adds_and_removes_components_without_losing_a_record() {
 }
 
 #[test]
+fn without_a_config_flag_the_users_config_is_found_and_named() {
+    // `$XDG_CONFIG_HOME/edgelog/edgelogd.toml` (CI runs as root, where /etc/edgelog comes
+    // first; no test writes there).
+    let dir = tempfile::tempdir().unwrap();
+    let xdg = dir.path().join("xdg-config");
+    std::fs::create_dir_all(xdg.join("edgelog")).unwrap();
+    let found = xdg.join("edgelog/edgelogd.toml");
+    std::fs::write(&found, stdout_config("")).unwrap();
+    let d = Daemon::start_in(dir, None, std::process::Stdio::null());
+    assert!(
+        d.stderr().contains(&format!("config {}", found.display())),
+        "{}",
+        d.stderr()
+    );
+    // It is the config in force: its stdout destination gets what is logged.
+    let sock = UnixDatagram::unbound().unwrap();
+    sock.send_to(b"<14>found: seq=1", d.run_dir().join("log.sock"))
+        .unwrap();
+    assert_eq!(seqs(&d.records(1, Duration::from_secs(10))), vec![1]);
+    d.stop();
+}
+
+#[test]
 fn reloading_a_changed_disk_queue_destination_under_load_loses_nothing() {
     // The old destination writes out what it was sent and lets go of the queue (its lock)
     // before the new one opens it: never two writers of one queue.

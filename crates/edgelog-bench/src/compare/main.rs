@@ -501,7 +501,16 @@ fn devlog(env: &Env, sys: &System, work: &Path, rate: u64, seconds: u64) -> anyh
     let file = sys.output_file(work);
     settle(&file);
     let usage = relay.stop(env);
-    let counted = load(
+    let counted = count_file(env, &file, count)?;
+    let mut r = row(&counted, usage, count);
+    // What the sender managed: below the offered rate when the relay held it back.
+    r["rate"] = json!(sent["rate"].as_f64().unwrap_or(0.0).round());
+    Ok(r)
+}
+
+/// What `edgelog-load count` finds of records `0..count` in `file`.
+fn count_file(env: &Env, file: &Path, count: u64) -> anyhow::Result<Value> {
+    load(
         env,
         &[
             "count".into(),
@@ -510,11 +519,7 @@ fn devlog(env: &Env, sys: &System, work: &Path, rate: u64, seconds: u64) -> anyh
             "--expect".into(),
             count.to_string(),
         ],
-    )?;
-    let mut r = row(&counted, usage, count);
-    // What the sender managed: below the offered rate when the relay held it back.
-    r["rate"] = json!(sent["rate"].as_f64().unwrap_or(0.0).round());
-    Ok(r)
+    )
 }
 
 /// Waits (at most two minutes) until `file` stops growing.
@@ -575,16 +580,7 @@ fn isolation(
     let usage = relay.stop(env);
     let _ = second_sink.kill();
     let _ = second_sink.wait();
-    let counted = load(
-        env,
-        &[
-            "count".into(),
-            "--file".into(),
-            file.display().to_string(),
-            "--expect".into(),
-            count.to_string(),
-        ],
-    )?;
+    let counted = count_file(env, &file, count)?;
     // The healthy receiver's report: a relay that stalled gives it less than `count`, and
     // the sink ends 20 s after the last record.
     let mut r = row(&report?, usage, count);

@@ -114,6 +114,9 @@ impl Daemon {
             }
             None => Command::new(BIN),
         };
+        // No config of the user running the tests is found: without `--config`, a test runs
+        // the embedded default (or what it put in this directory).
+        cmd.env("XDG_CONFIG_HOME", dir.path().join("xdg-config"));
         cmd.envs(env.iter().copied());
         cmd.arg("--run-dir")
             .arg(dir.path().join("run"))
