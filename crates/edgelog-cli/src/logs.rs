@@ -372,11 +372,12 @@ fn plugin_levels(run_dir: &Path, state_dir: &Path, json: bool) -> anyhow::Result
 
 /// `set log level … --plugin-alias NAME`: the export level of one destination for a scope,
 /// kept in the state directory and applied by asking a running daemon to reload.
+/// Sets (or, with `None`, removes) the export level of plugin alias `alias` for `scope`.
 pub(crate) fn set_plugin_level(
     run_dir: &Path,
     state_dir: &Path,
     alias: &str,
-    level: LevelFilter,
+    level: Option<LevelFilter>,
     scope: Scope,
 ) -> anyhow::Result<()> {
     scope.validate().map_err(crate::Usage)?;
@@ -386,24 +387,50 @@ pub(crate) fn set_plugin_level(
     // Where the running daemon reads them; without one, our own state directory.
     let state_dir =
         crate::control::daemon_state_dir(run_dir).unwrap_or_else(|| state_dir.to_owned());
-    control::set_plugin_level(&state_dir, alias, &scope, Some(level))?;
+    if level.is_none()
+        && !control::read_plugin_levels(&state_dir)?
+            .rules
+            .iter()
+            .any(|(a, r)| a == alias && r.scope == scope)
+    {
+        anyhow::bail!("plugin alias {alias} has no export level for {scope}");
+    }
+    control::set_plugin_level(&state_dir, alias, &scope, level)?;
     let applied = match crate::control::request_reload(run_dir) {
         Ok(()) => "applied",
         Err(_) => "kept for when edgelogd starts",
     };
+    let what = match level {
+        Some(level) => format!("set to {level}"),
+        None => "removed".to_owned(),
+    };
     write_out(&format!(
-        "export level of plugin alias {alias} for {scope} set to {level} ({applied})\n"
+        "export level of plugin alias {alias} for {scope} {what} ({applied})\n"
     ))
 }
 
+/// Sets (or, with `None`, removes) the level rule of `scope`.
 pub(crate) fn set_level(
     run_dir: &Path,
     state_dir: &Path,
-    level: LevelFilter,
+    level: Option<LevelFilter>,
     scope: Scope,
 ) -> anyhow::Result<()> {
     scope.validate().map_err(crate::Usage)?;
     let control = Control::open(run_dir, Some(state_dir))?;
-    control.set(scope.clone(), level)?;
-    write_out(&format!("log level of {scope} set to {level}\n"))
+    match level {
+        Some(level) => {
+            control.set(scope.clone(), level)?;
+            write_out(&format!("log level of {scope} set to {level}\n"))
+        }
+        None => {
+            if !control.rules().iter().any(|r| r.scope == scope) {
+                anyhow::bail!("no log level rule for {scope}");
+            }
+            control.clear(&scope)?;
+            write_out(&format!(
+                "log level rule of {scope} removed: it follows the next matching setting\n"
+            ))
+        }
+    }
 }

@@ -55,14 +55,16 @@ enum Command {
     Run(run::RunArgs),
     /// What the running edgelogd does: sources, destinations, uptime.
     Status {
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Make the running edgelogd re-read its configuration (as SIGHUP does).
     Reload,
-    /// Check an edgelogd configuration (the embedded default without --config): `ok`, or
-    /// every error with file, line and key (exit 2).
+    /// Check an edgelogd configuration (without --config, the one edgelogd would run): `ok`,
+    /// or every error with file, line and key (exit 2).
     CheckConfig {
+        /// The configuration file (TOML).
         #[arg(long, short = 'c', value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -80,6 +82,33 @@ enum Command {
         #[command(subcommand)]
         what: SetWhat,
     },
+    /// Remove settings.
+    Delete {
+        #[command(subcommand)]
+        what: DeleteWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeleteWhat {
+    /// Logging settings.
+    Log {
+        #[command(subcommand)]
+        what: DeleteLog,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeleteLog {
+    /// Remove the level rule of a scope (as `set log level default`): its events fall back to
+    /// the next matching setting. A scope with no rule is a failed operation (exit 1).
+    Level {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Remove the export level of this edgelogd destination (plugin alias) instead.
+        #[arg(long, value_name = "NAME")]
+        plugin_alias: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +117,7 @@ enum QueueCmd {
     Verify {
         /// The queue's directory.
         dir: PathBuf,
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +136,7 @@ enum ShowWhat {
 enum ShowLog {
     /// Every table in the run directory.
     Tables {
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -115,17 +146,20 @@ enum ShowLog {
     Maps {
         #[command(flatten)]
         scope: ScopeArgs,
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Level rules, and the level each module and group gets from them.
     Levels {
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Each destination (plugin alias) of the running edgelogd: queue, sent, retried,
     /// dropped by reason, last error, up or down.
     Destinations {
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -198,8 +232,9 @@ enum SetWhat {
 enum SetLog {
     /// Set the level of a scope: global, a BD, a module (in one BD or all), a group.
     Level {
-        /// emergency, alert, critical, error, warning, notice, info, debug or none (or 0-7).
-        level: LevelFilter,
+        /// emergency, alert, critical, error, warning, notice, info, debug or none (or 0-7);
+        /// `default` removes the scope's rule (as `delete log level`).
+        level: LevelArg,
         #[command(flatten)]
         scope: ScopeArgs,
         /// Set the export level of this edgelogd destination (plugin alias) for the scope,
@@ -209,14 +244,37 @@ enum SetLog {
     },
 }
 
+/// A level to set, or `default`: no rule of its own.
+#[derive(Debug, Clone, Copy)]
+enum LevelArg {
+    Level(LevelFilter),
+    Default,
+}
+
+impl std::str::FromStr for LevelArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<LevelArg, String> {
+        if s == "default" {
+            return Ok(LevelArg::Default);
+        }
+        s.parse::<LevelFilter>()
+            .map(LevelArg::Level)
+            .map_err(|e| format!("{e}, or default"))
+    }
+}
+
 /// `--bd --module --group`: a level scope, or a filter on log maps.
 #[derive(Debug, Args)]
 struct ScopeArgs {
-    #[arg(long)]
+    /// The BD (the application, as in its tables' names).
+    #[arg(long, value_name = "NAME")]
     bd: Option<String>,
-    #[arg(long)]
+    /// A module: of the BD given, or of every BD.
+    #[arg(long, value_name = "NAME")]
     module: Option<String>,
-    #[arg(long)]
+    /// A group of log IDs (for example `fib`).
+    #[arg(long, value_name = "NAME")]
     group: Option<String>,
 }
 
@@ -341,11 +399,31 @@ fn main() -> ExitCode {
                             plugin_alias,
                         },
                 },
-        } => match plugin_alias {
-            Some(alias) => {
-                logs::set_plugin_level(&run_dir, &state_dir, &alias, level, scope.into())
+        } => match (plugin_alias, level) {
+            (Some(alias), LevelArg::Level(level)) => {
+                logs::set_plugin_level(&run_dir, &state_dir, &alias, Some(level), scope.into())
             }
-            None => logs::set_level(&run_dir, &state_dir, level, scope.into()),
+            (None, LevelArg::Level(level)) => {
+                logs::set_level(&run_dir, &state_dir, Some(level), scope.into())
+            }
+            (Some(alias), LevelArg::Default) => {
+                logs::set_plugin_level(&run_dir, &state_dir, &alias, None, scope.into())
+            }
+            (None, LevelArg::Default) => logs::set_level(&run_dir, &state_dir, None, scope.into()),
+        }
+        .map(|()| ExitCode::SUCCESS),
+        Command::Delete {
+            what:
+                DeleteWhat::Log {
+                    what:
+                        DeleteLog::Level {
+                            scope,
+                            plugin_alias,
+                        },
+                },
+        } => match plugin_alias {
+            Some(alias) => logs::set_plugin_level(&run_dir, &state_dir, &alias, None, scope.into()),
+            None => logs::set_level(&run_dir, &state_dir, None, scope.into()),
         }
         .map(|()| ExitCode::SUCCESS),
     };

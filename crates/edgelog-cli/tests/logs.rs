@@ -331,3 +331,60 @@ fn show_log_levels_uses_the_defaults_an_application_published() {
     assert!(levels.contains(&json!({"kind": "effective", "bd": "lbd", "module": "noisy", "group": "g", "level": "none", "from": "module default"})), "{levels:?}");
     assert!(levels.contains(&json!({"kind": "effective", "bd": "lbd", "module": "quiet", "group": "g", "level": "debug", "from": "rule global"})), "{levels:?}");
 }
+
+#[test]
+fn delete_log_level_and_set_log_level_default_remove_a_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| edgelog(dir.path(), args);
+    let text = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        run(&["set", "log", "level", "debug", "--bd", "bgpd"])
+            .status
+            .success()
+    );
+    assert!(
+        run(&[
+            "set", "log", "level", "info", "--module", "rib", "--group", "fib"
+        ])
+        .status
+        .success()
+    );
+
+    let out = run(&["delete", "log", "level", "--bd", "bgpd"]);
+    assert!(out.status.success(), "{}", err(&out));
+    assert_eq!(
+        text(&out),
+        "log level rule of bd=bgpd removed: it follows the next matching setting\n"
+    );
+    let levels = json_lines(&run(&["show", "log", "levels", "--json"]));
+    let rules: Vec<&Value> = levels.iter().filter(|v| v["kind"] == "rule").collect();
+    assert_eq!(rules.len(), 1, "{levels:?}");
+    assert_eq!(
+        (&rules[0]["bd"], &rules[0]["module"], &rules[0]["group"]),
+        (&json!(null), &json!("rib"), &json!("fib"))
+    );
+    let persisted = std::fs::read_to_string(dir.path().join("state/levels.conf")).unwrap();
+    assert!(!persisted.contains("bd=bgpd"), "{persisted}");
+
+    // `set log level default` is the same; a scope without a rule is a failed operation.
+    let out = run(&[
+        "set", "log", "level", "default", "--module", "rib", "--group", "fib",
+    ]);
+    assert!(out.status.success(), "{}", err(&out));
+    let out = run(&[
+        "delete", "log", "level", "--module", "rib", "--group", "fib",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err(&out).contains("no log level rule for module=rib group=fib"),
+        "{}",
+        err(&out)
+    );
+    let out = run(&["delete", "log", "level", "--plugin-alias", "central"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err(&out).contains("has no export level"), "{}", err(&out));
+    let out = run(&["set", "log", "level", "loud"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err(&out).contains("or default"), "{}", err(&out));
+}
