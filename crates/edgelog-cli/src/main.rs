@@ -184,6 +184,7 @@ struct TableArgs {
     /// Only the newest N entries.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -208,6 +209,7 @@ struct TailCli {
     /// Only entries whose message matches a regular expression.
     #[arg(long, value_name = "RE")]
     grep: Option<regex::Regex>,
+    /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
     /// How often to look for new entries, in milliseconds.

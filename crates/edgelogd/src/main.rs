@@ -36,6 +36,12 @@ struct Cli {
     /// Print the embedded default configuration and exit.
     #[arg(long)]
     print_default_config: bool,
+    /// Print the manual page, edgelogd(8), as roff and exit (`edgelogd --print-man > edgelogd.8`).
+    #[arg(long)]
+    print_man: bool,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL")]
+    print_completions: Option<clap_complete::Shell>,
     /// The run directory (tables, sockets); overrides EDGELOG_RUN_DIR and the config.
     #[arg(long, value_name = "DIR")]
     run_dir: Option<PathBuf>,
@@ -45,6 +51,26 @@ struct Cli {
     /// The daemon's own log level on stderr: error, warn, info, debug or trace.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: tracing::Level,
+}
+
+/// `--print-man`, `--print-completions`: the daemon's own manual page and completions.
+fn print_docs(cli: &Cli) -> ExitCode {
+    use std::io::Write as _;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    if let Some(shell) = cli.print_completions {
+        clap_complete::generate(shell, &mut cmd.clone(), "edgelogd", &mut out);
+    } else if let Err(e) = clap_mangen::Man::new(cmd).section("8").render(&mut out) {
+        eprintln!("edgelogd: {e}");
+        return ExitCode::FAILURE;
+    }
+    match std::io::stdout().write_all(&out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgelogd: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Raises the soft limit on open files to the hard one: a daemon that accepts connections
@@ -75,6 +101,9 @@ fn main() -> ExitCode {
     if cli.print_default_config {
         print!("{}", config::DEFAULT_CONFIG);
         return ExitCode::SUCCESS;
+    }
+    if cli.print_man || cli.print_completions.is_some() {
+        return print_docs(&cli);
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -203,6 +203,32 @@ fn reload_adds_and_removes_components_without_losing_a_record() {
 }
 
 #[test]
+fn edgelogd_prints_its_manual_page_and_completions() {
+    let man = Command::new(BIN).arg("--print-man").output().unwrap();
+    assert!(man.status.success());
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(man.contains(".TH edgelogd 8"), "{man}");
+    assert!(man.contains("check\\-config"), "{man}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(BIN)
+            .args(["--print-completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("edgelogd") && text.contains("check-config"),
+            "{shell}: {text}"
+        );
+    }
+    let bad = Command::new(BIN)
+        .args(["--print-completions", "nosuch"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
 fn without_a_config_flag_the_users_config_is_found_and_named() {
     // `$XDG_CONFIG_HOME/edgelog/edgelogd.toml` (CI runs as root, where /etc/edgelog comes
     // first; no test writes there).
