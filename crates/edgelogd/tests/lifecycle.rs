@@ -358,3 +358,59 @@ fn sigterm_drains_a_tcp_stream_already_sent() {
     assert_eq!(counters["sources"]["tcp"]["received"], N);
     drop(tcp);
 }
+
+#[test]
+fn the_sample_configs_check() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&samples).unwrap() {
+        let sample = entry.unwrap().path();
+        // Each beside the TLS files it names (`tls/…`, relative to the config), as it would
+        // be in /etc/edgelog.
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        std::fs::write(tls.join("ca.pem"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        for leaf in ["router", "aggregator"] {
+            let key = KeyPair::generate().unwrap();
+            let params = CertificateParams::new(vec![format!("{leaf}.example.net")]).unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            std::fs::write(tls.join(format!("{leaf}.pem")), cert.pem()).unwrap();
+            std::fs::write(tls.join(format!("{leaf}.key")), key.serialize_pem()).unwrap();
+        }
+        let config = dir.path().join(sample.file_name().unwrap());
+        std::fs::copy(&sample, &config).unwrap();
+        let out = Command::new(BIN)
+            .arg("--check-config")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            sample.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ok\n",
+            "{}",
+            sample.display()
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}: {}",
+            sample.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}
