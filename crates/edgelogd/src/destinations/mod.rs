@@ -9,7 +9,9 @@
 //! in between. A sink flushes whenever its channel runs empty, so records reach the file
 //! within one batch of arriving even at a trickle; it is told the time once a second with no
 //! traffic, for age-based rotation. When the router lets go of the channel the destination
-//! writes what is left, flushes, syncs and ends.
+//! writes what is left, flushes, syncs and ends. A network destination's thread is also the
+//! one owner of its queue ([`queue`]), serving its sender ([`sender`], [`transport`]) while it
+//! waits for the router.
 //!
 //! **A full disk is back-pressure, not loss.** A write or sync that fails with ENOSPC,
 //! EDQUOT or EIO (store, disk queue) is tried again, every 100 ms, until there is room: the
@@ -19,6 +21,9 @@
 //! checkpoint never passes a record the store or queue does not hold. The episode is said once
 //! in the log and in LAST ERROR, and `disk_full` shows in the counters until it clears. Only a
 //! stopping daemon gives up, after the grace period, counting what it drops as `shutdown`.
+//! A `spill` queue (the default for network destinations) is the exception: it must never
+//! hold the box up, so what neither its memory nor its disk part can take is dropped and
+//! counted as `disk_full`.
 
 mod backlog;
 mod file_store;
