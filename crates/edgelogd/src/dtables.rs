@@ -16,7 +16,6 @@
 //! counters) and said once per episode in the daemon's log, and a table is tried again at most
 //! once a second, so a full disk adds no system call per record.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,12 +38,27 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The BD name of the daemon's tables.
 pub(crate) const BD: &str = "edgelogd";
 
+/// An app's and facility's table and log map.
+#[derive(Debug)]
+struct Route {
+    app: Option<String>,
+    group: &'static str,
+    table: usize,
+    id: u32,
+}
+
 /// Writers for the daemon's tables. See the module documentation.
 #[derive(Debug)]
 pub(crate) struct DaemonTables {
     dir: PathBuf,
     config: TablesConfig,
-    tables: HashMap<String, TableWriter>,
+    /// One per app (module), at most `max_apps` plus `other`.
+    tables: Vec<(String, TableWriter)>,
+    /// Where the last record went: the next one from the same app and facility goes there
+    /// without resolving its table and log map again.
+    last: Option<Route>,
+    /// The text of a record from another host, `[host] text`, built here without allocating.
+    text: String,
     maps: Vec<LogMap>,
     /// `maps` has entries the file does not (a write failed).
     maps_dirty: bool,
@@ -70,7 +84,9 @@ impl DaemonTables {
         Ok(DaemonTables {
             dir,
             config,
-            tables: HashMap::new(),
+            tables: Vec::new(),
+            last: None,
+            text: String::new(),
             maps,
             maps_dirty: false,
             scratch,
@@ -107,7 +123,8 @@ impl DaemonTables {
     /// The module (table) an app's records go to.
     fn module(&self, app: Option<&str>) -> String {
         let name = sanitize(app.unwrap_or("unknown"));
-        if self.tables.contains_key(&name) || self.tables.len() < self.config.max_apps {
+        if self.tables.iter().any(|(m, _)| *m == name) || self.tables.len() < self.config.max_apps
+        {
             name
         } else {
             "other".to_owned()
@@ -117,8 +134,27 @@ impl DaemonTables {
     /// Appends `e` to its app's table, creating the table and its map on first use. A record
     /// the table cannot take is counted (see the module documentation).
     pub(crate) fn write(&mut self, e: &Event, local_host: Option<&str>) {
-        let module = self.module(e.app());
         let group = e.facility().name();
+        let cached = self
+            .last
+            .as_ref()
+            .filter(|r| r.group == group && r.app.as_deref() == e.app())
+            .map(|r| (r.table, r.id));
+        let (table, id) = match cached {
+            Some(route) => route,
+            None => match self.route(e.app(), group) {
+                Some(route) => route,
+                None => return,
+            },
+        };
+        self.append(e, local_host, table, id);
+    }
+
+    /// Finds (or makes) the table and log map of an app and facility; remembers them for the
+    /// next record once both exist.
+    fn route(&mut self, app: Option<&str>, group: &'static str) -> Option<(usize, u32)> {
+        self.last = None;
+        let module = self.module(app);
         let id = maps::text_id(&module, group);
         if !self.maps.iter().any(|m| m.id == id) {
             self.maps.push(LogMap {
@@ -145,9 +181,10 @@ impl DaemonTables {
                 }
             }
         }
-        if !self.tables.contains_key(&module) {
+        if !self.tables.iter().any(|(m, _)| *m == module) {
             if !self.may_retry() {
-                return self.failed(true, String::new);
+                self.failed(true, String::new);
+                return None;
             }
             let mut tc = TableConfig::new(BD, &module);
             tc.capacity = self.config.capacity;
@@ -155,31 +192,42 @@ impl DaemonTables {
             // One task writes the daemon's tables: one (shared) lane is all it needs.
             tc.lanes = 1;
             match TableWriter::open(&self.dir.join(tc.file_name()), &tc) {
-                Ok(w) => {
-                    self.tables.insert(module.clone(), w);
-                }
+                Ok(w) => self.tables.push((module.clone(), w)),
                 Err(err) => {
                     self.retry_at = Some(Instant::now() + RETRY);
                     let no_space = err.kind() == TableErrorKind::NoSpace;
-                    return self.failed(no_space, || err.to_string());
+                    self.failed(no_space, || err.to_string());
+                    return None;
                 }
             }
         }
-        let Some(table) = self.tables.get(&module) else {
-            return;
-        };
+        let table = self.tables.iter().position(|(m, _)| *m == module)?;
+        if !self.maps_dirty {
+            self.last = Some(Route {
+                app: app.map(str::to_owned),
+                group,
+                table,
+                id,
+            });
+        }
+        Some((table, id))
+    }
+
+    /// Writes `e` as an entry of table `table` under log ID `id`.
+    fn append(&mut self, e: &Event, local_host: Option<&str>, table: usize, id: u32) {
+        let (module, table) = &self.tables[table];
         let room = table.payload_capacity().min(self.scratch.len());
         let mut w = ArgWriter::new(&mut self.scratch[..room]);
         let text = e.msg().message.as_deref().unwrap_or("");
         match e.msg().hostname.as_deref() {
             // Records from other hosts say where they came from.
             Some(h) if Some(h) != local_host => {
-                let mut s = String::with_capacity(h.len() + 3 + text.len());
-                s.push('[');
-                s.push_str(h);
-                s.push_str("] ");
-                s.push_str(text);
-                w.str(&s);
+                self.text.clear();
+                self.text.push('[');
+                self.text.push_str(h);
+                self.text.push_str("] ");
+                self.text.push_str(text);
+                w.str(&self.text);
             }
             _ => w.str(text),
         }

@@ -93,6 +93,10 @@ struct Cli {
     /// Also append every run as a JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run edgelogd with its own tables on (one per app in the run directory), to measure
+    /// what they cost.
+    #[arg(long)]
+    edgelogd_tables: bool,
     /// Keep the work directories (configs, relay stderr, outputs) for a look afterwards.
     #[arg(long)]
     keep: bool,
@@ -222,7 +226,10 @@ fn system(name: &str, cli: &Cli, here: &Path) -> anyhow::Result<System> {
                     bin.display()
                 );
             }
-            Ok(System::Edgelogd(bin))
+            Ok(System::Edgelogd {
+                bin,
+                tables: cli.edgelogd_tables,
+            })
         }
         "rsyslog" => Ok(System::Rsyslog(cli.rsyslogd.clone())),
         "syslog-ng" => {

@@ -18,7 +18,8 @@
 //! - file inputs remember their position as robustly as each offers: edgelogd commits it once
 //!   the records are durable downstream, rsyslog `imfile` with `persistStateAfterSubmission`,
 //!   syslog-ng its persist file;
-//! - edgelogd's own tables are off (the others keep no such copy);
+//! - edgelogd's own tables are off (the others keep no such copy; `--edgelogd-tables` turns
+//!   them on, to measure what they cost);
 //! - [`QueueKind::Default`] is each system as installed: edgelogd's spill queues that drop the
 //!   oldest past their quota, rsyslog's plain action, syslog-ng's flow control (what its
 //!   manual recommends against loss) — the `isolation` workload shows what each does with a
@@ -84,7 +85,9 @@ impl Spec {
 
 #[derive(Debug, Clone)]
 pub(crate) enum System {
-    Edgelogd(PathBuf),
+    /// The binary, and whether its own tables are on (off by default: the others keep no
+    /// such copy).
+    Edgelogd { bin: PathBuf, tables: bool },
     Rsyslog(PathBuf),
     /// The binary, its module directory and the library path it needs.
     SyslogNg {
@@ -97,7 +100,7 @@ pub(crate) enum System {
 impl System {
     pub(crate) fn name(&self) -> &'static str {
         match self {
-            System::Edgelogd(_) => "edgelogd",
+            System::Edgelogd { .. } => "edgelogd",
             System::Rsyslog(_) => "rsyslog",
             System::SyslogNg { .. } => "syslog-ng",
         }
@@ -133,7 +136,7 @@ impl System {
     /// The file an [`Output::File`] relay writes, in `work`.
     pub(crate) fn output_file(&self, work: &Path) -> PathBuf {
         match self {
-            System::Edgelogd(_) => work.join("state/store/current.log"),
+            System::Edgelogd { .. } => work.join("state/store/current.log"),
             _ => work.join("out.log"),
         }
     }
@@ -143,19 +146,19 @@ impl System {
     pub(crate) fn prepare(&self, spec: &Spec, work: &Path) -> anyhow::Result<Command> {
         std::fs::create_dir_all(work)?;
         let conf = work.join(match self {
-            System::Edgelogd(_) => "edgelogd.toml",
+            System::Edgelogd { .. } => "edgelogd.toml",
             System::Rsyslog(_) => "rsyslog.conf",
             System::SyslogNg { .. } => "syslog-ng.conf",
         });
         let text = match self {
-            System::Edgelogd(_) => edgelogd_config(spec, work),
+            System::Edgelogd { tables, .. } => edgelogd_config(spec, work, *tables),
             System::Rsyslog(_) => rsyslog_config(spec, work),
             System::SyslogNg { .. } => syslog_ng_config(spec, work, &self.output_file(work)),
         };
         std::fs::write(&conf, text)?;
         let mut cmd;
         match self {
-            System::Edgelogd(bin) => {
+            System::Edgelogd { bin, .. } => {
                 cmd = Command::new(bin);
                 cmd.arg("--config")
                     .arg(&conf)
@@ -225,7 +228,7 @@ fn collect_lib_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn edgelogd_config(spec: &Spec, work: &Path) -> String {
+fn edgelogd_config(spec: &Spec, work: &Path, tables: bool) -> String {
     let input = match &spec.input {
         Input::Tcp(p) => format!("type = \"syslog_tcp\"\naddress = \"127.0.0.1:{p}\""),
         Input::Udp(p) => format!("type = \"syslog_udp\"\naddress = \"127.0.0.1:{p}\""),
@@ -242,7 +245,7 @@ fn edgelogd_config(spec: &Spec, work: &Path) -> String {
         }
         QueueKind::Default => "",
     };
-    let mut out = format!("[tables]\nenabled = false\n\n[sources.in]\n{input}\n");
+    let mut out = format!("[tables]\nenabled = {tables}\n\n[sources.in]\n{input}\n");
     for (i, output) in spec.outputs() {
         let name = if i == 0 {
             "out".to_owned()
