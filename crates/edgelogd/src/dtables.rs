@@ -123,8 +123,7 @@ impl DaemonTables {
     /// The module (table) an app's records go to.
     fn module(&self, app: Option<&str>) -> String {
         let name = sanitize(app.unwrap_or("unknown"));
-        if self.tables.iter().any(|(m, _)| *m == name) || self.tables.len() < self.config.max_apps
-        {
+        if self.tables.iter().any(|(m, _)| *m == name) || self.tables.len() < self.config.max_apps {
             name
         } else {
             "other".to_owned()

@@ -87,7 +87,10 @@ impl Spec {
 pub(crate) enum System {
     /// The binary, and whether its own tables are on (off by default: the others keep no
     /// such copy).
-    Edgelogd { bin: PathBuf, tables: bool },
+    Edgelogd {
+        bin: PathBuf,
+        tables: bool,
+    },
     Rsyslog(PathBuf),
     /// The binary, its module directory and the library path it needs.
     SyslogNg {
