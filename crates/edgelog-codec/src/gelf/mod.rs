@@ -54,110 +54,19 @@ pub fn parse(payload: &[u8], mode: Mode) -> Message<'_> {
         }
     };
     let base = payload.as_ptr() as usize;
-    let offset_of = |raw: &RawValue| (raw.get().as_ptr() as usize).saturating_sub(base);
-    let (mut has_version, mut has_host, mut has_message) = (false, false, false);
-    let mut level: Option<Level> = None;
-    let mut facility: Option<Facility> = None;
+    let mut seen = Seen::default();
     for (key, raw) in pairs {
-        let at = offset_of(raw);
-        let problem = |m: &mut Message<'_>, kind: DiagKind| -> bool {
-            if strict {
-                m.error = Some(Diagnostic { kind, offset: at });
-                true
-            } else {
-                m.diagnose(kind, at);
-                false
-            }
+        let at = (raw.get().as_ptr() as usize).saturating_sub(base);
+        let mut f = Field {
+            m: &mut m,
+            strict,
+            at,
         };
-        let value = json_value(raw);
-        match key.as_ref() {
-            "version" => {
-                has_version = true;
-                // 1.0 is still what some clients send (graypy does); the fields agree.
-                if !matches!(value.as_ref().and_then(Value::as_str), Some("1.1" | "1.0"))
-                    && problem(&mut m, DiagKind::InvalidField)
-                {
-                    return m;
-                }
-            }
-            "host" => match value {
-                Some(Value::Str(s)) => {
-                    has_host = true;
-                    m.hostname = Some(s);
-                }
-                _ if problem(&mut m, DiagKind::InvalidField) => return m,
-                _ => {}
-            },
-            "short_message" => match value {
-                Some(Value::Str(s)) => {
-                    has_message = true;
-                    m.message = Some(s);
-                }
-                _ if problem(&mut m, DiagKind::InvalidField) => return m,
-                _ => {}
-            },
-            "timestamp" => match parse_gelf_timestamp(raw.get()) {
-                Some(ts) => m.timestamp = Some(ts),
-                None if problem(&mut m, DiagKind::InvalidTimestamp) => return m,
-                None => {}
-            },
-            "level" => match value {
-                Some(Value::I64(n)) if (0..8).contains(&n) => level = Level::from_u8(n as u8),
-                Some(Value::U64(n)) if n < 8 => level = Level::from_u8(n as u8),
-                _ if problem(&mut m, DiagKind::InvalidField) => return m,
-                _ => {}
-            },
-            // Deprecated in 1.1 but still sent by old clients.
-            "full_message" | "facility" | "line" | "file" => {
-                let as_facility = value
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse().ok());
-                if let (true, Some(f)) = (key == "facility", as_facility) {
-                    facility = Some(f);
-                    continue;
-                }
-                match value {
-                    Some(v) => m.fields.push((key, v)),
-                    None if problem(&mut m, DiagKind::InvalidField) => return m,
-                    None => m.fields.push((key, Value::Str(Cow::Borrowed(raw.get())))),
-                }
-            }
-            k => {
-                let Some(name) = k.strip_prefix('_') else {
-                    // Not a GELF field at all: keep it, under its own name.
-                    if problem(&mut m, DiagKind::InvalidField) {
-                        return m;
-                    }
-                    let v = value.unwrap_or(Value::Str(Cow::Borrowed(raw.get())));
-                    m.fields.push((key, v));
-                    continue;
-                };
-                if name == "id" && problem(&mut m, DiagKind::ReservedField) {
-                    return m;
-                }
-                if !valid_field_name(name) && problem(&mut m, DiagKind::InvalidField) {
-                    return m;
-                }
-                let v = match value {
-                    Some(v) => v,
-                    // A field with no value is no field (Graylog drops them too); clients
-                    // such as graypy send `"_function": null`.
-                    None if raw.get() == "null" => continue,
-                    None if problem(&mut m, DiagKind::InvalidField) => return m,
-                    None => Value::Str(Cow::Borrowed(raw.get())),
-                };
-                let name = match key {
-                    Cow::Borrowed(k) => Cow::Borrowed(&k[1..]),
-                    Cow::Owned(k) => Cow::Owned(k[1..].to_owned()),
-                };
-                if !header_field(&mut m, &name, &v, &mut facility) {
-                    m.fields.push((name, v));
-                }
-            }
+        if f.take(&mut seen, key, raw).is_err() {
+            return m;
         }
     }
-    for present in [has_version, has_host, has_message] {
+    for present in [seen.version, seen.host, seen.message] {
         if !present {
             if strict {
                 m.error = Some(Diagnostic {
@@ -170,10 +79,146 @@ pub fn parse(payload: &[u8], mode: Mode) -> Message<'_> {
         }
     }
     m.pri = Some(Pri {
-        facility: facility.unwrap_or(Facility::User),
-        severity: level.unwrap_or(Level::Alert),
+        facility: seen.facility.unwrap_or(Facility::User),
+        severity: seen.level.unwrap_or(Level::Alert),
     });
     m
+}
+
+/// What the keys read so far gave: the required ones present, and the priority's parts.
+#[derive(Debug, Default)]
+struct Seen {
+    version: bool,
+    host: bool,
+    message: bool,
+    level: Option<Level>,
+    facility: Option<Facility>,
+}
+
+/// One key of the object being taken into `m`, at byte `at` of the payload.
+struct Field<'m, 'a> {
+    m: &'m mut Message<'a>,
+    strict: bool,
+    at: usize,
+}
+
+/// A strict parse stopped at a violation (recorded as the message's error).
+struct Stop;
+
+impl<'a> Field<'_, 'a> {
+    /// A violation of kind `kind`: the error in strict mode (the parse stops), a diagnostic
+    /// in lenient mode (it goes on).
+    fn problem(&mut self, kind: DiagKind) -> Result<(), Stop> {
+        if self.strict {
+            self.m.error = Some(Diagnostic {
+                kind,
+                offset: self.at,
+            });
+            Err(Stop)
+        } else {
+            self.m.diagnose(kind, self.at);
+            Ok(())
+        }
+    }
+
+    fn take(&mut self, seen: &mut Seen, key: Cow<'a, str>, raw: &'a RawValue) -> Result<(), Stop> {
+        let value = json_value(raw);
+        match key.as_ref() {
+            "version" => {
+                seen.version = true;
+                // 1.0 is still what some clients send (graypy does); the fields agree.
+                if !matches!(value.as_ref().and_then(Value::as_str), Some("1.1" | "1.0")) {
+                    self.problem(DiagKind::InvalidField)?;
+                }
+            }
+            "host" => match value {
+                Some(Value::Str(s)) => {
+                    seen.host = true;
+                    self.m.hostname = Some(s);
+                }
+                _ => self.problem(DiagKind::InvalidField)?,
+            },
+            "short_message" => match value {
+                Some(Value::Str(s)) => {
+                    seen.message = true;
+                    self.m.message = Some(s);
+                }
+                _ => self.problem(DiagKind::InvalidField)?,
+            },
+            "timestamp" => match parse_gelf_timestamp(raw.get()) {
+                Some(ts) => self.m.timestamp = Some(ts),
+                None => self.problem(DiagKind::InvalidTimestamp)?,
+            },
+            "level" => match value {
+                Some(Value::I64(n)) if (0..8).contains(&n) => seen.level = Level::from_u8(n as u8),
+                Some(Value::U64(n)) if n < 8 => seen.level = Level::from_u8(n as u8),
+                _ => self.problem(DiagKind::InvalidField)?,
+            },
+            // Deprecated in 1.1 but still sent by old clients.
+            "full_message" | "facility" | "line" | "file" => {
+                let as_facility = value
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok());
+                if let (true, Some(f)) = (key == "facility", as_facility) {
+                    seen.facility = Some(f);
+                    return Ok(());
+                }
+                match value {
+                    Some(v) => self.m.fields.push((key, v)),
+                    None => {
+                        self.problem(DiagKind::InvalidField)?;
+                        self.m
+                            .fields
+                            .push((key, Value::Str(Cow::Borrowed(raw.get()))));
+                    }
+                }
+            }
+            _ => self.additional(seen, key, value, raw)?,
+        }
+        Ok(())
+    }
+
+    /// An additional field (`_name`), or a key GELF does not know (kept under its own name).
+    fn additional(
+        &mut self,
+        seen: &mut Seen,
+        key: Cow<'a, str>,
+        value: Option<Value<'a>>,
+        raw: &'a RawValue,
+    ) -> Result<(), Stop> {
+        let Some(name) = key.strip_prefix('_') else {
+            // Not a GELF field at all: keep it, under its own name.
+            self.problem(DiagKind::InvalidField)?;
+            let v = value.unwrap_or(Value::Str(Cow::Borrowed(raw.get())));
+            self.m.fields.push((key, v));
+            return Ok(());
+        };
+        if name == "id" {
+            self.problem(DiagKind::ReservedField)?;
+        }
+        if !valid_field_name(name) {
+            self.problem(DiagKind::InvalidField)?;
+        }
+        let v = match value {
+            Some(v) => v,
+            // A field with no value is no field (Graylog drops them too); clients such as
+            // graypy send `"_function": null`.
+            None if raw.get() == "null" => return Ok(()),
+            None => {
+                self.problem(DiagKind::InvalidField)?;
+                Value::Str(Cow::Borrowed(raw.get()))
+            }
+        };
+        let name = match key {
+            Cow::Borrowed(k) => Cow::Borrowed(&k[1..]),
+            Cow::Owned(k) => Cow::Owned(k[1..].to_owned()),
+        };
+        if !header_field(self.m, &name, &v, &mut seen.facility) {
+            self.m.fields.push((name, v));
+        }
+        Ok(())
+    }
 }
 
 /// Maps our own `_facility`, `_app_name`, `_proc_id` and `_msg_id` into the header.
