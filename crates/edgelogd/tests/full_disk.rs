@@ -153,7 +153,7 @@ compress = false
         0,
         "{c}"
     );
-    assert_eq!(d.stderr().matches("disk full").count(), 1, "{}", d.stderr());
+    assert_eq!(d.said("disk full"), 1, "{}", d.stderr());
     let (_, status) = common::control_call(&d.run_dir(), "GET", "/v1/status");
     assert!(
         status.contains(r#""degraded":["destination store: disk full, holding records"]"#),

@@ -219,6 +219,16 @@ impl Daemon {
         }
     }
 
+    /// Waits (at most 10 s) until the daemon's log says `text`; then returns how many times it
+    /// did. A counter can show a change a moment before its line reaches the log.
+    pub fn said(&self, text: &str) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.stderr().contains(text) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stderr().matches(text).count()
+    }
+
     /// Whatever else arrives within `wait`.
     pub fn more_records(&self, wait: Duration) -> Vec<Value> {
         self.records(usize::MAX, wait)
