@@ -205,19 +205,9 @@ impl Tail {
         if self.records.back().is_some_and(|r| r.seq + 1 != first_seq) {
             self.clear();
         }
-        let mut all = bytes::BytesMut::with_capacity(records.iter().map(|r| r.len()).sum());
-        for r in records {
-            all.extend_from_slice(r);
-        }
-        let all = all.freeze();
-        let mut at = 0;
-        for (i, r) in records.iter().enumerate() {
-            self.records.push_back(Record {
-                seq: first_seq + i as u64,
-                payload: all.slice(at..at + r.len()),
-            });
-            at += r.len();
-            self.bytes += r.len();
+        for (seq, payload) in (first_seq..).zip(crate::shared_slices(records)) {
+            self.bytes += payload.len();
+            self.records.push_back(Record { seq, payload });
         }
         while self.bytes > TAIL_BYTES {
             self.pop();

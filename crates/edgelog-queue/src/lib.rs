@@ -171,6 +171,22 @@ pub trait Queue: Send + fmt::Debug {
     fn stats(&self) -> QueueStats;
 }
 
+/// The records of a batch copied into one allocation, each a shared slice of it: a batch
+/// costs one allocation, and reading a record back a reference count.
+pub(crate) fn shared_slices<'r>(records: &'r [&[u8]]) -> impl Iterator<Item = bytes::Bytes> + 'r {
+    let mut all = bytes::BytesMut::with_capacity(records.iter().map(|r| r.len()).sum());
+    for r in records {
+        all.extend_from_slice(r);
+    }
+    let all = all.freeze();
+    let mut at = 0;
+    records.iter().map(move |r| {
+        let slice = all.slice(at..at + r.len());
+        at += r.len();
+        slice
+    })
+}
+
 /// Per-consumer acknowledgement state: the acknowledged prefix and what was acknowledged
 /// beyond it, out of order.
 #[derive(Debug, Clone, Default)]

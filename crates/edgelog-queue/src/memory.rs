@@ -71,14 +71,8 @@ impl Queue for MemoryQueue {
             first_seq: self.next_seq,
             ..Appended::default()
         };
-        // One allocation for the batch; each record is a shared slice of it.
-        let mut all = bytes::BytesMut::with_capacity(records.iter().map(|r| r.len()).sum());
-        for r in records {
-            all.extend_from_slice(r);
-        }
-        let all = all.freeze();
-        let mut at = 0;
-        for (i, r) in records.iter().enumerate() {
+        let payloads = crate::shared_slices(records);
+        for (i, (r, payload)) in records.iter().zip(payloads).enumerate() {
             if r.len() > self.max_bytes {
                 return Err(QueueError::TooLarge(r.len(), self.max_bytes));
             }
@@ -101,9 +95,8 @@ impl Queue for MemoryQueue {
             self.bytes += r.len();
             self.records.push_back(Record {
                 seq: self.next_seq,
-                payload: all.slice(at..at + r.len()),
+                payload,
             });
-            at += r.len();
             self.next_seq += 1;
             out.taken += 1;
         }
