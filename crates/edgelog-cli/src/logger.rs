@@ -216,6 +216,7 @@ pub(crate) fn run(run_dir: &std::path::Path, args: &LoggerArgs) -> anyhow::Resul
                 let opts = rfc3164::FormatOptions {
                     zone: jiff::tz::TimeZone::system(),
                     hostname: format == Format::Rfc3164,
+                    pri: true,
                 };
                 rfc3164::format(&mut wire, &m, &opts);
             }

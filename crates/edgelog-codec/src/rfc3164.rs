@@ -722,6 +722,8 @@ pub struct FormatOptions {
     pub zone: TimeZone,
     /// Write the HOSTNAME field; off gives the `/dev/log` local form.
     pub hostname: bool,
+    /// Write the `<PRI>`; off gives the line of a traditional log file (`/var/log/syslog`).
+    pub pri: bool,
 }
 
 impl Default for FormatOptions {
@@ -729,6 +731,7 @@ impl Default for FormatOptions {
         FormatOptions {
             zone: TimeZone::UTC,
             hostname: true,
+            pri: true,
         }
     }
 }
@@ -736,10 +739,12 @@ impl Default for FormatOptions {
 /// Writes `m` as one RFC 3164 message: `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`. Second
 /// precision; no year (the format has none). A missing timestamp is written as the epoch.
 pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: &FormatOptions) {
-    out.push(b'<');
-    let mut ibuf = itoa::Buffer::new();
-    out.extend_from_slice(ibuf.format(m.pri.map_or(13, Pri::as_u8)).as_bytes());
-    out.push(b'>');
+    if opts.pri {
+        out.push(b'<');
+        let mut ibuf = itoa::Buffer::new();
+        out.extend_from_slice(ibuf.format(m.pri.map_or(13, Pri::as_u8)).as_bytes());
+        out.push(b'>');
+    }
     let ts = m.timestamp.unwrap_or(Timestamp::EPOCH);
     let zoned = ts.to_jiff().to_zoned(opts.zone.clone());
     out.extend_from_slice(MONTHS[zoned.month() as usize - 1]);

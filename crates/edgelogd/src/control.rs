@@ -258,7 +258,7 @@ async fn get_follow(State(api): State<Api>, uri: axum::http::Uri) -> axum::respo
                     for e in batch.events.iter().filter(|e| filter.wants(e)) {
                         crate::output::encode(
                             &mut out,
-                            crate::config::OutputFormat::Json,
+                            crate::output::OutputFormat::Json,
                             e,
                             &batch.device,
                         );

@@ -8,6 +8,7 @@
 //! nothing else, so the compiler finds what nothing uses.
 
 mod checkpoint;
+mod component;
 pub mod config;
 pub mod control;
 mod destinations;
@@ -18,6 +19,7 @@ mod ingest;
 mod metrics;
 mod output;
 pub mod pipeline;
+mod registry;
 pub mod select;
 mod sources;
 mod stats;

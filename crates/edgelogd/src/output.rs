@@ -2,7 +2,7 @@
 //!
 //! The codec's formatters write the message as the sender gave it; this module adds what the
 //! daemon knows on top, in the idiom of each format, so a receiver can tell devices and origins
-//! apart (CONTRACT.md "GELF fields we add"):
+//! apart (docs/configuration.md, "Fields edgelog adds"):
 //!
 //! - RFC 5424: an `[edgelog@32473 …]` element with the source and the device facts, and the
 //!   message's own fields (GELF extras, kmsg dictionary, table arguments) as
@@ -27,9 +27,61 @@ use edgelog_codec::escape::{self, Escape};
 use edgelog_codec::{Message, StructuredData, gelf, json, rfc3164, rfc5424};
 use edgelog_core::Value;
 
-use crate::config::OutputFormat;
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::event::{Device, Event};
 use crate::stats::DestinationStats;
+
+/// The line format of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputFormat {
+    Rfc5424,
+    Rfc3164,
+    Json,
+    Gelf,
+    /// A traditional log file's line, as rsyslog writes `/var/log/syslog`: RFC 3164 without
+    /// the `<PRI>`, in local time.
+    Traditional,
+}
+
+impl OutputFormat {
+    pub(crate) const ALL: [OutputFormat; 5] = [
+        OutputFormat::Rfc5424,
+        OutputFormat::Rfc3164,
+        OutputFormat::Json,
+        OutputFormat::Gelf,
+        OutputFormat::Traditional,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Rfc5424 => "rfc5424",
+            OutputFormat::Rfc3164 => "rfc3164",
+            OutputFormat::Json => "json",
+            OutputFormat::Gelf => "gelf",
+            OutputFormat::Traditional => "traditional",
+        }
+    }
+
+    /// Whether it writes syslog text, where a control character must be escaped.
+    pub(crate) fn is_text(self) -> bool {
+        matches!(
+            self,
+            OutputFormat::Rfc5424 | OutputFormat::Rfc3164 | OutputFormat::Traditional
+        )
+    }
+
+    /// A destination's `format` key, one of `allowed` (the first is the default).
+    pub(crate) fn read(
+        d: &mut Diagnostics<'_>,
+        s: &mut Section<'_, '_>,
+        allowed: &[OutputFormat],
+    ) -> OutputFormat {
+        let names: Vec<_> = allowed.iter().map(|f| f.name()).collect();
+        s.value(d, "format", reader::one_of(&names))
+            .and_then(|n| OutputFormat::ALL.into_iter().find(|f| f.name() == n))
+            .unwrap_or(allowed[0])
+    }
+}
 
 /// How a destination writes its records: the format, how control characters in text are
 /// escaped, and where it counts what it had to change.
@@ -47,9 +99,10 @@ impl Encoder {
         escape: Escape,
         stats: Arc<DestinationStats>,
     ) -> Encoder {
-        let escape = match format {
-            OutputFormat::Rfc5424 | OutputFormat::Rfc3164 => escape,
-            OutputFormat::Json | OutputFormat::Gelf => Escape::None,
+        let escape = if format.is_text() {
+            escape
+        } else {
+            Escape::None
         };
         Encoder {
             format,
@@ -65,9 +118,7 @@ impl Encoder {
         if self.escape != Escape::None && escape::escape(out, start, self.escape) > 0 {
             self.stats.escaped.fetch_add(1, Relaxed);
         }
-        if matches!(self.format, OutputFormat::Rfc5424 | OutputFormat::Rfc3164)
-            && header_replaced(e.msg())
-        {
+        if self.format.is_text() && header_replaced(e.msg()) {
             self.stats.header_replaced.fetch_add(1, Relaxed);
         }
     }
@@ -114,6 +165,14 @@ pub(crate) fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device:
         }
         OutputFormat::Rfc3164 => {
             rfc3164::format(out, e.msg(), &rfc3164::FormatOptions::default());
+        }
+        OutputFormat::Traditional => {
+            let opts = rfc3164::FormatOptions {
+                zone: jiff::tz::TimeZone::system(),
+                hostname: true,
+                pri: false,
+            };
+            rfc3164::format(out, e.msg(), &opts);
         }
         OutputFormat::Gelf => {
             let mut extra = device.extra_fields();

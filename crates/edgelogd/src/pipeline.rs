@@ -29,11 +29,12 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::component::Stop;
 use crate::config::{self, Config, DestinationConfig, Dirs, SourceConfig};
 use crate::destinations;
 use crate::dtables::DaemonTables;
 use crate::event::{Batch, Burst, Device};
-use crate::sources::{self, SourceContext, Stop};
+use crate::sources::{self, SourceContext};
 use crate::stats::{DestinationDrop, DestinationStats, Registry};
 
 /// Bursts the router may have waiting from all sources together. Small on purpose: more only
@@ -88,29 +89,34 @@ impl ConfigSource {
             .as_deref()
             .and_then(Path::parent)
             .map_or_else(|| PathBuf::from("."), Path::to_owned);
-        config::parse(&name, &text, |run_dir, state_dir| {
-            // CONTRACT.md: the flag, else the environment, else the config, else the default.
-            let env = |var: &str| {
-                std::env::var_os(var)
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            };
-            Dirs {
-                run_dir: self
-                    .run_dir
-                    .clone()
-                    .or_else(|| env("EDGELOG_RUN_DIR"))
-                    .or_else(|| run_dir.map(Path::to_owned))
-                    .unwrap_or_else(edgelog_core::paths::default_run_dir),
-                state_dir: self
-                    .state_dir
-                    .clone()
-                    .or_else(|| env("EDGELOG_STATE_DIR"))
-                    .or_else(|| state_dir.map(Path::to_owned))
-                    .unwrap_or_else(edgelog_core::paths::default_state_dir),
-                config_dir,
-            }
-        })
+        config::parse(
+            &name,
+            &text,
+            &crate::registry::REGISTRY,
+            |run_dir, state_dir| {
+                // CONTRACT.md: the flag, else the environment, else the config, else the default.
+                let env = |var: &str| {
+                    std::env::var_os(var)
+                        .filter(|v| !v.is_empty())
+                        .map(PathBuf::from)
+                };
+                Dirs {
+                    run_dir: self
+                        .run_dir
+                        .clone()
+                        .or_else(|| env("EDGELOG_RUN_DIR"))
+                        .or_else(|| run_dir.map(Path::to_owned))
+                        .unwrap_or_else(edgelog_core::paths::default_run_dir),
+                    state_dir: self
+                        .state_dir
+                        .clone()
+                        .or_else(|| env("EDGELOG_STATE_DIR"))
+                        .or_else(|| state_dir.map(Path::to_owned))
+                        .unwrap_or_else(edgelog_core::paths::default_state_dir),
+                    config_dir,
+                }
+            },
+        )
         .map_err(|e| e.to_string())
     }
 
@@ -233,7 +239,6 @@ impl Daemon {
         };
         let (stop_tx, stop) = Stop::new();
         let task = sources::start(name, cfg, &cx, self.stats.source(name), stop)
-            .await
             .with_context(|| format!("source {name:?}"))?;
         self.sources.insert(
             name.to_owned(),
@@ -252,8 +257,8 @@ impl Daemon {
             .sources
             .iter()
             .map(|(name, s)| {
-                serde_json::json!({"name": name, "type": s.cfg.kind.type_name(),
-                                   "listens": sources::describe(&s.cfg)})
+                serde_json::json!({"name": name, "type": s.cfg.spec.type_name(),
+                                   "listens": s.cfg.spec.describe()})
             })
             .collect();
         let destinations: Vec<_> = self
@@ -266,9 +271,9 @@ impl Daemon {
                     .iter()
                     .map(|r| serde_json::json!({"scope": r.scope.to_string(), "level": r.level.to_string()}))
                     .collect();
-                serde_json::json!({"name": name, "type": d.cfg.kind.type_name(),
+                serde_json::json!({"name": name, "type": d.cfg.spec.type_name(),
                                    "target": destinations::describe(&d.cfg),
-                                   "endpoint": destinations::endpoint(&d.cfg),
+                                   "endpoint": d.cfg.spec.endpoint(),
                                    "level": d.cfg.level.to_string(),
                                    "level_overrides": overrides})
             })
@@ -305,14 +310,14 @@ impl Daemon {
         for (name, s) in &self.sources {
             out += &format!(
                 "  source      {name:<14} {:<14} {}\n",
-                s.cfg.kind.type_name(),
-                sources::describe(&s.cfg)
+                s.cfg.spec.type_name(),
+                s.cfg.spec.describe()
             );
         }
         for (name, d) in &self.destinations {
             out += &format!(
                 "  destination {name:<14} {:<14} {} [level {}]\n",
-                d.cfg.kind.type_name(),
+                d.cfg.spec.type_name(),
                 destinations::describe(&d.cfg),
                 d.cfg.level
             );

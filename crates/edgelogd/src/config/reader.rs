@@ -461,6 +461,44 @@ pub(crate) fn one_of<'c>(
     }
 }
 
+/// An `IP:PORT` to listen on.
+pub(crate) fn address(v: &DeValue<'_>) -> Result<std::net::SocketAddr, String> {
+    let s = string(v)?;
+    s.parse().map_err(|e| {
+        format!(
+            "invalid address {s:?}: {e} (expected IP:PORT, e.g. \"127.0.0.1:514\" or \"[::1]:514\")"
+        )
+    })
+}
+
+/// `HOST:PORT` to send to, the host a name or an address (resolved at each connection).
+pub(crate) fn host_port(v: &DeValue<'_>) -> Result<String, String> {
+    let s = string(v)?;
+    let ok = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "invalid address {s:?}: expected HOST:PORT, e.g. \"10.0.0.5:514\" or \"logs.example:6514\""
+        ))
+    }
+}
+
+/// A file mode: octal digits in a string (`"0660"`) or a number.
+pub(crate) fn mode(v: &DeValue<'_>) -> Result<u32, String> {
+    let n = match v {
+        DeValue::String(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8)
+            .map_err(|_| format!("invalid mode {s:?}: expected octal digits such as \"0660\""))?,
+        _ => count(0..=0o7777)(v)? as u32,
+    };
+    if n > 0o7777 {
+        return Err(format!("invalid mode {n:o}: at most 7777"));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

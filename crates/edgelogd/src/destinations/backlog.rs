@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use edgelog_queue::disk::DiskOptions;
 use edgelog_queue::{Appended, DiskQueue, Queue, QueueError, QueueStats, Record, WhenFull};
 
+use super::network::{QueueConfig, QueueKind};
 use super::queue::READ_BYTES;
-use crate::config::{QueueConfig, QueueKind};
 
 /// Which part of a [`Backlog`] records came from (a batch never mixes them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

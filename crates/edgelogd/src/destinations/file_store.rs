@@ -26,11 +26,105 @@ use edgelog_core::Timestamp;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::Sink;
-use crate::config::{FileStoreConfig, OutputFormat};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::component::{Built, DestinationSpec, DestinationStart, DestinationType, Sink};
+use crate::config::Dirs;
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::event::{Device, Event};
-use crate::output::Encoder;
+use crate::output::{Encoder, OutputFormat};
 use crate::stats::{DestinationDrop, DestinationStats};
+
+pub(crate) const TYPE: DestinationType = DestinationType {
+    name: "file_store",
+    read,
+};
+
+/// `type = "file_store"`: the local archive.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FileStoreConfig {
+    /// In the state directory when relative.
+    pub path: PathBuf,
+    pub format: OutputFormat,
+    /// Rotate the current file when it reaches this size…
+    pub max_file_size: u64,
+    /// …or this age.
+    pub max_file_age: Duration,
+    /// Gzip closed files.
+    pub compress: bool,
+    /// The whole store's quota; the oldest closed files are deleted (and counted) beyond it.
+    pub max_bytes: u64,
+}
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    dirs: &Dirs,
+) -> Option<Arc<dyn DestinationSpec>> {
+    let path = s
+        .value(d, "path", reader::string)
+        .unwrap_or_else(|| "store".into());
+    let format = OutputFormat::read(d, s, &[OutputFormat::Rfc5424, OutputFormat::Json]);
+    let max_file_size = s
+        .value(d, "max_file_size", reader::positive_size)
+        .unwrap_or(16 << 20)
+        .max(4096);
+    let max_file_age = s
+        .value(d, "max_file_age", reader::positive_duration)
+        .unwrap_or(Duration::from_secs(3600));
+    let compress = s.value(d, "compress", reader::boolean).unwrap_or(true);
+    let max_bytes = s
+        .value(d, "max_bytes", reader::positive_size)
+        .unwrap_or(256 << 20);
+    Some(Arc::new(FileStoreConfig {
+        path: dirs.state_dir.join(path),
+        format,
+        max_file_size,
+        max_file_age,
+        compress,
+        max_bytes,
+    }))
+}
+
+impl DestinationSpec for FileStoreConfig {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+
+    fn endpoint(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn how(&self) -> String {
+        format!(
+            "{}, rotate at {} bytes or {:?}, quota {} bytes{}",
+            self.format.name(),
+            self.max_file_size,
+            self.max_file_age,
+            self.max_bytes,
+            if self.compress { ", gzip" } else { "" }
+        )
+    }
+
+    fn breakable_framing(&self) -> Option<&'static str> {
+        self.format.is_text().then_some("the store's lines")
+    }
+
+    fn local_store(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: DestinationStart<'_>) -> anyhow::Result<Built> {
+        let (cfg, escape, stats) = (self.clone(), cx.escape, cx.stats);
+        Ok(Built::local(Box::new(move || {
+            let store = FileStore::open(&cfg, escape, stats)
+                .with_context(|| format!("opening store {}", cfg.path.display()))?;
+            Ok(Box::new(store) as Box<dyn Sink>)
+        })))
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct FileStore {

@@ -26,7 +26,9 @@
 //! counted as `disk_full`.
 
 mod backlog;
+mod file;
 mod file_store;
+pub(crate) mod network;
 mod queue;
 mod sender;
 mod stdout;
@@ -34,16 +36,30 @@ mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{DestinationConfig, DestinationKind, TransportConfig};
-use crate::event::{Batch, Device, Event};
+use crate::component::{Built, DestinationStart, DestinationType, Opener, Sink};
+use crate::config::DestinationConfig;
+use crate::event::Batch;
 use crate::select::Selector;
 use crate::stats::{DestinationDrop, DestinationStats};
+
+/// Every destination type, in the order errors list them.
+pub(crate) static TYPES: [DestinationType; 9] = [
+    file_store::TYPE,
+    file::TYPE,
+    stdout::TYPE,
+    transport::TYPES[0],
+    transport::TYPES[1],
+    transport::TYPES[2],
+    transport::TYPES[3],
+    transport::TYPES[4],
+    transport::TYPES[5],
+];
 
 /// Batches a destination may have waiting before the router waits for it; its queue, not
 /// this channel, is where records wait for a slow receiver.
@@ -135,32 +151,6 @@ impl Drop for DiskFull {
     }
 }
 
-/// What a destination writes records with.
-pub(crate) trait Sink: Send {
-    /// Writes one record; returns the bytes written.
-    fn write(&mut self, e: &Event, device: &Device) -> std::io::Result<usize>;
-    /// Makes what was written visible (to readers of the file, to the pipe).
-    fn flush(&mut self) -> std::io::Result<()>;
-    /// Called at least once a second: time-based work such as rotation by age.
-    fn tick(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    /// Makes everything written so far survive a crash of the daemon (for a batch that
-    /// carries a ticket): flushed to the file, synced into the disk queue.
-    fn durable(&mut self) -> std::io::Result<()> {
-        self.flush()
-    }
-    /// The sink's own work besides the router's batches, waited on with them: a queue's
-    /// sender asking for records or saying what became of them. Done when `Ready`.
-    fn poll_work(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
-    }
-    /// Called once at the end: flush and make durable.
-    fn close(&mut self) -> std::io::Result<()> {
-        self.flush()
-    }
-}
-
 /// A running destination: the channel into it, its thread, and for network destinations the
 /// sender task.
 #[derive(Debug)]
@@ -243,65 +233,10 @@ impl Running {
     }
 }
 
-/// Where a destination writes: a path, or a transport and an address.
-pub(crate) fn endpoint(cfg: &DestinationConfig) -> String {
-    match &cfg.kind {
-        DestinationKind::FileStore(f) => f.path.display().to_string(),
-        DestinationKind::Stdout { .. } => "standard output".to_owned(),
-        DestinationKind::Network(s) => {
-            let transport = match (&s.transport, s.tls.is_some()) {
-                (TransportConfig::GelfHttp(_), _) => "GELF http",
-                (TransportConfig::GelfUdp { .. }, _) => "GELF udp",
-                (TransportConfig::GelfTcp, true) => "GELF tls",
-                (TransportConfig::GelfTcp, false) => "GELF tcp",
-                (TransportConfig::SyslogUdp, _) => "udp",
-                (TransportConfig::Relp { .. }, false) => "relp",
-                (TransportConfig::Relp { .. }, true) => "relp+tls",
-                (TransportConfig::SyslogTcp { .. }, true) => "tls",
-                (TransportConfig::SyslogTcp { .. }, false) => "tcp",
-            };
-            format!("{transport} {}", s.address)
-        }
-    }
-}
-
 /// A human-readable line of where a destination writes and how, for the startup summary.
 pub(crate) fn describe(cfg: &DestinationConfig) -> String {
-    let how = match &cfg.kind {
-        DestinationKind::FileStore(f) => format!(
-            "{}, rotate at {} bytes or {:?}, quota {} bytes{}",
-            f.format.name(),
-            f.max_file_size,
-            f.max_file_age,
-            f.max_bytes,
-            if f.compress { ", gzip" } else { "" }
-        ),
-        DestinationKind::Stdout { format } => format.name().to_owned(),
-        DestinationKind::Network(s) => format!(
-            "{}{}, {} queue, when full {}",
-            s.format.name(),
-            match s.transport {
-                TransportConfig::SyslogTcp {
-                    octet_counting: true,
-                } => ", octet-counting",
-                TransportConfig::SyslogTcp {
-                    octet_counting: false,
-                } => ", lf",
-                _ => "",
-            },
-            s.queue.kind.name(),
-            match s.queue.when_full {
-                edgelog_queue::WhenFull::Block => "block",
-                edgelog_queue::WhenFull::DropNewest => "drop_newest",
-                edgelog_queue::WhenFull::DropOldest => "drop_oldest",
-            }
-        ),
-    };
-    format!("{} ({how})", endpoint(cfg))
+    format!("{} ({})", cfg.spec.endpoint(), cfg.spec.how())
 }
-
-/// Opens a destination's sink (in its thread, when it takes over from another).
-type Opener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Sink>> + Send>;
 
 /// Opens the destination's sink and starts its thread. A destination that replaces another
 /// (`after`, a reload) opens its sink in its thread once the old one has ended: the router
@@ -316,45 +251,19 @@ pub(crate) fn start(
     runtime: tokio::runtime::Handle,
     after: Option<Handover>,
 ) -> anyhow::Result<Running> {
-    let mut sender = None;
     let (stop_at, stop) = watch::channel(None);
-    let escape = cfg.escape;
-    let opener: Opener = match &cfg.kind {
-        DestinationKind::FileStore(f) => {
-            let (f, stats) = (f.clone(), stats.clone());
-            Box::new(move || {
-                let store = file_store::FileStore::open(&f, escape, stats)
-                    .with_context(|| format!("opening store {}", f.path.display()))?;
-                Ok(Box::new(store) as Box<dyn Sink>)
-            })
-        }
-        DestinationKind::Stdout { format } => {
-            let encoder = crate::output::Encoder::new(*format, escape, stats.clone());
-            Box::new(move || Ok(Box::new(stdout::Stdout::new(encoder)) as Box<dyn Sink>))
-        }
-        DestinationKind::Network(s) => {
-            let (link, feed) = queue::link();
-            sender = Some(transport::spawn(s, feed, name, stats.clone(), &runtime)?);
-            let owner = queue::Owner {
-                name: name.to_owned(),
-                queue: s.queue.clone(),
-                encoder: crate::output::Encoder::new(s.format, escape, stats.clone()),
-                stats: stats.clone(),
-                dead_letters: state_dir.join("dead-letter"),
-                stop: stop.clone(),
-                runtime: runtime.clone(),
-            };
-            let (name, state_dir) = (name.to_owned(), state_dir.to_owned());
-            Box::new(move || {
-                let backlog = backlog::Backlog::open(&name, &owner.queue, &state_dir)?;
-                Ok(Box::new(queue::QueueSink::new(backlog, owner, link)) as Box<dyn Sink>)
-            })
-        }
-    };
+    let Built { open, sender } = cfg.spec.build(DestinationStart {
+        name,
+        escape: cfg.escape,
+        stats: stats.clone(),
+        state_dir,
+        runtime: &runtime,
+        stop_at: stop.clone(),
+    })?;
     // A first start opens here, so that what cannot be opened fails the start.
     let start = match after {
-        None => Start::Opened(opener()?),
-        Some(after) => Start::After(after, opener),
+        None => Start::Opened(open()?),
+        Some(after) => Start::After(after, open),
     };
     let selector = Selector {
         level: cfg.level,

@@ -39,8 +39,8 @@ use edgelog_queue::{Record, WhenFull};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backlog::{Backlog, Tier};
+use super::network::{QueueConfig, QueueKind};
 use super::{DiskFull, STOP_GRACE, Sink};
-use crate::config::{QueueConfig, QueueKind};
 use crate::event::{Device, Event};
 use crate::output::Encoder;
 use crate::stats::{DestinationDrop, DestinationStats};

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
+use super::network::NetworkConfig;
 use super::queue::{Done, Feed};
 use super::transport::{Outcome, Transport};
-use crate::config::NetworkConfig;
 use crate::stats::{DestinationStats, ReceiverState};
 
 /// Exponential backoff with jitter: 100 ms doubling to `max_backoff` (30 s by default), each

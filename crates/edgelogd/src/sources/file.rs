@@ -34,10 +34,101 @@ use anyhow::Context as _;
 use edgelog_codec::{Framer, Framing};
 use serde_json::json;
 
-use super::Stop;
+use std::sync::Arc;
+
 use crate::checkpoint::Checkpoints;
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::Dirs;
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
+
+pub(crate) const TYPE: SourceType = SourceType {
+    name: "file",
+    // Watched files are mostly plain text.
+    format: edgelog_codec::FormatHint::Raw,
+    read,
+};
+
+/// `type = "file"`.
+#[derive(Debug, Clone, PartialEq)]
+struct FileSource {
+    /// Globs, relative to the config file's directory.
+    paths: Vec<String>,
+    start_at_beginning: bool,
+    poll_interval: Duration,
+}
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    dirs: &Dirs,
+) -> Option<Arc<dyn SourceSpec>> {
+    let paths = s.required(d, "paths", |v| {
+        let paths = reader::strings(v)?;
+        match paths.iter().find(|p| wildcard_in_directory(p)) {
+            Some(p) => Err(format!(
+                "{p:?}: wildcards are supported in the file name only, not in directories"
+            )),
+            None if paths.is_empty() => Err("no paths given".to_owned()),
+            None => Ok(paths),
+        }
+    });
+    let start = s
+        .value(d, "start_at", reader::one_of(&["beginning", "end"]))
+        .unwrap_or_else(|| "end".into());
+    let poll_interval = s
+        .value(d, "poll_interval", reader::positive_duration)
+        .unwrap_or(Duration::from_millis(250));
+    Some(Arc::new(FileSource {
+        paths: paths?
+            .into_iter()
+            .map(|p| dirs.config_dir.join(p).to_string_lossy().into_owned())
+            .collect(),
+        start_at_beginning: start == "beginning",
+        poll_interval,
+    }))
+}
+
+/// Whether a path has glob characters in a directory component (unsupported).
+fn wildcard_in_directory(pattern: &str) -> bool {
+    let dir = Path::new(pattern)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned());
+    dir.is_some_and(|d| d.contains(['*', '?', '[']))
+}
+
+impl SourceSpec for FileSource {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+
+    fn describe(&self) -> String {
+        format!("files {}", self.paths.join(", "))
+    }
+
+    /// Records are named per file (`{file}` in the configured `app_name`), by the watcher.
+    fn app_name(&self, _configured: Option<&str>) -> Option<String> {
+        None
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let watcher = Watcher::new(
+            cx.name,
+            self.paths.clone(),
+            self.start_at_beginning,
+            cx.max_frame,
+            cx.app_name.map(str::to_owned),
+            cx.state_dir,
+        )?;
+        Ok(tokio::spawn(run(
+            watcher,
+            self.poll_interval,
+            cx.ingest,
+            cx.stop,
+        )))
+    }
+}
 
 /// Bytes read from one file per round, so one fast writer cannot starve the others. A file
 /// with more to read gets another round at once, not after the poll interval.
@@ -129,7 +220,7 @@ struct Tracked {
 }
 
 #[derive(Debug)]
-pub(super) struct Watcher {
+struct Watcher {
     patterns: Vec<Pattern>,
     start_at_beginning: bool,
     max_frame: usize,
@@ -140,7 +231,7 @@ pub(super) struct Watcher {
 }
 
 impl Watcher {
-    pub(super) fn new(
+    fn new(
         name: &str,
         paths: Vec<String>,
         start_at_beginning: bool,
@@ -331,7 +422,7 @@ async fn follow(t: &mut Tracked, ingest: &mut Ingest) -> Result<Round, crate::in
     })
 }
 
-pub(super) async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, mut stop: Stop) {
+async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, mut stop: Stop) {
     let mut busy = false;
     loop {
         if !busy {
@@ -372,6 +463,12 @@ pub(super) async fn run(mut w: Watcher, interval: Duration, mut ingest: Ingest, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_wildcards_are_detected() {
+        assert!(wildcard_in_directory("/var/log/*/x.log"));
+        assert!(!wildcard_in_directory("/var/log/xen/*.log"));
+    }
 
     #[test]
     fn globs_match_like_the_shell() {

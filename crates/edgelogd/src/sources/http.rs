@@ -47,22 +47,135 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
-use super::Stop;
-pub(super) use super::tcp::bind;
-use crate::config::HttpConfig;
+use super::tcp::bind;
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
 
+pub(crate) const GELF: SourceType = SourceType {
+    name: "gelf_http",
+    format: edgelog_codec::FormatHint::Gelf,
+    read: |d, s, _| read(d, s, Kind::Gelf),
+};
+
+pub(crate) const ALERTMANAGER: SourceType = SourceType {
+    name: "alertmanager",
+    format: edgelog_codec::FormatHint::Auto,
+    read: |d, s, _| read(d, s, Kind::Alertmanager),
+};
+
+/// An HTTP receiver: what it accepts, where it listens, and its limits.
+#[derive(Debug, Clone, PartialEq)]
+struct HttpConfig {
+    kind: Kind,
+    address: SocketAddr,
+    path: String,
+    /// The largest body accepted (after decompression, for GELF); larger ones get 413.
+    max_body: usize,
+    /// When set, requests must carry `Authorization: Bearer <token>`.
+    token: Option<String>,
+    /// Connections open at once; beyond it the oldest idle one is closed, or, all busy, the
+    /// new one is refused (counted `connection_limit`).
+    max_connections: usize,
+    /// How long a client may take to send a request's headers (and, idle, the next ones).
+    header_timeout: Duration,
+    /// How long a client may take to send a body.
+    body_timeout: Duration,
+    /// The slowest a body may arrive, in bytes per second on average, once it has had 5 s:
+    /// a trickle would hold the budget.
+    min_body_rate: u64,
+}
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    kind: Kind,
+) -> Option<Arc<dyn SourceSpec>> {
+    let address = s.required(d, "address", reader::address);
+    let path = s
+        .value(d, "path", |v| {
+            let p = reader::string(v)?;
+            if p.starts_with('/') {
+                Ok(p)
+            } else {
+                Err(format!("invalid path {p:?}: must start with '/'"))
+            }
+        })
+        .unwrap_or_else(|| {
+            match kind {
+                Kind::Gelf => "/gelf",
+                Kind::Alertmanager => "/",
+            }
+            .to_owned()
+        });
+    let max_body = s
+        .value(d, "max_body", reader::positive_size)
+        .map_or(10 << 20, |n| n.clamp(1024, 1 << 30) as usize);
+    let token = s.value(d, "token", reader::string);
+    let max_connections = super::tcp::max_connections(d, s);
+    let mut timeout = |key, default| {
+        s.value(d, key, reader::positive_duration)
+            .unwrap_or(Duration::from_secs(default))
+    };
+    let header_timeout = timeout("header_timeout", 10);
+    let body_timeout = timeout("body_timeout", 30);
+    let min_body_rate = s
+        .value(d, "min_body_rate", reader::positive_size)
+        .unwrap_or(1024);
+    Some(Arc::new(HttpConfig {
+        kind,
+        address: address?,
+        path,
+        max_body,
+        token,
+        max_connections,
+        header_timeout,
+        body_timeout,
+        min_body_rate,
+    }))
+}
+
+impl SourceSpec for HttpConfig {
+    fn type_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Gelf => GELF.name,
+            Kind::Alertmanager => ALERTMANAGER.name,
+        }
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec![format!("tcp {}", self.address)]
+    }
+
+    fn describe(&self) -> String {
+        let what = match self.kind {
+            Kind::Gelf => "GELF",
+            Kind::Alertmanager => "Alertmanager webhook",
+        };
+        format!("{what} http://{}{}", self.address, self.path)
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let listener = bind(self.address)?;
+        Ok(tokio::spawn(run(
+            listener,
+            self.clone(),
+            cx.ingest,
+            cx.stop,
+        )))
+    }
+}
+
 /// What the receiver accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+enum Kind {
     Gelf,
     Alertmanager,
 }
 
 #[derive(Debug, Clone)]
 struct Receiver {
-    kind: Kind,
     cfg: Arc<HttpConfig>,
     ingest: Arc<Mutex<Ingest>>,
 }
@@ -133,20 +246,13 @@ impl Open {
     }
 }
 
-pub(super) async fn run(
-    listener: TcpListener,
-    cfg: HttpConfig,
-    kind: Kind,
-    ingest: Ingest,
-    mut stop: Stop,
-) {
+async fn run(listener: TcpListener, cfg: HttpConfig, ingest: Ingest, mut stop: Stop) {
     let (max_connections, cfg_header_timeout) = (cfg.max_connections, cfg.header_timeout);
     let ingest = Arc::new(Mutex::new(ingest));
     let app = Router::new()
         .route(&cfg.path, post(receive).fallback(wrong_method))
         .fallback(wrong_path)
         .with_state(Receiver {
-            kind,
             cfg: Arc::new(cfg),
             ingest: ingest.clone(),
         });
@@ -320,7 +426,7 @@ async fn accept(r: &Receiver, peer: SocketAddr, headers: &HeaderMap, body: Body)
     let host = peer.ip().to_string();
     let r = r.clone();
     let work = tokio::spawn(async move {
-        match r.kind {
+        match r.cfg.kind {
             Kind::Gelf => gelf_body(&r, &body, &host).await,
             Kind::Alertmanager => alertmanager_body(&r, &body).await,
         }

@@ -20,16 +20,59 @@ use edgelog_codec::kmsg::SequenceTracker;
 use edgelog_core::Timestamp;
 use tokio::io::unix::AsyncFd;
 
-use super::Stop;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
 
-pub(super) enum Input {
+pub(crate) const TYPE: SourceType = SourceType {
+    name: "kmsg",
+    format: edgelog_codec::FormatHint::Auto,
+    read: |d, s, _| read(d, s),
+};
+
+/// `type = "kmsg"`.
+#[derive(Debug, Clone, PartialEq)]
+struct KmsgSource {
+    path: PathBuf,
+}
+
+fn read(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> Option<Arc<dyn SourceSpec>> {
+    let path = s.value(d, "path", reader::string);
+    Some(Arc::new(KmsgSource {
+        path: path.map_or_else(|| PathBuf::from("/dev/kmsg"), PathBuf::from),
+    }))
+}
+
+impl SourceSpec for KmsgSource {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+
+    fn describe(&self) -> String {
+        format!("kernel log {}", self.path.display())
+    }
+
+    /// The kernel's records are the kernel's.
+    fn app_name(&self, configured: Option<&str>) -> Option<String> {
+        Some(configured.unwrap_or("kernel").to_owned())
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let input = open(&self.path)?;
+        Ok(tokio::spawn(run(input, cx.ingest, cx.stop)))
+    }
+}
+
+enum Input {
     Device(AsyncFd<File>),
     File(File),
 }
 
-pub(super) fn open(path: &Path) -> anyhow::Result<Input> {
+fn open(path: &Path) -> anyhow::Result<Input> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
@@ -68,7 +111,7 @@ fn record(ingest: &mut Ingest, seqs: &mut SequenceTracker, data: &[u8]) {
     }
 }
 
-pub(super) async fn run(input: Input, ingest: Ingest, stop: Stop) {
+async fn run(input: Input, ingest: Ingest, stop: Stop) {
     let ingest = ingest.with_boot_time(boot_time());
     match input {
         Input::Device(fd) => device(fd, ingest, stop).await,

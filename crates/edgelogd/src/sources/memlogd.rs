@@ -32,10 +32,78 @@ use tokio::net::{UnixDatagram, UnixListener, UnixStream};
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
+use super::claim_socket_path;
 use super::recv::recv;
-use super::{Stop, claim_socket_path};
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::Dirs;
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::Ingest;
 use crate::stats::SourceStats;
+
+pub(crate) const TYPE: SourceType = SourceType {
+    name: "memlogd",
+    format: edgelog_codec::FormatHint::Raw,
+    read,
+};
+
+/// `type = "memlogd"`.
+#[derive(Debug, Clone, PartialEq)]
+struct MemlogdSource {
+    /// The logwrite socket (descriptors passed over it).
+    path: PathBuf,
+    /// The query socket (`logread`).
+    query_path: PathBuf,
+    max_lines: usize,
+}
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    dirs: &Dirs,
+) -> Option<Arc<dyn SourceSpec>> {
+    let mut socket = |key, default: &str| {
+        let p = s.value(d, key, reader::string);
+        dirs.run_dir.join(p.as_deref().unwrap_or(default))
+    };
+    let path = socket("path", "linuxkit-external-logging.sock");
+    let query_path = socket("query_path", "memlogdq.sock");
+    let max_lines = s
+        .value(d, "max_lines", reader::count(1..=1_000_000))
+        .map_or(5000, |n| n as usize);
+    Some(Arc::new(MemlogdSource {
+        path,
+        query_path,
+        max_lines,
+    }))
+}
+
+impl SourceSpec for MemlogdSource {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        [&self.path, &self.query_path]
+            .map(|p| format!("unix socket {}", p.display()))
+            .to_vec()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "memlogd fds {}, queries {}",
+            self.path.display(),
+            self.query_path.display()
+        )
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let sockets = bind(&self.path, &self.query_path)?;
+        let (max_lines, max_frame) = (self.max_lines, cx.max_frame);
+        Ok(tokio::spawn(run(
+            sockets, max_lines, max_frame, cx.ingest, cx.stop,
+        )))
+    }
+}
 
 /// Descriptors accepted in one datagram.
 const MAX_FDS: usize = 8;
@@ -90,13 +158,13 @@ impl Ring {
 
 /// The bound sockets.
 #[derive(Debug)]
-pub(super) struct Sockets {
+struct Sockets {
     logwrite: UnixDatagram,
     query: UnixListener,
     paths: [PathBuf; 2],
 }
 
-pub(super) fn bind(logwrite: &Path, query: &Path) -> anyhow::Result<Sockets> {
+fn bind(logwrite: &Path, query: &Path) -> anyhow::Result<Sockets> {
     claim_socket_path(logwrite)?;
     claim_socket_path(query)?;
     let lw =
@@ -140,13 +208,7 @@ fn receive(
     Ok((name, fds))
 }
 
-pub(super) async fn run(
-    s: Sockets,
-    max_lines: usize,
-    max_frame: usize,
-    ingest: Ingest,
-    mut stop: Stop,
-) {
+async fn run(s: Sockets, max_lines: usize, max_frame: usize, ingest: Ingest, mut stop: Stop) {
     let (feed, _) = broadcast::channel(1024);
     let ring = Arc::new(Ring {
         lines: Mutex::new(VecDeque::with_capacity(max_lines.min(1 << 16))),

@@ -5,11 +5,42 @@
 
 use tokio::io::AsyncReadExt as _;
 
-use super::Stop;
-use crate::ingest::Ingest;
+use std::sync::Arc;
+
 use edgelog_codec::{Framer, Framing};
 
-pub(super) async fn run(max_frame: usize, mut ingest: Ingest, mut stop: Stop) {
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::ingest::Ingest;
+
+pub(crate) const TYPE: SourceType = SourceType {
+    name: "stdin",
+    format: edgelog_codec::FormatHint::Auto,
+    read: |_, _, _| Some(Arc::new(StdinSource)),
+};
+
+/// `type = "stdin"`: no keys of its own.
+#[derive(Debug, Clone, PartialEq)]
+struct StdinSource;
+
+impl SourceSpec for StdinSource {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec!["stdin".to_owned()]
+    }
+
+    fn describe(&self) -> String {
+        "standard input".to_owned()
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        Ok(tokio::spawn(run(cx.max_frame, cx.ingest, cx.stop)))
+    }
+}
+
+async fn run(max_frame: usize, mut ingest: Ingest, mut stop: Stop) {
     let mut input = tokio::io::stdin();
     let mut framer = Framer::new(Framing::Lf, max_frame);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);

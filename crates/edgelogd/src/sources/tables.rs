@@ -20,11 +20,53 @@ use edgelog_core::table::{Cursor, TableReader, find_tables};
 use edgelog_core::{Facility, Value};
 use serde_json::json;
 
-use super::Stop;
+use std::sync::Arc;
+
 use crate::checkpoint::Checkpoints;
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::dtables;
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
+
+pub(crate) const TYPE: SourceType = SourceType {
+    name: "tables",
+    format: edgelog_codec::FormatHint::Auto,
+    read: |d, s, _| read(d, s),
+};
+
+/// `type = "tables"`.
+#[derive(Debug, Clone, PartialEq)]
+struct TablesSource {
+    poll_interval: Duration,
+}
+
+fn read(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> Option<Arc<dyn SourceSpec>> {
+    let poll_interval = s.value(d, "poll_interval", reader::positive_duration);
+    Some(Arc::new(TablesSource {
+        poll_interval: poll_interval.unwrap_or(Duration::from_millis(100)),
+    }))
+}
+
+impl SourceSpec for TablesSource {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+
+    fn describe(&self) -> String {
+        "library tables in the run directory".to_owned()
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let follower = Follower::new(cx.name, cx.run_dir, cx.state_dir)?;
+        Ok(tokio::spawn(run(
+            follower,
+            self.poll_interval,
+            cx.ingest,
+            cx.stop,
+        )))
+    }
+}
 
 /// Entries read from one table per poll (one batch), so one busy table cannot starve the
 /// others and a poll's memory is bounded.
@@ -37,7 +79,7 @@ struct Followed {
     created: i64,
 }
 
-pub(super) struct Follower {
+struct Follower {
     run_dir: PathBuf,
     checkpoints: Checkpoints,
     followed: HashMap<PathBuf, Followed>,
@@ -45,7 +87,7 @@ pub(super) struct Follower {
 }
 
 impl Follower {
-    pub(super) fn new(name: &str, run_dir: &Path, state_dir: &Path) -> anyhow::Result<Follower> {
+    fn new(name: &str, run_dir: &Path, state_dir: &Path) -> anyhow::Result<Follower> {
         Ok(Follower {
             run_dir: run_dir.to_owned(),
             checkpoints: Checkpoints::load(state_dir, name)?,
@@ -154,7 +196,7 @@ impl Follower {
     }
 }
 
-pub(super) async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest, mut stop: Stop) {
+async fn run(mut f: Follower, interval: Duration, mut ingest: Ingest, mut stop: Stop) {
     let mut busy = false;
     loop {
         if !busy {

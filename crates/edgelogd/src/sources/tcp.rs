@@ -20,31 +20,136 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use super::Stop;
+use edgelog_codec::FormatHint;
+
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::Dirs;
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
+use crate::tls::TlsConfig;
+
+pub(crate) const SYSLOG: SourceType = SourceType {
+    name: "syslog_tcp",
+    format: FormatHint::Auto,
+    read: |d, s, dirs| read(d, s, dirs, false),
+};
+
+pub(crate) const GELF: SourceType = SourceType {
+    name: "gelf_tcp",
+    format: FormatHint::Gelf,
+    read: |d, s, dirs| read(d, s, dirs, true),
+};
+
+/// `type = "syslog_tcp"` (maybe TLS) or `"gelf_tcp"` (NUL-delimited).
+#[derive(Debug, Clone, PartialEq)]
+struct TcpSource {
+    gelf: bool,
+    address: std::net::SocketAddr,
+    framing: Framing,
+    max_connections: usize,
+    idle_timeout: Duration,
+    tls: Option<TlsConfig>,
+}
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    dirs: &Dirs,
+    gelf: bool,
+) -> Option<Arc<dyn SourceSpec>> {
+    let address = s.required(d, "address", reader::address);
+    let (framing, tls) = if gelf {
+        (Framing::Nul, None)
+    } else {
+        let framing = s.value(d, "framing", reader::parsed::<Framing>);
+        (
+            framing.unwrap_or(Framing::Auto),
+            crate::tls::read_server(d, s, dirs),
+        )
+    };
+    let max_connections = max_connections(d, s);
+    let idle_timeout = s
+        .value(d, "idle_timeout", reader::positive_duration)
+        .unwrap_or(Duration::from_secs(3600));
+    Some(Arc::new(TcpSource {
+        gelf,
+        address: address?,
+        framing,
+        max_connections,
+        idle_timeout,
+        tls,
+    }))
+}
+
+/// `max_connections` of a source that accepts connections (256 by default).
+pub(super) fn max_connections(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> usize {
+    s.value(d, "max_connections", reader::count(1..=65_536))
+        .map_or(256, |n| n as usize)
+}
+
+impl SourceSpec for TcpSource {
+    fn type_name(&self) -> &'static str {
+        if self.gelf { GELF.name } else { SYSLOG.name }
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec![format!("tcp {}", self.address)]
+    }
+
+    fn describe(&self) -> String {
+        match &self.tls {
+            _ if self.gelf => format!("GELF tcp {}", self.address),
+            None => format!("tcp {}", self.address),
+            Some(t) if t.client_ca.is_some() => {
+                format!("tls {} (client certificates required)", self.address)
+            }
+            Some(_) => format!("tls {}", self.address),
+        }
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let tls = match &self.tls {
+            Some(t) => Some(TlsAcceptor::from(crate::tls::server_config(t)?)),
+            None => None,
+        };
+        let conn = Settings {
+            framing: self.framing,
+            max_frame: cx.max_frame,
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+            tls,
+        };
+        let listener = bind(self.address)?;
+        Ok(tokio::spawn(run(listener, conn, cx.ingest, cx.stop)))
+    }
+}
 
 #[derive(Clone)]
-pub(super) struct Settings {
-    pub(super) framing: Framing,
-    pub(super) max_frame: usize,
-    pub(super) max_connections: usize,
-    pub(super) idle_timeout: Duration,
+struct Settings {
+    framing: Framing,
+    max_frame: usize,
+    max_connections: usize,
+    idle_timeout: Duration,
     /// Serve TLS (and maybe require client certificates).
-    pub(super) tls: Option<TlsAcceptor>,
+    tls: Option<TlsAcceptor>,
 }
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(super) async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+/// Listens on `address` (with `SO_REUSEADDR`, as a restarted daemon must).
+pub(super) fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     use anyhow::Context as _;
-    TcpListener::bind(address)
-        .await
-        .with_context(|| format!("listening on tcp {address}"))
+    let listening = || -> std::io::Result<TcpListener> {
+        let l = std::net::TcpListener::bind(address)?;
+        l.set_nonblocking(true)?;
+        TcpListener::from_std(l)
+    };
+    listening().with_context(|| format!("listening on tcp {address}"))
 }
 
-pub(super) async fn run(listener: TcpListener, s: Settings, ingest: Ingest, mut stop: Stop) {
+async fn run(listener: TcpListener, s: Settings, ingest: Ingest, mut stop: Stop) {
     let slots = Arc::new(Semaphore::new(s.max_connections));
     let mut conns = JoinSet::new();
     loop {

@@ -21,12 +21,78 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, setsockop
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use super::Stop;
+use std::sync::Arc;
+
+use edgelog_codec::FormatHint;
+
 use super::recv::recv;
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::{BATCH_MAX, DATAGRAM_BACKLOG, Ingest};
 use crate::stats::SourceDrop;
 
-pub(super) fn bind(address: SocketAddr, receive_buffer: usize) -> anyhow::Result<UdpSocket> {
+pub(crate) const SYSLOG: SourceType = SourceType {
+    name: "syslog_udp",
+    format: FormatHint::Auto,
+    read: |d, s, _| read(d, s, false),
+};
+
+pub(crate) const GELF: SourceType = SourceType {
+    name: "gelf_udp",
+    format: FormatHint::Gelf,
+    read: |d, s, _| read(d, s, true),
+};
+
+/// `type = "syslog_udp"` or `"gelf_udp"` (chunked, maybe compressed GELF datagrams).
+#[derive(Debug, Clone, PartialEq)]
+struct UdpSource {
+    gelf: bool,
+    address: SocketAddr,
+    receive_buffer: usize,
+}
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    gelf: bool,
+) -> Option<Arc<dyn SourceSpec>> {
+    let address = s.required(d, "address", reader::address);
+    let receive_buffer = super::receive_buffer(d, s);
+    Some(Arc::new(UdpSource {
+        gelf,
+        address: address?,
+        receive_buffer,
+    }))
+}
+
+impl SourceSpec for UdpSource {
+    fn type_name(&self) -> &'static str {
+        if self.gelf { GELF.name } else { SYSLOG.name }
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec![format!("udp {}", self.address)]
+    }
+
+    fn describe(&self) -> String {
+        let gelf = if self.gelf { "GELF " } else { "" };
+        format!("{gelf}udp {}", self.address)
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let sock = bind(self.address, self.receive_buffer)?;
+        let gelf = self.gelf.then(Gelf::new);
+        Ok(tokio::spawn(run(
+            sock,
+            cx.max_frame,
+            gelf,
+            cx.ingest,
+            cx.stop,
+        )))
+    }
+}
+
+fn bind(address: SocketAddr, receive_buffer: usize) -> anyhow::Result<UdpSocket> {
     let sock = std::net::UdpSocket::bind(address)
         .with_context(|| format!("listening on udp {address}"))?;
     sock.set_nonblocking(true)?;
@@ -74,7 +140,7 @@ fn receive(sock: &UdpSocket, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<D
 
 /// GELF chunk reassembly and the counts already reported.
 #[derive(Debug)]
-pub(super) struct Gelf {
+struct Gelf {
     chunks: Reassembler,
     reported: ReassemblyStats,
 }
@@ -192,7 +258,7 @@ fn drain(
     true
 }
 
-pub(super) async fn run(
+async fn run(
     sock: UdpSocket,
     max_frame: usize,
     mut gelf: Option<Gelf>,

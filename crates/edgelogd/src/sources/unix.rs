@@ -17,11 +17,75 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, setsockop
 use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 
-use super::Stop;
+use std::sync::Arc;
+
 use super::recv::recv;
+use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
+use crate::config::Dirs;
+use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::{BATCH_MAX, DATAGRAM_BACKLOG, Ingest};
 
-pub(super) fn bind(path: &Path, mode: u32, receive_buffer: usize) -> anyhow::Result<UnixDatagram> {
+pub(crate) const TYPE: SourceType = SourceType {
+    name: "unix_datagram",
+    format: edgelog_codec::FormatHint::Auto,
+    read,
+};
+
+/// `type = "unix_datagram"`.
+#[derive(Debug, Clone, PartialEq)]
+struct UnixDatagramSource {
+    /// In the run directory when relative.
+    path: PathBuf,
+    mode: u32,
+    receive_buffer: usize,
+}
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+    dirs: &Dirs,
+) -> Option<Arc<dyn SourceSpec>> {
+    let path = s.required(d, "path", reader::string);
+    let mode = s.value(d, "mode", reader::mode).unwrap_or(0o666);
+    let receive_buffer = super::receive_buffer(d, s);
+    Some(Arc::new(UnixDatagramSource {
+        path: dirs.run_dir.join(path?),
+        mode,
+        receive_buffer,
+    }))
+}
+
+impl SourceSpec for UnixDatagramSource {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec![format!("unix socket {}", self.path.display())]
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "unix datagram {} (mode {:o})",
+            self.path.display(),
+            self.mode
+        )
+    }
+
+    fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let sock = bind(&self.path, self.mode, self.receive_buffer)?;
+        let path = self.path.clone();
+        Ok(tokio::spawn(run(
+            sock,
+            path,
+            cx.max_frame,
+            cx.ingest,
+            cx.stop,
+        )))
+    }
+}
+
+fn bind(path: &Path, mode: u32, receive_buffer: usize) -> anyhow::Result<UnixDatagram> {
     super::claim_socket_path(path)?;
     let sock = std::os::unix::net::UnixDatagram::bind(path)
         .with_context(|| format!("binding unix datagram socket {}", path.display()))?;

@@ -20,8 +20,53 @@ use edgelog_queue::Record;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 
-use super::{Outcome, Transport};
-use crate::config::HttpDestConfig;
+use super::{Outcome, Transport, TransportConfig};
+use crate::config::reader::{self, Diagnostics, Section};
+
+pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
+    name: "gelf_http",
+    read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
+};
+
+/// `gelf_http` specifics.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HttpDestConfig {
+    pub url: String,
+    /// Newline-delimited bulk bodies (one request per batch) instead of one per record.
+    pub bulk: bool,
+    pub keep_alive: bool,
+    /// Gzip request bodies.
+    pub gzip: bool,
+    pub token: Option<String>,
+    pub timeout: Duration,
+}
+
+/// The URL (the destination's address) and how to post to it.
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+) -> (Option<TransportConfig>, Option<String>) {
+    let url = s.required(d, "url", |v| {
+        let u = reader::string(v)?;
+        match u.split_once("://") {
+            Some(("http" | "https", rest)) if !rest.is_empty() => Ok(u),
+            _ => Err(format!(
+                "invalid url {u:?}: expected http://HOST:PORT/PATH or https://…"
+            )),
+        }
+    });
+    let http = HttpDestConfig {
+        url: url.clone().unwrap_or_default(),
+        bulk: s.value(d, "bulk", reader::boolean).unwrap_or(false),
+        keep_alive: s.value(d, "keep_alive", reader::boolean).unwrap_or(true),
+        gzip: s.value(d, "gzip", reader::boolean).unwrap_or(true),
+        token: s.value(d, "token", reader::string),
+        timeout: s
+            .value(d, "timeout", reader::positive_duration)
+            .unwrap_or(Duration::from_secs(30)),
+    };
+    (Some(TransportConfig::GelfHttp(http)), url)
+}
 
 /// An HTTP client for one destination.
 #[derive(Debug, Clone)]

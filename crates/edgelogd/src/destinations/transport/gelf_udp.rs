@@ -11,7 +11,32 @@ use edgelog_codec::gelf::compress;
 use edgelog_queue::Record;
 use tokio::net::UdpSocket;
 
-use super::{Outcome, Transport, udp_socket};
+use super::{Outcome, Transport, TransportConfig, udp_socket};
+use crate::config::reader::{self, Diagnostics, Section};
+
+pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
+    name: "gelf_udp",
+    read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
+};
+
+/// `chunk_size` (1420 by default, to fit an Ethernet MTU) and `compress` (zlib, on by default).
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+) -> (Option<TransportConfig>, Option<String>) {
+    let chunk_size = s
+        .value(d, "chunk_size", reader::count(512..=65_000))
+        .map_or(1420, |n| n as usize);
+    let compress = s.value(d, "compress", reader::boolean).unwrap_or(true);
+    let address = s.required(d, "address", reader::host_port);
+    (
+        Some(TransportConfig::GelfUdp {
+            chunk_size,
+            compress,
+        }),
+        address,
+    )
+}
 
 pub(super) struct GelfUdp {
     address: String,

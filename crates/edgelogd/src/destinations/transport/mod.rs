@@ -16,8 +16,10 @@
 //! | `gelf_http` | `gelf_http.rs` | the receiver answered `2xx` (other `4xx`: refused for good) |
 //!
 //! The stream transports share [`Dialer`] (TCP, maybe TLS); the datagram ones [`udp_socket`].
-//! Adding a transport is one file here, one [`TransportConfig`] variant and one line in
-//! [`spawn`].
+//! Each file also reads its transport's own keys and is a destination type in the registry
+//! ([`TYPES`]), the keys every network destination has being read by
+//! [`network`](super::network). Adding a transport is one file here, one [`TransportConfig`]
+//! variant, and one line in [`spawn`] and in [`TYPES`].
 
 mod gelf_http;
 mod gelf_tcp;
@@ -25,6 +27,8 @@ mod gelf_udp;
 mod relp;
 mod syslog_tcp;
 mod syslog_udp;
+
+pub(crate) use gelf_http::HttpDestConfig;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,9 +42,103 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
+use super::network::NetworkConfig;
 use super::queue::Feed;
-use crate::config::{ClientTlsConfig, NetworkConfig, TransportConfig};
+use crate::component::DestinationType;
+use crate::config::reader::{Diagnostics, Section};
+use crate::output::OutputFormat;
 use crate::stats::DestinationStats;
+use crate::tls::ClientTlsConfig;
+
+/// The network destination types, one per transport.
+pub(crate) const TYPES: [DestinationType; 6] = [
+    syslog_tcp::TYPE,
+    syslog_udp::TYPE,
+    relp::TYPE,
+    gelf_tcp::TYPE,
+    gelf_udp::TYPE,
+    gelf_http::TYPE,
+];
+
+/// Reads a transport's own keys and where it sends (`host:port`, or the URL).
+pub(crate) type Read =
+    fn(&mut Diagnostics<'_>, &mut Section<'_, '_>) -> (Option<TransportConfig>, Option<String>);
+
+/// How a network destination reaches its receiver, with what only that transport takes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TransportConfig {
+    /// Syslog over TCP (or TLS): octet counting (RFC 6587 §3.4.1) or LF-terminated.
+    SyslogTcp { octet_counting: bool },
+    /// Syslog datagrams.
+    SyslogUdp,
+    /// RELP: acknowledged per record, `window` transactions unanswered at most.
+    Relp { window: usize },
+    /// GELF, NUL-delimited, over TCP (or TLS).
+    GelfTcp,
+    /// GELF datagrams of at most `chunk_size` bytes (chunked beyond), maybe zlib-compressed.
+    GelfUdp { chunk_size: usize, compress: bool },
+    /// GELF `POST`s, acknowledged by the HTTP status.
+    GelfHttp(HttpDestConfig),
+}
+
+impl TransportConfig {
+    /// The destination `type` that asks for this transport.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            TransportConfig::SyslogTcp { .. } => syslog_tcp::TYPE.name,
+            TransportConfig::SyslogUdp => syslog_udp::TYPE.name,
+            TransportConfig::Relp { .. } => relp::TYPE.name,
+            TransportConfig::GelfTcp => gelf_tcp::TYPE.name,
+            TransportConfig::GelfUdp { .. } => gelf_udp::TYPE.name,
+            TransportConfig::GelfHttp(_) => gelf_http::TYPE.name,
+        }
+    }
+
+    /// The formats it can carry, the default first.
+    pub(crate) fn formats(&self) -> &'static [OutputFormat] {
+        match self {
+            TransportConfig::GelfTcp | TransportConfig::GelfUdp { .. } => &[OutputFormat::Gelf],
+            TransportConfig::GelfHttp(_) => &[OutputFormat::Gelf],
+            _ => &[OutputFormat::Rfc5424, OutputFormat::Rfc3164],
+        }
+    }
+
+    /// Whether it takes a `tls` table (streams, and HTTPS for its CA and client certificate).
+    pub(crate) fn takes_tls(&self) -> bool {
+        !matches!(
+            self,
+            TransportConfig::SyslogUdp | TransportConfig::GelfUdp { .. }
+        )
+    }
+
+    /// How the start-up summary and `show log destinations` name it (`tls`, `relp+tls`, …).
+    pub(crate) fn scheme(&self, tls: bool) -> &'static str {
+        match (self, tls) {
+            (TransportConfig::GelfHttp(_), _) => "GELF http",
+            (TransportConfig::GelfUdp { .. }, _) => "GELF udp",
+            (TransportConfig::GelfTcp, true) => "GELF tls",
+            (TransportConfig::GelfTcp, false) => "GELF tcp",
+            (TransportConfig::SyslogUdp, _) => "udp",
+            (TransportConfig::Relp { .. }, false) => "relp",
+            (TransportConfig::Relp { .. }, true) => "relp+tls",
+            (TransportConfig::SyslogTcp { .. }, true) => "tls",
+            (TransportConfig::SyslogTcp { .. }, false) => "tcp",
+        }
+    }
+
+    /// The framing, where the type has a choice (`, octet-counting`), for the summary.
+    pub(crate) fn framing(&self) -> &'static str {
+        match self {
+            TransportConfig::SyslogTcp {
+                octet_counting: true,
+            } => ", octet-counting",
+            TransportConfig::SyslogTcp {
+                octet_counting: false,
+            } => ", lf",
+            _ => "",
+        }
+    }
+}
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -99,7 +197,7 @@ pub(super) trait Transport: Send + 'static {
 }
 
 /// Starts the sender of a network destination, with the transport its config names.
-pub(super) fn spawn(
+pub(crate) fn spawn(
     cfg: &NetworkConfig,
     feed: Feed,
     name: &str,

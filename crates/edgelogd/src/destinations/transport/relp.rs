@@ -24,7 +24,25 @@ use anyhow::{Context as _, anyhow, bail};
 use edgelog_queue::Record;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use super::{Dialer, Io, Outcome, Transport};
+use super::{Dialer, Io, Outcome, Transport, TransportConfig};
+use crate::config::reader::{self, Diagnostics, Section};
+
+pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
+    name: "relp",
+    read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
+};
+
+/// `window`: transactions sent and not yet answered, at most (128 by default).
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+) -> (Option<TransportConfig>, Option<String>) {
+    let window = s
+        .value(d, "window", reader::count(1..=10_000))
+        .map_or(128, |n| n as usize);
+    let address = s.required(d, "address", reader::host_port);
+    (Some(TransportConfig::Relp { window }), address)
+}
 
 /// How long the receiver may take to answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);

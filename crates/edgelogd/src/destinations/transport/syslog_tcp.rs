@@ -5,7 +5,24 @@
 use edgelog_codec::framing;
 use edgelog_queue::Record;
 
-use super::{Dialer, Io, Outcome, Transport, write_framed};
+use super::{Dialer, Io, Outcome, Transport, TransportConfig, write_framed};
+use crate::config::reader::{self, Diagnostics, Section};
+
+pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
+    name: "syslog_tcp",
+    read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
+};
+
+/// `framing = "octet-counting"` (the default) or `"lf"`.
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+) -> (Option<TransportConfig>, Option<String>) {
+    let framing = s.value(d, "framing", reader::one_of(&["octet-counting", "lf"]));
+    let octet_counting = framing.is_none_or(|f| f == "octet-counting");
+    let address = s.required(d, "address", reader::host_port);
+    (Some(TransportConfig::SyslogTcp { octet_counting }), address)
+}
 
 pub(super) struct SyslogTcp {
     dialer: Dialer,

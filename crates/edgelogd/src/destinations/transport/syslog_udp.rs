@@ -5,7 +5,21 @@ use anyhow::Context as _;
 use edgelog_queue::Record;
 use tokio::net::UdpSocket;
 
-use super::{Outcome, Transport, udp_socket};
+use super::{Outcome, Transport, TransportConfig, udp_socket};
+use crate::config::reader::{self, Diagnostics, Section};
+
+pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
+    name: "syslog_udp",
+    read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
+};
+
+fn read(
+    d: &mut Diagnostics<'_>,
+    s: &mut Section<'_, '_>,
+) -> (Option<TransportConfig>, Option<String>) {
+    let address = s.required(d, "address", reader::host_port);
+    (Some(TransportConfig::SyslogUdp), address)
+}
 
 pub(super) struct SyslogUdp {
     address: String,
