@@ -187,8 +187,19 @@ fn formatter_writes_the_rfc_shape_in_a_zone() {
     let opts = FormatOptions {
         zone: TimeZone::fixed(Offset::from_hours(-7).unwrap()),
         hostname: false,
+        pri: true,
     };
     m.timestamp = Some("2003-10-05T02:00:00Z".parse::<Timestamp>().unwrap());
     rfc3164::format(&mut out, &m, &opts);
     assert_eq!(out, b"<34>Oct  4 19:00:00 su[42]: 'su root' failed");
+
+    // The line of a traditional log file: no PRI.
+    out.clear();
+    let opts = FormatOptions {
+        hostname: true,
+        pri: false,
+        ..opts
+    };
+    rfc3164::format(&mut out, &m, &opts);
+    assert_eq!(out, b"Oct  4 19:00:00 mymachine su[42]: 'su root' failed");
 }
