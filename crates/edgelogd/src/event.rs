@@ -77,10 +77,6 @@ impl Event {
         &self.msg
     }
 
-    pub fn set_hostname(&mut self, host: Option<Cow<'static, str>>) {
-        self.msg.hostname = host;
-    }
-
     pub fn push_field(&mut self, key: Cow<'static, str>, value: Value<'static>) {
         self.msg.fields.push((key, value));
     }
@@ -109,19 +105,6 @@ impl Event {
             _ => None,
         }
     }
-}
-
-/// `s` as a `'static` string, leaked once per distinct value: for the few names (the
-/// device's hostname) that are set on every record, so setting them allocates nothing.
-pub(crate) fn intern(s: &str) -> &'static str {
-    static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(found) = seen.iter().find(|x| **x == s) {
-        return found;
-    }
-    let leaked: &'static str = Box::leak(s.into());
-    seen.push(leaked);
-    leaked
 }
 
 /// Device-wide facts (`[device]`), resolved once: added to every record on output.

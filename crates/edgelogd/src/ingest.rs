@@ -17,7 +17,7 @@ use edgelog_codec::rfc3164::Context;
 use edgelog_codec::{Decoder, FormatHint, Frame, Framer, Message, Mode};
 use edgelog_core::Timestamp;
 use jiff::tz::TimeZone;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::event::{Burst, Event, Ticket};
 use crate::stats::{SourceDrop, SourceStats};
@@ -42,6 +42,11 @@ pub(crate) struct Ingest {
     zone: TimeZone,
     boot_time: Option<Timestamp>,
     app_name: Option<String>,
+    /// The box's hostname (`[device] hostname`), given to records that name no host: the one
+    /// place a record is enriched before routing. Looked at again once a second, so a reload
+    /// that changes it reaches running sources.
+    local_host: watch::Receiver<Option<Arc<str>>>,
+    host: Option<Arc<str>>,
     stats: Arc<SourceStats>,
     tx: mpsc::Sender<Burst>,
     batch: Vec<Event>,
@@ -61,10 +66,12 @@ impl Ingest {
         name: &str,
         format: FormatHint,
         app_name: Option<String>,
+        mut local_host: watch::Receiver<Option<Arc<str>>>,
         stats: Arc<SourceStats>,
         tx: mpsc::Sender<Burst>,
     ) -> Ingest {
         let zone = TimeZone::system();
+        let host = local_host.borrow_and_update().clone();
         Ingest {
             name: name.into(),
             format,
@@ -76,6 +83,8 @@ impl Ingest {
             zone,
             boot_time: None,
             app_name,
+            local_host,
+            host,
             stats,
             tx,
             batch: Vec::with_capacity(BATCH_MAX),
@@ -108,6 +117,8 @@ impl Ingest {
             zone: self.zone.clone(),
             boot_time: self.boot_time,
             app_name: self.app_name.clone(),
+            local_host: self.local_host.clone(),
+            host: self.host.clone(),
             stats: self.stats.clone(),
             tx: self.tx.clone(),
             batch: Vec::with_capacity(BATCH_MAX),
@@ -192,6 +203,9 @@ impl Ingest {
             let ctx = Context::new(now, self.zone.clone());
             self.decoder =
                 Decoder::new(self.format, Mode::Lenient, ctx).with_boot_time(self.boot_time);
+            if self.local_host.has_changed().unwrap_or(false) {
+                self.host = self.local_host.borrow_and_update().clone();
+            }
         }
     }
 
@@ -225,9 +239,11 @@ impl Ingest {
         if frame.truncated {
             stats.truncated.fetch_add(1, Relaxed);
         }
-        // The frame, then what fills a missing host, app name and process id, copied side by
-        // side into the arena; the event's strings borrow from that copy.
-        let host = host.unwrap_or("");
+        // The frame, then what fills a missing host (the peer's address, else the box's name),
+        // app name and process id, copied side by side into the arena; the event's strings
+        // borrow from that copy.
+        self.refresh_decoder(now);
+        let host = host.or(self.host.as_deref()).unwrap_or("");
         let app = self.app_name.as_deref().unwrap_or("");
         let pid = proc_id.unwrap_or("");
         let backing = stash(
@@ -236,7 +252,6 @@ impl Ingest {
         );
         let flen = frame.data.len();
         let (host_at, app_at) = (flen + host.len(), flen + host.len() + app.len());
-        self.refresh_decoder(now);
         let decoder = &self.decoder;
         let mut malformed = false;
         let mut cut = false;
@@ -301,6 +316,9 @@ impl Ingest {
     ) -> &mut Event {
         if msg.app_name.is_none() {
             msg.app_name = self.app_name.clone().map(Into::into);
+        }
+        if msg.hostname.is_none() {
+            msg.hostname = self.host.as_deref().map(|h| h.to_owned().into());
         }
         self.batch
             .push(Event::new(msg, self.name.clone(), received));
@@ -430,7 +448,8 @@ mod tests {
             .expect("some message compresses to a trailing 0x0A");
         let (tx, mut rx) = mpsc::channel(4);
         let stats = Arc::new(SourceStats::default());
-        let mut ingest = Ingest::new("g", FormatHint::Gelf, None, stats.clone(), tx);
+        let host = watch::channel(None).1;
+        let mut ingest = Ingest::new("g", FormatHint::Gelf, None, host, stats.clone(), tx);
         ingest.bytes(&z, false, None);
         ingest.flush().await.unwrap();
         let got = rx.recv().await.unwrap().events;
@@ -451,10 +470,12 @@ mod tests {
             "t",
             FormatHint::Auto,
             Some("configured".into()),
+            watch::channel(Some("box1".into())).1,
             stats.clone(),
             tx,
         );
-        // Enough records to fill several arena buffers; every other one names no host or app.
+        // Enough records to fill several arena buffers; every other one names no host or app,
+        // and every fourth comes from no peer address either.
         let n = 3 * ARENA_CHUNK / 60;
         for i in 0..n {
             let line = if i % 2 == 0 {
@@ -462,7 +483,8 @@ mod tests {
             } else {
                 format!("plain text {i}")
             };
-            ingest.bytes(line.as_bytes(), false, Some("10.0.0.9"));
+            let peer = (i % 4 != 3).then_some("10.0.0.9");
+            ingest.bytes(line.as_bytes(), false, peer);
             if ingest.is_full() {
                 ingest.flush().await.unwrap();
             }
@@ -484,7 +506,8 @@ mod tests {
                 assert_eq!(m.app_name.as_deref(), Some(format!("app{i}").as_str()));
                 assert_eq!(m.message.as_deref(), Some(format!("text {i}").as_str()));
             } else {
-                assert_eq!(m.hostname.as_deref(), Some("10.0.0.9"));
+                let host = if i % 4 == 3 { "box1" } else { "10.0.0.9" };
+                assert_eq!(m.hostname.as_deref(), Some(host));
                 assert_eq!(m.app_name.as_deref(), Some("configured"));
                 assert_eq!(
                     m.message.as_deref(),

@@ -1,7 +1,7 @@
 //! The collector daemon's machinery, run by the `edgelogd` binary.
 //!
-//! Records move source → [`ingest`] (decode, count, batch) → router ([`pipeline`]: hostnames,
-//! daemon tables, device facts) → [`destinations`] (selector, sink). [`pipeline`] is the map
+//! Records move source → [`ingest`] (decode, count, batch) → router ([`pipeline`]) →
+//! [`destinations`] (selector, sink; the daemon's own tables are one). [`pipeline`] is the map
 //! of how records move and how the daemon reloads and stops without losing any; [`config`] is
 //! the contract's TOML; [`sources`] and [`destinations`] hold one module per type. The
 //! library exposes what the binary uses — the config, the daemon, the control socket — and
@@ -13,7 +13,6 @@ pub mod config;
 pub mod control;
 mod destinations;
 mod device;
-mod dtables;
 mod event;
 mod ingest;
 mod metrics;

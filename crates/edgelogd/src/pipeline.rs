@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  source tasks ───Burst────► router task ──Arc<Batch>──► destination threads
-//!   (Ingest)      bounded mpsc   hostnames, daemon tables,   bounded mpsc, one per
-//!                                device facts                destination (Selector, Sink)
+//!   (Ingest: decode,  bounded mpsc   device facts,      bounded mpsc, one per destination
+//!    fill host/app/pid)              followers          (Selector, Sink), the tables too
 //! ```
 //!
 //! Every channel is bounded, so a slow destination slows the router, which slows the sources:
@@ -32,7 +32,6 @@ use tokio::task::JoinHandle;
 use crate::component::Stop;
 use crate::config::{self, Config, DestinationConfig, Dirs, SourceConfig};
 use crate::destinations;
-use crate::dtables::DaemonTables;
 use crate::event::{Batch, Burst, Device};
 use crate::sources::{self, SourceContext};
 use crate::stats::{DestinationDrop, DestinationStats, Registry};
@@ -161,6 +160,8 @@ pub struct Daemon {
     sources: BTreeMap<String, RunningSource>,
     destinations: BTreeMap<String, RunningDestination>,
     routes: watch::Sender<Arc<Routes>>,
+    /// The box's hostname as the sources fill it in, from the routes' device facts.
+    local_host: watch::Sender<Option<Arc<str>>>,
     source_tx: mpsc::Sender<Burst>,
     router: JoinHandle<()>,
     /// Every batch as the router sends it on, for followers (`GET /v1/follow`).
@@ -177,17 +178,9 @@ impl Daemon {
         }
         crate::sources::set_http_body_budget(config.http_body_budget);
         let stats = Arc::new(Registry::default());
-        let tables = if config.tables.enabled {
-            Some(
-                DaemonTables::open(&dirs.run_dir, config.tables.clone(), stats.tables.clone())
-                    .context("opening the daemon's tables")?,
-            )
-        } else {
-            None
-        };
         let mut overrides = plugin_levels(&dirs.state_dir, &config).map_err(anyhow::Error::msg)?;
         let mut destinations = BTreeMap::new();
-        for (name, cfg) in &config.destinations {
+        for (name, cfg) in &destinations_of(&config, &dirs, &stats) {
             let running = destinations::start(
                 name,
                 cfg,
@@ -207,9 +200,10 @@ impl Daemon {
             );
         }
         let (routes_tx, routes_rx) = watch::channel(routes(&config.device, &destinations, &stats));
+        let (local_host, _) = watch::channel(host_of(&routes_rx.borrow()));
         let (source_tx, source_rx) = mpsc::channel(ROUTER_BURSTS);
         let (feed, _) = tokio::sync::broadcast::channel(64);
-        let router = tokio::spawn(route(source_rx, routes_rx, tables, feed.clone()));
+        let router = tokio::spawn(route(source_rx, routes_rx, feed.clone()));
         let mut daemon = Daemon {
             source,
             config: config.clone(),
@@ -218,6 +212,7 @@ impl Daemon {
             sources: BTreeMap::new(),
             destinations,
             routes: routes_tx,
+            local_host,
             source_tx,
             router,
             feed,
@@ -236,6 +231,7 @@ impl Daemon {
             run_dir: self.dirs.run_dir.clone(),
             state_dir: self.dirs.state_dir.clone(),
             tx: self.source_tx.clone(),
+            local_host: self.local_host.subscribe(),
         };
         let (stop_tx, stop) = Stop::new();
         let task = sources::start(name, cfg, &cx, self.stats.source(name), stop)
@@ -322,14 +318,6 @@ impl Daemon {
                 d.cfg.level
             );
         }
-        if self.config.tables.enabled {
-            out += &format!(
-                "  tables      {}/{}/<app>.{}.log\n",
-                self.dirs.run_dir.display(),
-                crate::dtables::BD,
-                crate::dtables::BD
-            );
-        }
         out
     }
 
@@ -341,9 +329,6 @@ impl Daemon {
         }
         if dirs.run_dir != self.dirs.run_dir || dirs.state_dir != self.dirs.state_dir {
             tracing::warn!("reload: a new run_dir or state_dir takes effect at the next start");
-        }
-        if config.tables != self.config.tables {
-            tracing::warn!("reload: [tables] changes take effect at the next start");
         }
         if config.http_body_budget != self.config.http_body_budget {
             tracing::warn!("reload: a new http_body_budget takes effect at the next start");
@@ -366,7 +351,8 @@ impl Daemon {
         let mut overrides = plugin_levels(&self.dirs.state_dir, config)?;
         let mut retired = Vec::new();
         let mut errors = Vec::new();
-        for (name, cfg) in &config.destinations {
+        let wanted = destinations_of(config, &self.dirs, &self.stats);
+        for (name, cfg) in &wanted {
             let rules = overrides.remove(name).unwrap_or_default();
             if let Some(d) = self.destinations.get(name)
                 && d.cfg == *cfg
@@ -402,7 +388,7 @@ impl Daemon {
         let gone: Vec<String> = self
             .destinations
             .keys()
-            .filter(|n| !config.destinations.contains_key(*n))
+            .filter(|n| !wanted.contains_key(*n))
             .cloned()
             .collect();
         for name in gone {
@@ -411,8 +397,14 @@ impl Daemon {
                 retired.push(old);
             }
         }
-        self.routes
-            .send_replace(routes(&config.device, &self.destinations, &self.stats));
+        let new = routes(&config.device, &self.destinations, &self.stats);
+        let host = host_of(&new);
+        self.local_host.send_if_modified(|h| {
+            let changed = *h != host;
+            *h = host;
+            changed
+        });
+        self.routes.send_replace(new);
         // Retired destinations write out what they were sent and end once the router has
         // let go of the old routes.
         for old in retired {
@@ -482,6 +474,35 @@ impl Daemon {
     }
 }
 
+/// The destinations to run: the config's, and the daemon's tables when they are enabled.
+fn destinations_of(
+    config: &Config,
+    dirs: &Dirs,
+    stats: &Registry,
+) -> BTreeMap<String, DestinationConfig> {
+    let mut all = config.destinations.clone();
+    if config.tables.enabled {
+        let spec = destinations::tables::TablesSpec {
+            config: config.tables.clone(),
+            run_dir: dirs.run_dir.clone(),
+            stats: stats.tables.clone(),
+        };
+        let tables = DestinationConfig {
+            spec: Arc::new(spec),
+            level: config.tables.level,
+            filter: config.tables.filter.clone(),
+            escape: Default::default(),
+        };
+        all.insert(config::TABLES_DESTINATION.to_owned(), tables);
+    }
+    all
+}
+
+/// The hostname sources give records that name none.
+fn host_of(routes: &Routes) -> Option<Arc<str>> {
+    routes.device.hostname.as_deref().map(Arc::from)
+}
+
 fn routes(
     device: &config::DeviceConfig,
     destinations: &BTreeMap<String, RunningDestination>,
@@ -500,7 +521,6 @@ fn routes(
 async fn route(
     mut rx: mpsc::Receiver<Burst>,
     mut routes: watch::Receiver<Arc<Routes>>,
-    mut tables: Option<DaemonTables>,
     feed: tokio::sync::broadcast::Sender<Arc<Batch>>,
 ) {
     let mut current = routes.borrow_and_update().clone();
@@ -520,21 +540,9 @@ async fn route(
                 None => break,
             },
         };
-        let Burst { mut events, ticket } = events;
+        let Burst { events, ticket } = events;
         if let Some(t) = &ticket {
             t.arm(current.destinations.len());
-        }
-        let local = current.device.hostname.as_deref();
-        let local_static = local.map(crate::event::intern);
-        for e in &mut events {
-            if e.msg().hostname.is_none() {
-                e.set_hostname(local_static.map(Into::into));
-            }
-        }
-        if let Some(t) = &mut tables {
-            for e in &events {
-                t.write(e, local);
-            }
         }
         let batch = Arc::new(Batch {
             events,

@@ -129,3 +129,47 @@ format = "json"
     assert!(tcp["discarded_bytes"].as_u64().unwrap() > 200, "{tcp}");
     assert_eq!(tcp["connections"], 0, "{tcp}");
 }
+
+#[test]
+fn the_daemon_tables_are_a_destination_with_their_own_level_and_match() {
+    let config = |tables: &str| {
+        format!(
+            "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n\
+             [destinations.out]\ntype = \"stdout\"\nformat = \"json\"\n\n[tables]\n{tables}\n"
+        )
+    };
+    let d = Daemon::start(Some(&config(
+        "level = \"warning\"\nmatch = { app = [\"bgpd\", \"sshd\"] }",
+    )));
+    let sock = UnixDatagram::unbound().unwrap();
+    let path = d.run_dir().join("log.sock");
+    let send = |seqs: std::ops::Range<u64>| {
+        for seq in seqs {
+            // Per four: bgpd err, bgpd info, sshd warning, cron err.
+            let (pri, tag) =
+                [(27, "bgpd"), (30, "bgpd"), (36, "sshd"), (75, "cron")][seq as usize % 4];
+            sock.send_to(format!("<{pri}>{tag}: event seq={seq}").as_bytes(), &path)
+                .unwrap();
+        }
+    };
+    send(0..8);
+    assert_eq!(seqs(&d.records(8, WAIT)).len(), 8);
+    // The tables took the warnings and worse from bgpd and sshd: 0, 2, 4, 6.
+    d.wait_for_counters(WAIT, |c| c["destinations"]["tables"]["written"] == 4);
+    let c = d.counters();
+    assert_eq!(c["destinations"]["tables"]["written"], 4, "{c}");
+    assert_eq!(c["tables"]["written"], 4, "{c}");
+    assert_eq!(c["destinations"]["out"]["written"], 8, "{c}");
+
+    // A reload applies a new [tables] at once: now everything.
+    std::fs::write(d.config_path(), config("")).unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_for_counters(WAIT, |_| {
+        d.said("reload: destination \"tables\" started") > 0
+    });
+    send(8..16);
+    d.wait_for_counters(WAIT, |c| c["destinations"]["out"]["written"] == 16);
+    d.wait_for_counters(WAIT, |c| c["tables"]["written"] == 12);
+    let (c, _) = d.stop();
+    assert_eq!(c["tables"]["written"], 12, "{c}");
+}

@@ -108,7 +108,11 @@ pub struct ControlConfig {
     pub metrics_address: Option<SocketAddr>,
 }
 
-/// `[tables]`: the daemon's own tables, one per application it receives records from.
+/// The name the daemon's own tables have among the destinations (counters, plugin alias).
+pub(crate) const TABLES_DESTINATION: &str = "tables";
+
+/// `[tables]`: the daemon's own tables, one per application it receives records from — a
+/// built-in destination named [`TABLES_DESTINATION`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TablesConfig {
     pub enabled: bool,
@@ -116,6 +120,9 @@ pub struct TablesConfig {
     pub slot_size: u32,
     /// Applications beyond this many share the table `other.edgelogd.log`.
     pub max_apps: usize,
+    /// What the tables take, as any destination's `level` and `match`.
+    pub level: LevelFilter,
+    pub filter: Match,
 }
 
 impl Default for TablesConfig {
@@ -125,6 +132,8 @@ impl Default for TablesConfig {
             capacity: edgelog_core::table::DEFAULT_CAPACITY,
             slot_size: 512,
             max_apps: 64,
+            level: LevelFilter::from(Level::Debug),
+            filter: Match::default(),
         }
     }
 }
@@ -265,6 +274,15 @@ pub(crate) fn parse(
             }
         }
     }
+    if tables.enabled
+        && let Some(span) = queue_spans.get(TABLES_DESTINATION)
+    {
+        d.error(
+            span,
+            &format!("destinations.{TABLES_DESTINATION}"),
+            "this name is the daemon's own tables' (configured in [tables]): choose another",
+        );
+    }
     warn_blocking(&mut d, &destinations, &queue_spans);
     let span = root.span();
     root.finish(&mut d);
@@ -388,6 +406,13 @@ fn read_tables(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> TablesConfig 
         max_apps: s
             .value(d, "max_apps", reader::count(1..=4096))
             .map_or(def.max_apps, |n| n as usize),
+        level: s
+            .value(d, "level", reader::parsed::<LevelFilter>)
+            .unwrap_or(def.level),
+        filter: s
+            .table(d, "match")
+            .map(|m| read_match(d, m))
+            .unwrap_or_default(),
     };
     if !t.slot_size.is_multiple_of(8) {
         let span = s.get("slot_size").map_or(s.span(), |a| a.span);

@@ -32,6 +32,7 @@ pub(crate) mod network;
 mod queue;
 mod sender;
 mod stdout;
+pub(crate) mod tables;
 mod transport;
 
 use std::sync::Arc;

@@ -92,6 +92,8 @@ pub(crate) struct SourceContext {
     pub run_dir: PathBuf,
     pub state_dir: PathBuf,
     pub tx: mpsc::Sender<Burst>,
+    /// The box's hostname, for records that name no host.
+    pub local_host: tokio::sync::watch::Receiver<Option<Arc<str>>>,
 }
 
 /// Opens the source's input and spawns its loop.
@@ -103,7 +105,8 @@ pub(crate) fn start(
     stop: Stop,
 ) -> anyhow::Result<JoinHandle<()>> {
     let app_name = cfg.spec.app_name(cfg.app_name.as_deref());
-    let ingest = Ingest::new(name, cfg.format, app_name, stats, cx.tx.clone())
+    let host = cx.local_host.clone();
+    let ingest = Ingest::new(name, cfg.format, app_name, host, stats, cx.tx.clone())
         .with_max_message(cfg.max_frame);
     let task = cfg.spec.start(SourceStart {
         name,

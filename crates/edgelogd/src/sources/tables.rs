@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::checkpoint::Checkpoints;
 use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
 use crate::config::reader::{self, Diagnostics, Section};
-use crate::dtables;
+use crate::destinations::tables as dtables;
 use crate::ingest::Ingest;
 use crate::stats::SourceDrop;
 

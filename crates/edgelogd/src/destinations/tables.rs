@@ -2,6 +2,10 @@
 //! `edgelog show log table` and `edgelog tail` show syslog, kernel and file logs next to the
 //! library tables, in the same format, with no daemon in the read path.
 //!
+//! They are a destination like any other, built in: named `tables`, configured by `[tables]`
+//! (with its own `level` and `match`), on their own thread, so the router only hands them the
+//! batch it hands everyone.
+//!
 //! The daemon is the BD `edgelogd`; each application it hears from is a module with its own
 //! table (`sshd.edgelogd.log`, `kernel.edgelogd.log`), and the syslog facility is the group,
 //! so `set log level`-style scoping and `show log table … --level` work as for a library.
@@ -27,9 +31,64 @@ use edgelog_core::maps::{self, LogMap};
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::{TableConfig, TableErrorKind, TableWriter, flags};
 
+use crate::component::{Built, DestinationSpec, DestinationStart, Sink};
 use crate::config::TablesConfig;
-use crate::event::Event;
+use crate::event::{Device, Event};
 use crate::stats::TablesStats;
+
+/// The built-in destination's config: `[tables]`, where, and the counters it adds to.
+#[derive(Debug, Clone)]
+pub(crate) struct TablesSpec {
+    pub config: TablesConfig,
+    pub run_dir: PathBuf,
+    pub stats: Arc<TablesStats>,
+}
+
+impl PartialEq for TablesSpec {
+    /// The counters are the daemon's, whatever the config.
+    fn eq(&self, o: &TablesSpec) -> bool {
+        (&self.config, &self.run_dir) == (&o.config, &o.run_dir)
+    }
+}
+
+impl DestinationSpec for TablesSpec {
+    fn type_name(&self) -> &'static str {
+        "tables"
+    }
+
+    fn endpoint(&self) -> String {
+        format!("{}/{BD}/<app>.{BD}.log", self.run_dir.display())
+    }
+
+    fn how(&self) -> String {
+        let c = &self.config;
+        format!(
+            "{} slots of {} bytes per app, at most {} apps",
+            c.capacity, c.slot_size, c.max_apps
+        )
+    }
+
+    fn build(&self, _cx: DestinationStart<'_>) -> anyhow::Result<Built> {
+        let spec = self.clone();
+        Ok(Built::local(Box::new(move || {
+            let tables = DaemonTables::open(&spec.run_dir, spec.config, spec.stats)
+                .map_err(|e| anyhow::anyhow!("opening the daemon's tables: {e}"))?;
+            Ok(Box::new(tables) as Box<dyn Sink>)
+        })))
+    }
+}
+
+impl Sink for DaemonTables {
+    fn write(&mut self, e: &Event, device: &Device) -> io::Result<usize> {
+        self.write(e, device.hostname.as_deref());
+        Ok(0)
+    }
+
+    /// Table entries are visible as they are written.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// How long a table that could not be created, or maps that could not be written, wait
 /// before they are tried again.
@@ -132,7 +191,7 @@ impl DaemonTables {
 
     /// Appends `e` to its app's table, creating the table and its map on first use. A record
     /// the table cannot take is counted (see the module documentation).
-    pub(crate) fn write(&mut self, e: &Event, local_host: Option<&str>) {
+    fn write(&mut self, e: &Event, local_host: Option<&str>) {
         let group = e.facility().name();
         let cached = self
             .last
