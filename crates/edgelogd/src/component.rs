@@ -27,8 +27,7 @@ use edgelog_codec::escape::Escape;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Dirs;
-use crate::config::reader::{Diagnostics, Section};
+use crate::config::reader::{Diagnostics, Dirs, Section};
 use crate::event::{Device, Event};
 use crate::ingest::Ingest;
 use crate::stats::DestinationStats;

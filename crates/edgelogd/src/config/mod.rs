@@ -26,7 +26,7 @@ use edgelog_codec::escape::Escape;
 use edgelog_core::{Facility, Level, LevelFilter};
 
 use crate::component::{DestinationSpec, Registry, SourceSpec};
-pub use reader::ConfigError;
+pub use reader::{ConfigError, Dirs};
 use reader::{Diagnostics, Section};
 
 /// The configuration `edgelogd` runs with when given none.
@@ -176,15 +176,6 @@ impl PartialEq for DestinationConfig {
 }
 
 pub use crate::select::Match;
-
-/// Where relative paths resolve.
-#[derive(Debug, Clone)]
-pub struct Dirs {
-    pub run_dir: PathBuf,
-    pub state_dir: PathBuf,
-    /// The config file's directory (files watched by `file` sources).
-    pub config_dir: PathBuf,
-}
 
 /// Errors found in a configuration: every one, in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]

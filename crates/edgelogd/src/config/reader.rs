@@ -13,10 +13,20 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+/// Where relative paths resolve.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub run_dir: PathBuf,
+    pub state_dir: PathBuf,
+    /// The config file's directory (files watched by `file` sources).
+    pub config_dir: PathBuf,
+}
 
 /// One configuration error: where, which key, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

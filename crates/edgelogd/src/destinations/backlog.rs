@@ -14,7 +14,9 @@ use edgelog_queue::disk::DiskOptions;
 use edgelog_queue::{Appended, DiskQueue, Queue, QueueError, QueueStats, Record, WhenFull};
 
 use super::network::{QueueConfig, QueueKind};
-use super::queue::READ_BYTES;
+
+/// The most a batch for the sender holds, in payload bytes.
+pub(super) const READ_BYTES: usize = 4 << 20;
 
 /// Which part of a [`Backlog`] records came from (a batch never mixes them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,20 +4,18 @@
 //!
 //! One struct serves the six network types (`syslog_tcp`, `syslog_udp`, `relp`, `gelf_tcp`,
 //! `gelf_udp`, `gelf_http`): a type's registry entry reads the shared keys here and its
-//! transport's own keys in the transport's file. Building one links a queue owner (the
-//! destination's thread, [`queue`](super::queue)) to a sender task ([`sender`](super::sender))
-//! that speaks the transport.
+//! transport's own keys in the transport's file. This module is the config only, so the
+//! machinery imports it and it imports none of that: building one
+//! ([`queue`](super::queue)'s `DestinationSpec` impl) links a queue owner, the destination's
+//! thread, to a sender task ([`sender`](super::sender)) that speaks the transport.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::transport::{self, TransportConfig};
-use super::{backlog, queue};
-use crate::component::{Built, DestinationSpec, DestinationStart, Sink};
+use crate::component::DestinationSpec;
 use crate::config::Dirs;
 use crate::config::reader::{self, Diagnostics, Section};
-use crate::output::{Encoder, OutputFormat};
+use crate::output::OutputFormat;
 use crate::tls::ClientTlsConfig;
 
 /// A network receiver and how to reach it.
@@ -37,6 +35,99 @@ pub(crate) struct NetworkConfig {
     pub stall_after: Duration,
     /// … and for this long, its connection is dropped and dialled again.
     pub stall_timeout: Duration,
+}
+
+/// Reads a transport's own keys and where it sends (`host:port`, or the URL).
+pub(crate) type Read =
+    fn(&mut Diagnostics<'_>, &mut Section<'_, '_>) -> (Option<TransportConfig>, Option<String>);
+
+/// How a network destination reaches its receiver, with what only that transport takes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TransportConfig {
+    /// Syslog over TCP (or TLS): octet counting (RFC 6587 §3.4.1) or LF-terminated.
+    SyslogTcp { octet_counting: bool },
+    /// Syslog datagrams.
+    SyslogUdp,
+    /// RELP: acknowledged per record, `window` transactions unanswered at most.
+    Relp { window: usize },
+    /// GELF, NUL-delimited, over TCP (or TLS).
+    GelfTcp,
+    /// GELF datagrams of at most `chunk_size` bytes (chunked beyond), maybe zlib-compressed.
+    GelfUdp { chunk_size: usize, compress: bool },
+    /// GELF `POST`s, acknowledged by the HTTP status.
+    GelfHttp(HttpDestConfig),
+}
+
+impl TransportConfig {
+    /// The destination `type` that asks for this transport.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            TransportConfig::SyslogTcp { .. } => "syslog_tcp",
+            TransportConfig::SyslogUdp => "syslog_udp",
+            TransportConfig::Relp { .. } => "relp",
+            TransportConfig::GelfTcp => "gelf_tcp",
+            TransportConfig::GelfUdp { .. } => "gelf_udp",
+            TransportConfig::GelfHttp(_) => "gelf_http",
+        }
+    }
+
+    /// The formats it can carry, the default first.
+    pub(crate) fn formats(&self) -> &'static [OutputFormat] {
+        match self {
+            TransportConfig::GelfTcp | TransportConfig::GelfUdp { .. } => &[OutputFormat::Gelf],
+            TransportConfig::GelfHttp(_) => &[OutputFormat::Gelf],
+            _ => &[OutputFormat::Rfc5424, OutputFormat::Rfc3164],
+        }
+    }
+
+    /// Whether it takes a `tls` table (streams, and HTTPS for its CA and client certificate).
+    pub(crate) fn takes_tls(&self) -> bool {
+        !matches!(
+            self,
+            TransportConfig::SyslogUdp | TransportConfig::GelfUdp { .. }
+        )
+    }
+
+    /// How the start-up summary and `show log destinations` name it (`tls`, `relp+tls`, …).
+    pub(crate) fn scheme(&self, tls: bool) -> &'static str {
+        match (self, tls) {
+            (TransportConfig::GelfHttp(_), _) => "GELF http",
+            (TransportConfig::GelfUdp { .. }, _) => "GELF udp",
+            (TransportConfig::GelfTcp, true) => "GELF tls",
+            (TransportConfig::GelfTcp, false) => "GELF tcp",
+            (TransportConfig::SyslogUdp, _) => "udp",
+            (TransportConfig::Relp { .. }, false) => "relp",
+            (TransportConfig::Relp { .. }, true) => "relp+tls",
+            (TransportConfig::SyslogTcp { .. }, true) => "tls",
+            (TransportConfig::SyslogTcp { .. }, false) => "tcp",
+        }
+    }
+
+    /// The framing, where the type has a choice (`, octet-counting`), for the summary.
+    pub(crate) fn framing(&self) -> &'static str {
+        match self {
+            TransportConfig::SyslogTcp {
+                octet_counting: true,
+            } => ", octet-counting",
+            TransportConfig::SyslogTcp {
+                octet_counting: false,
+            } => ", lf",
+            _ => "",
+        }
+    }
+}
+
+/// `gelf_http` specifics.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HttpDestConfig {
+    pub url: String,
+    /// Newline-delimited bulk bodies (one request per batch) instead of one per record.
+    pub bulk: bool,
+    pub keep_alive: bool,
+    /// Gzip request bodies.
+    pub gzip: bool,
+    pub token: Option<String>,
+    pub timeout: Duration,
 }
 
 /// A destination's queue (`queue = { kind, max_bytes, when_full, … }`).
@@ -115,7 +206,7 @@ pub(crate) fn read(
     d: &mut Diagnostics<'_>,
     s: &mut Section<'_, '_>,
     dirs: &Dirs,
-    transport: transport::Read,
+    transport: Read,
 ) -> Option<Arc<dyn DestinationSpec>> {
     let (transport, address) = transport(d, s);
     let transport = transport?;
@@ -202,66 +293,6 @@ fn read_batch(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> BatchConfig {
     };
     s.finish(d);
     b
-}
-
-impl DestinationSpec for NetworkConfig {
-    fn type_name(&self) -> &'static str {
-        self.transport.type_name()
-    }
-
-    fn endpoint(&self) -> String {
-        let tls = self.tls.is_some();
-        format!("{} {}", self.transport.scheme(tls), self.address)
-    }
-
-    fn how(&self) -> String {
-        let when_full = match self.queue.when_full {
-            edgelog_queue::WhenFull::Block => "block",
-            edgelog_queue::WhenFull::DropNewest => "drop_newest",
-            edgelog_queue::WhenFull::DropOldest => "drop_oldest",
-        };
-        format!(
-            "{}{}, {} queue, when full {when_full}",
-            self.format.name(),
-            self.transport.framing(),
-            self.queue.kind.name(),
-        )
-    }
-
-    fn breakable_framing(&self) -> Option<&'static str> {
-        let lf = self.transport
-            == TransportConfig::SyslogTcp {
-                octet_counting: false,
-            };
-        (lf && self.format.is_text()).then_some("LF-framed syslog over TCP")
-    }
-
-    fn blocks(&self) -> bool {
-        self.queue.when_full == edgelog_queue::WhenFull::Block
-    }
-
-    fn build(&self, cx: DestinationStart<'_>) -> anyhow::Result<Built> {
-        let (link, feed) = queue::link();
-        let sender = transport::spawn(self, feed, cx.name, cx.stats.clone(), cx.runtime)?;
-        let owner = queue::Owner {
-            name: cx.name.to_owned(),
-            queue: self.queue.clone(),
-            encoder: Encoder::new(self.format, cx.escape, cx.stats.clone()),
-            stats: cx.stats,
-            dead_letters: cx.state_dir.join("dead-letter"),
-            stop: cx.stop_at,
-            runtime: cx.runtime.clone(),
-        };
-        let (name, state_dir) = (cx.name.to_owned(), cx.state_dir.to_owned());
-        let open = move || {
-            let backlog = backlog::Backlog::open(&name, &owner.queue, Path::new(&state_dir))?;
-            Ok(Box::new(queue::QueueSink::new(backlog, owner, link)) as Box<dyn Sink>)
-        };
-        Ok(Built {
-            open: Box::new(open),
-            sender: Some(sender),
-        })
-    }
 }
 
 #[cfg(test)]

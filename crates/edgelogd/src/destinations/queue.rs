@@ -38,15 +38,14 @@ use std::time::{Duration, Instant};
 use edgelog_queue::{Record, WhenFull};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::DiskFull;
+use super::STOP_GRACE;
 use super::backlog::{Backlog, Tier};
 use super::network::{QueueConfig, QueueKind};
-use super::{DiskFull, STOP_GRACE, Sink};
+use crate::component::Sink;
 use crate::event::{Device, Event};
 use crate::output::Encoder;
 use crate::stats::{DestinationDrop, DestinationStats};
-
-/// The most a batch for the sender holds, in payload bytes.
-pub(super) const READ_BYTES: usize = 4 << 20;
 
 /// Records encoded before they are appended: one append per this many.
 const APPEND_EVERY: usize = 256;

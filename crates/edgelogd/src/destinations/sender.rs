@@ -16,9 +16,12 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use super::network::NetworkConfig;
-use super::queue::{Done, Feed};
-use super::transport::{Outcome, Transport};
+use super::backlog::Backlog;
+use super::network::{NetworkConfig, TransportConfig};
+use super::queue::{Done, Feed, Owner, QueueSink, link};
+use super::transport::{self, Outcome, Transport};
+use crate::component::{Built, DestinationSpec, DestinationStart, Sink};
+use crate::output::Encoder;
 use crate::stats::{DestinationStats, ReceiverState};
 
 /// Exponential backoff with jitter: 100 ms doubling to `max_backoff` (30 s by default), each
@@ -55,8 +58,40 @@ impl Backoff {
     }
 }
 
+/// Starts the sender of a network destination, with the transport its config names.
+pub(super) fn spawn(
+    cfg: &NetworkConfig,
+    feed: Feed,
+    name: &str,
+    stats: Arc<DestinationStats>,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    struct Spawn<'a> {
+        cfg: &'a NetworkConfig,
+        feed: Feed,
+        name: &'a str,
+        stats: Arc<DestinationStats>,
+        runtime: &'a tokio::runtime::Handle,
+    }
+    impl transport::Use for Spawn<'_> {
+        type Output = tokio::task::JoinHandle<()>;
+        fn with<T: Transport>(self, t: T) -> Self::Output {
+            let (cfg, name) = (self.cfg.clone(), self.name.to_owned());
+            self.runtime.spawn(run(self.feed, t, cfg, name, self.stats))
+        }
+    }
+    let spawn = Spawn {
+        cfg,
+        feed,
+        name,
+        stats,
+        runtime,
+    };
+    transport::dispatch(cfg, spawn)
+}
+
 /// The sender task. See the module documentation.
-pub(super) async fn run<T: Transport>(
+async fn run<T: Transport>(
     feed: Feed,
     mut transport: T,
     cfg: NetworkConfig,
@@ -193,4 +228,66 @@ fn down(stats: &DestinationStats, name: &str, error: &str, batch: usize) {
     }
     stats.set_error(error.to_owned());
     stats.add_retried(batch as u64);
+}
+
+/// A network destination is built here: its thread owns the queue (the [`Owner`] serving
+/// this sender), its sender speaks the transport.
+impl DestinationSpec for NetworkConfig {
+    fn type_name(&self) -> &'static str {
+        self.transport.type_name()
+    }
+
+    fn endpoint(&self) -> String {
+        let tls = self.tls.is_some();
+        format!("{} {}", self.transport.scheme(tls), self.address)
+    }
+
+    fn how(&self) -> String {
+        let when_full = match self.queue.when_full {
+            edgelog_queue::WhenFull::Block => "block",
+            edgelog_queue::WhenFull::DropNewest => "drop_newest",
+            edgelog_queue::WhenFull::DropOldest => "drop_oldest",
+        };
+        format!(
+            "{}{}, {} queue, when full {when_full}",
+            self.format.name(),
+            self.transport.framing(),
+            self.queue.kind.name(),
+        )
+    }
+
+    fn breakable_framing(&self) -> Option<&'static str> {
+        let lf = self.transport
+            == TransportConfig::SyslogTcp {
+                octet_counting: false,
+            };
+        (lf && self.format.is_text()).then_some("LF-framed syslog over TCP")
+    }
+
+    fn blocks(&self) -> bool {
+        self.queue.when_full == edgelog_queue::WhenFull::Block
+    }
+
+    fn build(&self, cx: DestinationStart<'_>) -> anyhow::Result<Built> {
+        let (link, feed) = link();
+        let sender = spawn(self, feed, cx.name, cx.stats.clone(), cx.runtime)?;
+        let owner = Owner {
+            name: cx.name.to_owned(),
+            queue: self.queue.clone(),
+            encoder: Encoder::new(self.format, cx.escape, cx.stats.clone()),
+            stats: cx.stats,
+            dead_letters: cx.state_dir.join("dead-letter"),
+            stop: cx.stop_at,
+            runtime: cx.runtime.clone(),
+        };
+        let (name, state_dir) = (cx.name.to_owned(), cx.state_dir.to_owned());
+        let open = move || {
+            let backlog = Backlog::open(&name, &owner.queue, &state_dir)?;
+            Ok(Box::new(QueueSink::new(backlog, owner, link)) as Box<dyn Sink>)
+        };
+        Ok(Built {
+            open: Box::new(open),
+            sender: Some(sender),
+        })
+    }
 }

@@ -20,26 +20,14 @@ use edgelog_queue::Record;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 
-use super::{Outcome, Transport, TransportConfig};
+use super::{Outcome, Transport};
 use crate::config::reader::{self, Diagnostics, Section};
+use crate::destinations::network::{HttpDestConfig, TransportConfig};
 
 pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
     name: "gelf_http",
     read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
 };
-
-/// `gelf_http` specifics.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct HttpDestConfig {
-    pub url: String,
-    /// Newline-delimited bulk bodies (one request per batch) instead of one per record.
-    pub bulk: bool,
-    pub keep_alive: bool,
-    /// Gzip request bodies.
-    pub gzip: bool,
-    pub token: Option<String>,
-    pub timeout: Duration,
-}
 
 /// The URL (the destination's address) and how to post to it.
 fn read(

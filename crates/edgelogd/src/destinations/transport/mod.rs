@@ -19,7 +19,8 @@
 //! Each file also reads its transport's own keys and is a destination type in the registry
 //! ([`TYPES`]), the keys every network destination has being read by
 //! [`network`](super::network). Adding a transport is one file here, one [`TransportConfig`]
-//! variant, and one line in [`spawn`] and in [`TYPES`].
+//! variant (in `network.rs`, with the other configs), and one line in [`dispatch`] and in
+//! [`TYPES`].
 
 mod gelf_http;
 mod gelf_tcp;
@@ -27,8 +28,6 @@ mod gelf_udp;
 mod relp;
 mod syslog_tcp;
 mod syslog_udp;
-
-pub(crate) use gelf_http::HttpDestConfig;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,13 +41,11 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-use super::network::NetworkConfig;
-use super::queue::Feed;
+use super::network::{NetworkConfig, TransportConfig};
 use crate::component::DestinationType;
-use crate::config::reader::{Diagnostics, Section};
-use crate::output::OutputFormat;
-use crate::stats::DestinationStats;
 use crate::tls::ClientTlsConfig;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The network destination types, one per transport.
 pub(crate) const TYPES: [DestinationType; 6] = [
@@ -59,88 +56,6 @@ pub(crate) const TYPES: [DestinationType; 6] = [
     gelf_udp::TYPE,
     gelf_http::TYPE,
 ];
-
-/// Reads a transport's own keys and where it sends (`host:port`, or the URL).
-pub(crate) type Read =
-    fn(&mut Diagnostics<'_>, &mut Section<'_, '_>) -> (Option<TransportConfig>, Option<String>);
-
-/// How a network destination reaches its receiver, with what only that transport takes.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum TransportConfig {
-    /// Syslog over TCP (or TLS): octet counting (RFC 6587 §3.4.1) or LF-terminated.
-    SyslogTcp { octet_counting: bool },
-    /// Syslog datagrams.
-    SyslogUdp,
-    /// RELP: acknowledged per record, `window` transactions unanswered at most.
-    Relp { window: usize },
-    /// GELF, NUL-delimited, over TCP (or TLS).
-    GelfTcp,
-    /// GELF datagrams of at most `chunk_size` bytes (chunked beyond), maybe zlib-compressed.
-    GelfUdp { chunk_size: usize, compress: bool },
-    /// GELF `POST`s, acknowledged by the HTTP status.
-    GelfHttp(HttpDestConfig),
-}
-
-impl TransportConfig {
-    /// The destination `type` that asks for this transport.
-    pub(crate) fn type_name(&self) -> &'static str {
-        match self {
-            TransportConfig::SyslogTcp { .. } => syslog_tcp::TYPE.name,
-            TransportConfig::SyslogUdp => syslog_udp::TYPE.name,
-            TransportConfig::Relp { .. } => relp::TYPE.name,
-            TransportConfig::GelfTcp => gelf_tcp::TYPE.name,
-            TransportConfig::GelfUdp { .. } => gelf_udp::TYPE.name,
-            TransportConfig::GelfHttp(_) => gelf_http::TYPE.name,
-        }
-    }
-
-    /// The formats it can carry, the default first.
-    pub(crate) fn formats(&self) -> &'static [OutputFormat] {
-        match self {
-            TransportConfig::GelfTcp | TransportConfig::GelfUdp { .. } => &[OutputFormat::Gelf],
-            TransportConfig::GelfHttp(_) => &[OutputFormat::Gelf],
-            _ => &[OutputFormat::Rfc5424, OutputFormat::Rfc3164],
-        }
-    }
-
-    /// Whether it takes a `tls` table (streams, and HTTPS for its CA and client certificate).
-    pub(crate) fn takes_tls(&self) -> bool {
-        !matches!(
-            self,
-            TransportConfig::SyslogUdp | TransportConfig::GelfUdp { .. }
-        )
-    }
-
-    /// How the start-up summary and `show log destinations` name it (`tls`, `relp+tls`, …).
-    pub(crate) fn scheme(&self, tls: bool) -> &'static str {
-        match (self, tls) {
-            (TransportConfig::GelfHttp(_), _) => "GELF http",
-            (TransportConfig::GelfUdp { .. }, _) => "GELF udp",
-            (TransportConfig::GelfTcp, true) => "GELF tls",
-            (TransportConfig::GelfTcp, false) => "GELF tcp",
-            (TransportConfig::SyslogUdp, _) => "udp",
-            (TransportConfig::Relp { .. }, false) => "relp",
-            (TransportConfig::Relp { .. }, true) => "relp+tls",
-            (TransportConfig::SyslogTcp { .. }, true) => "tls",
-            (TransportConfig::SyslogTcp { .. }, false) => "tcp",
-        }
-    }
-
-    /// The framing, where the type has a choice (`, octet-counting`), for the summary.
-    pub(crate) fn framing(&self) -> &'static str {
-        match self {
-            TransportConfig::SyslogTcp {
-                octet_counting: true,
-            } => ", octet-counting",
-            TransportConfig::SyslogTcp {
-                octet_counting: false,
-            } => ", lf",
-            _ => "",
-        }
-    }
-}
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one attempt at a batch came to.
 #[derive(Debug, Default)]
@@ -196,84 +111,31 @@ pub(super) trait Transport: Send + 'static {
     }
 }
 
-/// Starts the sender of a network destination, with the transport its config names.
-pub(crate) fn spawn(
-    cfg: &NetworkConfig,
-    feed: Feed,
-    name: &str,
-    stats: Arc<DestinationStats>,
-    runtime: &tokio::runtime::Handle,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    fn run<T: Transport>(
-        t: T,
-        feed: Feed,
-        cfg: &NetworkConfig,
-        name: &str,
-        stats: Arc<DestinationStats>,
-        runtime: &tokio::runtime::Handle,
-    ) -> tokio::task::JoinHandle<()> {
-        runtime.spawn(super::sender::run(
-            feed,
-            t,
-            cfg.clone(),
-            name.to_owned(),
-            stats,
-        ))
-    }
+/// What to do with a transport once it is made: [`dispatch`] hands over the one the config
+/// names, whatever its type.
+pub(super) trait Use {
+    type Output;
+    fn with<T: Transport>(self, transport: T) -> Self::Output;
+}
+
+/// Makes the transport `cfg` names (checking what can be checked before the first connection,
+/// such as the TLS files) and hands it to `u`.
+pub(super) fn dispatch<U: Use>(cfg: &NetworkConfig, u: U) -> anyhow::Result<U::Output> {
     Ok(match &cfg.transport {
-        TransportConfig::SyslogTcp { octet_counting } => run(
-            syslog_tcp::SyslogTcp::new(Dialer::new(cfg)?, *octet_counting),
-            feed,
-            cfg,
-            name,
-            stats,
-            runtime,
-        ),
-        TransportConfig::SyslogUdp => run(
-            syslog_udp::SyslogUdp::new(&cfg.address),
-            feed,
-            cfg,
-            name,
-            stats,
-            runtime,
-        ),
-        TransportConfig::Relp { window } => run(
-            relp::Relp::new(Dialer::new(cfg)?, *window),
-            feed,
-            cfg,
-            name,
-            stats,
-            runtime,
-        ),
-        TransportConfig::GelfTcp => run(
-            gelf_tcp::GelfTcp::new(Dialer::new(cfg)?),
-            feed,
-            cfg,
-            name,
-            stats,
-            runtime,
-        ),
+        TransportConfig::SyslogTcp { octet_counting } => u.with(syslog_tcp::SyslogTcp::new(
+            Dialer::new(cfg)?,
+            *octet_counting,
+        )),
+        TransportConfig::SyslogUdp => u.with(syslog_udp::SyslogUdp::new(&cfg.address)),
+        TransportConfig::Relp { window } => u.with(relp::Relp::new(Dialer::new(cfg)?, *window)),
+        TransportConfig::GelfTcp => u.with(gelf_tcp::GelfTcp::new(Dialer::new(cfg)?)),
         TransportConfig::GelfUdp {
             chunk_size,
             compress,
-        } => run(
-            gelf_udp::GelfUdp::new(&cfg.address, *chunk_size, *compress),
-            feed,
-            cfg,
-            name,
-            stats,
-            runtime,
-        ),
+        } => u.with(gelf_udp::GelfUdp::new(&cfg.address, *chunk_size, *compress)),
         TransportConfig::GelfHttp(http) => {
             let tls = cfg.tls.as_ref().map(tls_client_config).transpose()?;
-            run(
-                gelf_http::Poster::new(http, tls)?,
-                feed,
-                cfg,
-                name,
-                stats,
-                runtime,
-            )
+            u.with(gelf_http::Poster::new(http, tls)?)
         }
     })
 }
