@@ -222,57 +222,27 @@ pub(crate) fn parse(
             n.clamp(1 << 20, 1 << 34) as usize
         });
 
-    let device = root
-        .table(&mut d, "device")
-        .map(|s| read_device(&mut d, s))
-        .unwrap_or_default();
-    let tables = root
-        .table(&mut d, "tables")
-        .map(|s| read_tables(&mut d, s))
-        .unwrap_or_default();
+    let device = root.table(&mut d, "device").map(|s| read_device(&mut d, s));
+    let tables = root.table(&mut d, "tables").map(|s| read_tables(&mut d, s));
+    let tables = tables.unwrap_or_default();
     let control = root
         .table(&mut d, "control")
-        .map(|mut s| {
-            let c = ControlConfig {
-                group: s.value(&mut d, "group", reader::string),
-                metrics_address: s.value(&mut d, "metrics_address", reader::address),
-            };
-            s.finish(&mut d);
-            c
-        })
-        .unwrap_or_default();
+        .map(|s| read_control(&mut d, s));
 
-    let mut sources = BTreeMap::new();
-    let mut source_spans = BTreeMap::new();
-    if let Some(mut section) = root.table(&mut d, "sources") {
-        for (name, s) in section.entries(&mut d) {
-            check_name(&mut d, &s, &name);
-            source_spans.insert(name.clone(), s.span());
-            if let Some(source) = read_source(&mut d, s, registry, &dirs) {
-                sources.insert(name, source);
-            }
-        }
-    }
-    let mut destinations = BTreeMap::new();
-    let mut queue_spans = BTreeMap::new();
+    let (sources, source_spans) = components(&mut d, &mut root, "sources", |d, s| {
+        (read_source(d, s, registry, &dirs), None)
+    });
     let dest_span = root.get("destinations").map(|at| at.span);
-    if let Some(mut section) = root.table(&mut d, "destinations") {
-        for (name, s) in section.entries(&mut d) {
-            check_name(&mut d, &s, &name);
-            queue_spans.insert(name.clone(), s.span_of("queue").unwrap_or(s.span()));
-            if let Some(dest) = read_destination(&mut d, s, registry, &dirs) {
-                destinations.insert(name, dest);
-            }
-        }
-    }
+    let (destinations, queue_spans) = components(&mut d, &mut root, "destinations", |d, s| {
+        let queue = s.span_of("queue");
+        (read_destination(d, s, registry, &dirs), queue)
+    });
     if tables.enabled
         && let Some(span) = queue_spans.get(TABLES_DESTINATION)
     {
-        d.error(
-            span,
-            &format!("destinations.{TABLES_DESTINATION}"),
-            "this name is the daemon's own tables' (configured in [tables]): choose another",
-        );
+        let key = format!("destinations.{TABLES_DESTINATION}");
+        let why = "this name is the daemon's own tables' (configured in [tables]): choose another";
+        d.error(span, &key, why);
     }
     warn_blocking(&mut d, &destinations, &queue_spans);
     let span = root.span();
@@ -293,9 +263,9 @@ pub(crate) fn parse(
                 run_dir,
                 state_dir,
                 http_body_budget,
-                device,
+                device: device.unwrap_or_default(),
                 tables,
-                control,
+                control: control.unwrap_or_default(),
                 sources,
                 destinations,
                 warnings: d.warnings,
@@ -306,6 +276,33 @@ pub(crate) fn parse(
         d.errors.sort_by_key(|e| e.line);
         Err(ConfigErrors(d.errors))
     }
+}
+
+/// Where a value or table is in the text.
+type Span = std::ops::Range<usize>;
+
+/// The named tables of `[<key>.<name>]`, each read by `read`, with the span errors about it
+/// point at (the table's, or the one `read` gives).
+fn components<'a, 'i, T>(
+    d: &mut Diagnostics<'_>,
+    root: &mut Section<'a, 'i>,
+    key: &'static str,
+    mut read: impl FnMut(&mut Diagnostics<'_>, Section<'a, 'i>) -> (Option<T>, Option<Span>),
+) -> (BTreeMap<String, T>, BTreeMap<String, Span>) {
+    let (mut read_ones, mut spans) = (BTreeMap::new(), BTreeMap::new());
+
+    if let Some(mut section) = root.table(d, key) {
+        for (name, s) in section.entries(d) {
+            check_name(d, &s, &name);
+            let table = s.span();
+            let (one, span) = read(d, s);
+            spans.insert(name.clone(), span.unwrap_or(table));
+            if let Some(one) = one {
+                read_ones.insert(name, one);
+            }
+        }
+    }
+    (read_ones, spans)
 }
 
 /// `when_full = "block"` on a destination that shares sources with a local store: allowed (it
@@ -380,6 +377,15 @@ fn read_device(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> DeviceConfig 
     };
     s.finish(d);
     device
+}
+
+fn read_control(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> ControlConfig {
+    let c = ControlConfig {
+        group: s.value(d, "group", reader::string),
+        metrics_address: s.value(d, "metrics_address", reader::address),
+    };
+    s.finish(d);
+    c
 }
 
 fn read_tables(d: &mut Diagnostics<'_>, mut s: Section<'_, '_>) -> TablesConfig {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use super::backlog::Backlog;
+use super::backlog::{Backlog, Tier};
 use super::network::{NetworkConfig, TransportConfig};
 use super::queue::{Done, Feed, Owner, QueueSink, link};
 use super::transport::{self, Outcome, Transport};
@@ -90,6 +90,24 @@ pub(super) fn spawn(
     transport::dispatch(cfg, spawn)
 }
 
+/// The next batch to send, and which part of the queue it is from; `None` once the owner
+/// has ended. A partial batch waits `max_wait` for company (from the same part).
+async fn next_batch(
+    feed: &Feed,
+    batch_max: usize,
+    max_wait: Duration,
+) -> Option<(Tier, Vec<edgelog_queue::Record>)> {
+    let mut taken = feed.read(batch_max, true, None).await?;
+    if taken.records.len() < batch_max && !max_wait.is_zero() {
+        feed.pause(max_wait).await;
+        let more = batch_max - taken.records.len();
+        if let Some(more) = feed.read(more, false, Some(taken.tier)).await {
+            taken.records.extend(more.records);
+        }
+    }
+    Some((taken.tier, taken.records))
+}
+
 /// The sender task. See the module documentation.
 async fn run<T: Transport>(
     feed: Feed,
@@ -108,18 +126,9 @@ async fn run<T: Transport>(
         {
             break;
         }
-        let Some(mut taken) = feed.read(batch_max, true, None).await else {
+        let Some((tier, batch)) = next_batch(&feed, batch_max, max_wait).await else {
             break;
         };
-        if taken.records.len() < batch_max && !max_wait.is_zero() {
-            // A partial batch waits a little for company (from the same part of the queue).
-            feed.pause(max_wait).await;
-            let more = batch_max - taken.records.len();
-            if let Some(more) = feed.read(more, false, Some(taken.tier)).await {
-                taken.records.extend(more.records);
-            }
-        }
-        let (tier, batch) = (taken.tier, taken.records);
         let rewind = |accepted| Done {
             tier,
             accepted,
