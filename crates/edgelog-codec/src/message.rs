@@ -109,6 +109,8 @@ pub enum DiagKind {
     TimestampTooPrecise,
     /// No timestamp where one is expected.
     MissingTimestamp,
+    /// A space between `<PRI>` and the timestamp (read past, as rsyslog does).
+    SpaceBeforeTimestamp,
     /// A field is longer than its grammar allows.
     FieldTooLong,
     /// A byte outside the field's character set (PRINTUSASCII for RFC 5424 headers).
@@ -169,6 +171,7 @@ impl DiagKind {
             DiagKind::PayloadTooLarge => "payload_too_large",
             DiagKind::InvalidKmsgHeader => "invalid_kmsg_header",
             DiagKind::TooManyDiagnostics => "too_many_diagnostics",
+            DiagKind::SpaceBeforeTimestamp => "space_before_timestamp",
         }
     }
 }

@@ -206,7 +206,7 @@ pub const FUTURE_TOLERANCE_SECS: i64 = 31 * 86_400;
 pub fn parse<'a>(frame: &'a [u8], ctx: &Context, mode: Mode) -> Message<'a> {
     let mut m = Message::new(Format::Rfc3164);
     let _ = parse_into(&mut m, frame, ctx, mode == Mode::Strict);
-    if m.pri.is_none() && m.timestamp.is_none() && m.error.is_none() {
+    if m.pri.is_none() && m.timestamp.is_none() && m.app_name.is_none() && m.error.is_none() {
         m.format = Format::Raw;
     }
     m
@@ -246,18 +246,29 @@ fn parse_into<'a>(
     }
     if !strict {
         // Cisco IOS: `<189>123: ` sequence number before the timestamp, and with
-        // `logging origin-id hostname` the host name after it: `<189>123: r1: *Mar  1 …`.
+        // `logging origin-id hostname` the host name after it: `<189>123: r1: *Mar  1 …`
+        // (or `r1 *Mar  1 …`).
         if let Some((seq, len)) = cisco_sequence(&s[i..]) {
             m.sequence = Some(seq);
             i += len;
             let (tok, end) = token(s, i);
-            if let Some(host) = tok.strip_suffix(b":").filter(|h| is_hostname(h))
+            let host = tok.strip_suffix(b":").unwrap_or(tok);
+            if is_hostname(host)
                 && timestamp(s.get(end + 1..).unwrap_or_default(), ctx, false).is_some()
             {
                 m.hostname = Some(ascii(host));
                 i = end + 1;
             }
         }
+    }
+    // A space before the timestamp (HP ProCurve and others): rsyslog reads past it.
+    if !strict
+        && s.get(i) == Some(&b' ')
+        && timestamp(&s[i..], ctx, false).is_none()
+        && timestamp(&s[i + 1..], ctx, false).is_some()
+    {
+        m.diagnose(DiagKind::SpaceBeforeTimestamp, i);
+        i += 1;
     }
     match timestamp(&s[i..], ctx, strict) {
         Some((ts, len)) => {
@@ -278,7 +289,7 @@ fn parse_into<'a>(
     }
     // One validation for the frame: every piece cut at ASCII delimiters can then borrow.
     let utf8 = crate::message::is_utf8(s);
-    if m.pri.is_none() && m.timestamp.is_none() {
+    if m.pri.is_none() && m.timestamp.is_none() && !tagged(s, i) {
         // Nothing syslog-shaped: the whole frame is the message, no guessing at hosts or tags.
         body(m, s, 0, utf8);
     } else {
@@ -597,24 +608,71 @@ fn cisco_mnemonic(s: &[u8]) -> bool {
         && s.get(facility + 2) == Some(&b'-')
 }
 
-/// After the timestamp: `[HOSTNAME SP] [TAG[PID]: ] MSG`.
+/// After the timestamp: `[HOSTNAME SP] [TAG] MSG`, split the way rsyslog (and BSD syslogd
+/// before it) splits it, since downstream filters and dashboards key on that split:
+///
+/// - the host name is a run of letters, digits, `.`, `_` and `-` that ends in a letter or
+///   digit and is followed by a space, or ends the line (an IPv6 address, which rsyslog
+///   cannot take, is a host name too);
+/// - the tag is everything up to the first `:` or space — a colon is part of it, a space is
+///   not — so `-- MARK --`, `host tag text` and `%ASA-6-302013:` have tags;
+/// - the app name is the tag up to `[`, `/` or its end (`postfix/smtpd[9]` → `postfix`, as
+///   rsyslog's `programname`), and the process id what the brackets hold.
+///
+/// Where edgelog departs from rsyslog on purpose, docs/syslog-compatibility.md says why.
 fn header_and_message<'a>(m: &mut Message<'a>, s: &'a [u8], mut i: usize, utf8: bool) {
-    let (first, first_end) = token(s, i);
-    if let Some((app, pid)) = tag(first, utf8) {
+    if m.hostname.is_none()
+        && let Some(end) = hostname_end(s, i)
+    {
+        m.hostname = Some(ascii(&s[i..end]));
+        i = (end + 1).min(s.len());
+    }
+    let rest = &s[i..];
+    let len = rest
+        .iter()
+        .position(|&b| b == b':' || b == b' ')
+        .unwrap_or(rest.len());
+    if let Some((app, pid)) = tag(&rest[..len], utf8) {
         m.app_name = Some(app);
         m.proc_id = pid;
-        i = skip_one_space(s, first_end);
-    } else if m.hostname.is_none() && is_hostname(first) && first_end < s.len() {
-        m.hostname = Some(ascii(first));
-        i = first_end + 1;
-        let (second, second_end) = token(s, i);
-        if let Some((app, pid)) = tag(second, utf8) {
-            m.app_name = Some(app);
-            m.proc_id = pid;
-            i = skip_one_space(s, second_end);
-        }
     }
-    body(m, s, i, utf8);
+    let mut end = i + len;
+    if s.get(end) == Some(&b':') {
+        end += 1;
+    }
+    body(m, s, skip_one_space(s, end), utf8);
+}
+
+/// Whether a line with neither PRI nor timestamp still has a syslog header: a tag ending in a
+/// colon first (`sshd[7]: …`, `%ASA-6-302013: …`), or after a host name (`fw1 sshd: …`).
+/// Such a line is split as rsyslog splits it; any other is text, kept whole — where rsyslog
+/// would take prose's first word for a host and the second for a tag.
+fn tagged(s: &[u8], i: usize) -> bool {
+    let colon_tag = |t: &[u8]| t.len() > 1 && t.ends_with(b":") && t[0] != b':';
+    let (first, end) = token(s, i);
+    colon_tag(first)
+        || (hostname_end(s, i) == Some(end) && end < s.len() && colon_tag(token(s, end + 1).0))
+}
+
+/// Where a host name that starts at `i` ends (see [`header_and_message`]), if one does.
+fn hostname_end(s: &[u8], i: usize) -> Option<usize> {
+    let rest = s.get(i..)?;
+    let n = rest
+        .iter()
+        .take(255)
+        .take_while(|&&b| CLASS[b as usize] & HOST != 0 && b != b':')
+        .count();
+    match rest.get(n) {
+        None if n > 0 => Some(i + n),
+        Some(b' ') if n > 0 && rest[n - 1].is_ascii_alphanumeric() => Some(i + n),
+        // `2001:db8::1 ` — an address rsyslog would cut at its first colon.
+        Some(b':') => {
+            let (tok, end) = token(s, i);
+            let addr = std::str::from_utf8(tok).ok()?;
+            (end < s.len() && addr.parse::<std::net::Ipv6Addr>().is_ok()).then_some(end)
+        }
+        _ => None,
+    }
 }
 
 /// `bytes` as text. `bytes` is cut from the frame at ASCII delimiters (or its ends), so when
@@ -662,39 +720,29 @@ fn skip_one_space(s: &[u8], i: usize) -> usize {
     if s.get(i) == Some(&b' ') { i + 1 } else { i }
 }
 
-/// A tag token: `name:`, `name[pid]:` or `name[pid]`. Names may hold slashes and dots
-/// (`postfix/smtpd`, `org.gnome.Shell.desktop`); Cisco mnemonics (`%SYS-5-CONFIG_I:`) are
-/// message text, not tags.
+/// The app name and process id of a tag (its colon cut off), as rsyslog reads them: the name
+/// up to `[`, `/`, or a byte that is not printable ASCII; the id between the first `[` and
+/// the `]` after it. A tag that starts with `/` (`/usr/sbin/cron[99]`) keeps its path, where
+/// rsyslog would leave no name at all. `None` for an empty name.
 fn tag(tok: &[u8], utf8: bool) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
-    // A tag ends in ':' or ']'; most host names are turned away here, unscanned.
-    if tok.len() < 2 || tok[0] == b'%' || !matches!(tok[tok.len() - 1], b':' | b']') {
-        return None;
-    }
-    let body = tok.strip_suffix(b":").unwrap_or(tok);
-    let name_end = body
+    let path = tok.first() == Some(&b'/');
+    let name_end = tok
         .iter()
-        .position(|&b| CLASS[b as usize] & TAG == 0)
-        .unwrap_or(body.len());
-    let (name, pid) = match body.get(name_end).filter(|&&b| b == b'[').map(|_| name_end) {
-        Some(open) => {
-            let close = body
-                .len()
-                .checked_sub(1)
-                .filter(|&c| body[c] == b']' && c > open)?;
-            (&body[..open], Some(&body[open + 1..close]))
-        }
-        None if body.len() < tok.len() => (body, None),
-        None => return None,
-    };
-    if name.is_empty() || name.len() > 64 || name.len() != name_end {
+        .position(|&b| b == b'[' || (b == b'/' && !path) || !(33..127).contains(&b))
+        .unwrap_or(tok.len());
+    if name_end == 0 {
         return None;
     }
-    let name = text(name, utf8)?;
-    let pid = match pid {
-        Some(p) if !p.is_empty() => Some(Cow::Borrowed(text(p, utf8)?)),
-        _ => None,
-    };
-    Some((Cow::Borrowed(name), pid))
+    let name = text(&tok[..name_end], utf8)?;
+    let pid = tok.iter().position(|&b| b == b'[').and_then(|open| {
+        let inside = &tok[open + 1..];
+        let close = inside
+            .iter()
+            .position(|&b| b == b']')
+            .unwrap_or(inside.len());
+        text(&inside[..close], utf8).filter(|p| !p.is_empty())
+    });
+    Some((Cow::Borrowed(name), pid.map(Cow::Borrowed)))
 }
 
 /// Host names and addresses: letters, digits, `.-_` and `:` (IPv6), not ending in `:`.

@@ -47,9 +47,15 @@ fn rfc_example_3_with_a_bad_timestamp_keeps_every_byte() {
     let m = rfc3164::parse(line, &at("2003-08-25T00:00:00Z"), Mode::Lenient);
     assert_eq!(m.pri.unwrap().as_u8(), 165);
     assert_eq!(ts(&m).as_deref(), Some("2003-08-24T05:34:00Z"));
+    // The bad timestamp's zone and year are read as rsyslog reads them: a host name and a tag.
+    assert_eq!(
+        (m.hostname.as_deref(), m.app_name.as_deref()),
+        (Some("CST"), Some("1987"))
+    );
     let rest = format!(
-        "{} {}",
+        "{} {} {}",
         m.hostname.as_deref().unwrap(),
+        m.app_name.as_deref().unwrap(),
         m.message.as_deref().unwrap()
     );
     assert!(

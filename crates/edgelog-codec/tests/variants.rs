@@ -87,7 +87,7 @@ fn rows() -> Vec<Row> {
             .pri(85).ts("2024-06-15T11:58:02Z").app("sudo")
             .msg("   admin : TTY=pts/0 ; PWD=/home/admin ; USER=root ; COMMAND=/bin/ls"),
         row("<22>Jun 15 11:58:03 postfix/smtpd[1234]: connect from unknown[192.0.2.7]")
-            .pri(22).ts("2024-06-15T11:58:03Z").app("postfix/smtpd").pid("1234").msg("connect from unknown[192.0.2.7]"),
+            .pri(22).ts("2024-06-15T11:58:03Z").app("postfix").pid("1234").msg("connect from unknown[192.0.2.7]"),
         row("<30>Jun 15 11:58:04 dnsmasq-dhcp[812]: DHCPACK(eth0) 192.168.1.50 aa:bb:cc:dd:ee:ff laptop")
             .pri(30).ts("2024-06-15T11:58:04Z").app("dnsmasq-dhcp").pid("812")
             .msg("DHCPACK(eth0) 192.168.1.50 aa:bb:cc:dd:ee:ff laptop"),
@@ -124,11 +124,12 @@ fn rows() -> Vec<Row> {
         row("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8")
             .pri(34).ts("2023-10-11T22:14:15Z").host("mymachine").app("su")
             .msg("'su root' failed for lonvick on /dev/pts/8"),
+        // The first word after the host is the tag, colon or not (rsyslog's split).
         row("<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!")
-            .pri(13).ts("2024-02-05T17:32:18Z").host("10.0.0.99").msg("Use the BFG!"),
+            .pri(13).ts("2024-02-05T17:32:18Z").host("10.0.0.99").app("Use").msg("the BFG!"),
         row("<0>1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's All Folks!")
-            .pri(0).ts("1990-10-22T10:52:01Z").host("TZ-6")
-            .msg("scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's All Folks!"),
+            .pri(0).ts("1990-10-22T10:52:01Z").host("TZ-6").app("scapegoat.dmz.example.org")
+            .msg("10.1.2.3 sched[0]: That's All Folks!"),
         row("<86>Jun 15 11:59:01 leaf-01 sshd[2117]: Accepted password for admin from 10.0.0.5 port 4242 ssh2")
             .pri(86).ts("2024-06-15T11:59:01Z").host("leaf-01").app("sshd").pid("2117")
             .msg("Accepted password for admin from 10.0.0.5 port 4242 ssh2"),
@@ -145,8 +146,8 @@ fn rows() -> Vec<Row> {
         row("<13>Jun 15 11:58:21 2024 host3 app: trailing year")
             .pri(13).ts("2024-06-15T11:58:21Z").host("host3").app("app").msg("trailing year"),
         row("<30>Jun 15 11:58:23 MikroTik system,info,account user admin logged in from 10.0.0.1 via ssh")
-            .pri(30).ts("2024-06-15T11:58:23Z").host("MikroTik")
-            .msg("system,info,account user admin logged in from 10.0.0.1 via ssh"),
+            .pri(30).ts("2024-06-15T11:58:23Z").host("MikroTik").app("system,info,account")
+            .msg("user admin logged in from 10.0.0.1 via ssh"),
         row("<13>Jun 15 11:58:25 ubnt kernel: [WAN_LOCAL-default-D]IN=eth0 OUT= MAC=00:11:22:33:44:55 SRC=10.0.0.8")
             .pri(13).ts("2024-06-15T11:58:25Z").host("ubnt").app("kernel")
             .msg("[WAN_LOCAL-default-D]IN=eth0 OUT= MAC=00:11:22:33:44:55 SRC=10.0.0.8"),
@@ -159,31 +160,33 @@ fn rows() -> Vec<Row> {
             .pri(13).ts("2024-06-15T11:58:36Z").host("host4").app("ntpd").pid("77").msg("time reset +0.2 s"),
         // Cisco IOS: sequence numbers, '*' / '.' clock markers, zone names, origin-id host.
         row("<189>123: *Mar  1 00:00:46.123: %SYS-5-CONFIG_I: Configured from console by vty0 (10.1.1.1)")
-            .pri(189).seq(123).ts("2024-03-01T00:00:46.123Z")
-            .msg("%SYS-5-CONFIG_I: Configured from console by vty0 (10.1.1.1)"),
+            .pri(189).seq(123).ts("2024-03-01T00:00:46.123Z").app("%SYS-5-CONFIG_I")
+            .msg("Configured from console by vty0 (10.1.1.1)"),
         row("<187>45: .Jun 15 10:30:00.456 UTC: %LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to down")
-            .pri(187).seq(45).ts("2024-06-15T10:30:00.456Z")
-            .msg("%LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to down"),
+            .pri(187).seq(45).ts("2024-06-15T10:30:00.456Z").app("%LINK-3-UPDOWN")
+            .msg("Interface GigabitEthernet0/1, changed state to down"),
         row("<189>Jun 15 10:30:01.789 UTC: %LINEPROTO-5-UPDOWN: Line protocol on Interface Gi0/1, changed state to up")
-            .pri(189).ts("2024-06-15T10:30:01.789Z")
-            .msg("%LINEPROTO-5-UPDOWN: Line protocol on Interface Gi0/1, changed state to up"),
+            .pri(189).ts("2024-06-15T10:30:01.789Z").app("%LINEPROTO-5-UPDOWN")
+            .msg("Line protocol on Interface Gi0/1, changed state to up"),
         row("<189>52: Jun 12 2024 10:00:00.123 UTC: %SEC_LOGIN-5-LOGIN_SUCCESS: Login Success [user: admin]")
-            .pri(189).seq(52).ts("2024-06-12T10:00:00.123Z")
-            .msg("%SEC_LOGIN-5-LOGIN_SUCCESS: Login Success [user: admin]"),
+            .pri(189).seq(52).ts("2024-06-12T10:00:00.123Z").app("%SEC_LOGIN-5-LOGIN_SUCCESS")
+            .msg("Login Success [user: admin]"),
         row("<190>1234: router1: *Jun 15 10:00:00: %SYS-6-LOGGINGHOST_STARTSTOP: Logging to host 10.0.0.1 port 514 started")
-            .pri(190).seq(1234).host("router1").ts("2024-06-15T10:00:00Z")
-            .msg("%SYS-6-LOGGINGHOST_STARTSTOP: Logging to host 10.0.0.1 port 514 started"),
-        // Cisco ASA: no timestamp at all, or one with a year and a trailing colon.
+            .pri(190).seq(1234).host("router1").ts("2024-06-15T10:00:00Z").app("%SYS-6-LOGGINGHOST_STARTSTOP")
+            .msg("Logging to host 10.0.0.1 port 514 started"),
+        // Cisco ASA: no timestamp at all, or one with a year and a trailing colon. The mnemonic
+        // is the tag, as rsyslog reads it.
         row("<166>%ASA-6-302013: Built outbound TCP connection 123 for outside:1.2.3.4/80 to inside:10.0.0.2/5555")
-            .pri(166).diag("missing_timestamp", 5)
-            .msg("%ASA-6-302013: Built outbound TCP connection 123 for outside:1.2.3.4/80 to inside:10.0.0.2/5555"),
+            .pri(166).diag("missing_timestamp", 5).app("%ASA-6-302013")
+            .msg("Built outbound TCP connection 123 for outside:1.2.3.4/80 to inside:10.0.0.2/5555"),
         row("<166>Jun 15 2024 10:00:00: %ASA-6-302014: Teardown TCP connection 123 duration 0:00:01 bytes 1024")
-            .pri(166).ts("2024-06-15T10:00:00Z")
-            .msg("%ASA-6-302014: Teardown TCP connection 123 duration 0:00:01 bytes 1024"),
-        // FortiGate key=value without a syslog timestamp.
+            .pri(166).ts("2024-06-15T10:00:00Z").app("%ASA-6-302014")
+            .msg("Teardown TCP connection 123 duration 0:00:01 bytes 1024"),
+        // FortiGate key=value without a syslog timestamp: the first pair is the tag, as rsyslog
+        // reads it (docs/syslog-compatibility.md).
         row("<189>date=2024-06-15 time=11:58:24 devname=\"FGT60F\" logid=\"0000000013\" type=\"traffic\"")
-            .pri(189).diag("missing_timestamp", 5)
-            .msg("date=2024-06-15 time=11:58:24 devname=\"FGT60F\" logid=\"0000000013\" type=\"traffic\""),
+            .pri(189).diag("missing_timestamp", 5).app("date=2024-06-15")
+            .msg("time=11:58:24 devname=\"FGT60F\" logid=\"0000000013\" type=\"traffic\""),
         // RFC 3339 stamps in the BSD position (rsyslog high-precision templates).
         row("<13>2024-06-15T11:58:16.123456+02:00 host1 app[5]: iso with offset")
             .pri(13).ts("2024-06-15T09:58:16.123456Z").host("host1").app("app").pid("5").msg("iso with offset"),
