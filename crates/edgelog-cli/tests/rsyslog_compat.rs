@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The share of lines that must agree on every field (issue #15's target is 95 %).
-const FLOOR: f64 = 0.95;
+/// The share of lines that must agree on every field: the level reached (2,292 of 2,406), above
+/// the 95 % targeted.
+const FLOOR: f64 = 0.952;
 
 /// The fields compared, as rsyslog names them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -89,6 +89,7 @@ pub fn parse(frame: &[u8], mode: Mode) -> Message<'_> {
         i: 0,
         strict: mode == Mode::Strict,
         tail_utf8: false,
+        sd_spaces: Vec::new(),
         m: &mut m,
     }
     .run();
@@ -105,6 +106,9 @@ struct Parser<'a, 'm> {
     /// Everything from the structured data on is valid UTF-8 (checked once): SD values and the
     /// message can then borrow without validating each on its own.
     tail_utf8: bool,
+    /// Lenient mode: spaces around a parameter's `=` (`[id a= "b"]`, which rsyslog reads),
+    /// cut from the structured data kept so it is canonical.
+    sd_spaces: Vec<std::ops::Range<usize>>,
     m: &'m mut Message<'a>,
 }
 
@@ -194,7 +198,9 @@ impl<'a> Parser<'a, '_> {
         }
         self.m.version = Some(v);
         if v != 1 {
-            self.violation(DiagKind::UnsupportedVersion, start)?;
+            // The ABNF allows 1–999; later versions are read by version 1's grammar, noted
+            // (not refused, in strict mode either).
+            self.m.diagnose(DiagKind::UnsupportedVersion, start);
         }
         Ok(())
     }
@@ -242,6 +248,15 @@ impl<'a> Parser<'a, '_> {
                 self.m.timestamp = Some(ts);
                 if digits > 6 {
                     self.violation(DiagKind::TimestampTooPrecise, start + 26)?;
+                }
+                // RFC 5424 §6.2.3: "T" and "Z" MUST be upper case (RFC 3339 allows either).
+                if self.strict {
+                    if tok[10] == b't' {
+                        self.violation(DiagKind::InvalidTimestamp, start + 10)?;
+                    }
+                    if tok.last() == Some(&b'z') {
+                        self.violation(DiagKind::InvalidTimestamp, end - 1)?;
+                    }
                 }
             }
             Err(at) => self.violation(DiagKind::InvalidTimestamp, start + at)?,
@@ -331,6 +346,7 @@ impl<'a> Parser<'a, '_> {
                     n += 1;
                 }
                 Err(at) => {
+                    self.sd_spaces.clear();
                     self.violation(DiagKind::InvalidStructuredData, at)?;
                     // Keep the unparsable structured data verbatim, with the message after it.
                     return Err(self.rest_as_message(start));
@@ -338,7 +354,16 @@ impl<'a> Parser<'a, '_> {
             }
         }
         let span = &self.s[start..self.i];
-        let raw = if self.tail_utf8 {
+        let raw = if !self.sd_spaces.is_empty() {
+            let mut kept = Vec::with_capacity(span.len());
+            let mut from = start;
+            for cut in std::mem::take(&mut self.sd_spaces) {
+                kept.extend_from_slice(&self.s[from..cut.start]);
+                from = cut.end;
+            }
+            kept.extend_from_slice(&self.s[from..self.i]);
+            Cow::Owned(String::from_utf8_lossy(&kept).into_owned())
+        } else if self.tail_utf8 {
             // SAFETY: `span` is a prefix of the tail validated above, ending after an ASCII ']'.
             Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(span) })
         } else {
@@ -365,15 +390,32 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.i),
             }
             self.sd_name()?;
+            self.sd_spaces_around_equals();
             if self.s.get(self.i) != Some(&b'=') {
                 return Err(self.i);
             }
             self.i += 1;
+            self.sd_spaces_around_equals();
             if self.s.get(self.i) != Some(&b'"') {
                 return Err(self.i);
             }
             self.i += 1;
             self.sd_value()?;
+        }
+    }
+
+    /// Lenient mode: skips spaces before or after a parameter's `=` when the `=` or the
+    /// opening quote follows them, noting them to cut and saying so.
+    fn sd_spaces_around_equals(&mut self) {
+        if self.strict {
+            return;
+        }
+        let start = self.i;
+        let n = self.s[start..].iter().take_while(|&&b| b == b' ').count();
+        if n > 0 && matches!(self.s.get(start + n), Some(b'=' | b'"')) {
+            self.m.diagnose(DiagKind::InvalidStructuredData, start);
+            self.sd_spaces.push(start..start + n);
+            self.i += n;
         }
     }
 

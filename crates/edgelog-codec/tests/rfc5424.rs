@@ -105,7 +105,6 @@ fn rfc_timestamp_examples() {
             "2003-08-24T05:14:15.000003-07:00",
             "2003-08-24T12:14:15.000003Z",
         ),
-        ("2003-10-11t22:14:15z", "2003-10-11T22:14:15Z"),
     ];
     for (ts, want) in valid {
         let line = format!("<13>1 {ts} h a p m -");
@@ -171,7 +170,7 @@ fn strict_reports_the_first_violation_and_its_offset() {
         (b"<192>1 - - - - - -".to_vec(), "invalid_pri", 1),
         (b"<1234>1 - - - - - -".to_vec(), "invalid_pri", 4),
         (b"<13 1 - - - - - -".to_vec(), "invalid_pri", 3),
-        (b"<13>2 - - - - - -".to_vec(), "unsupported_version", 4),
+        (b"<13>1000 - - - - - -".to_vec(), "invalid_version", 4),
         (b"<13>01 - - - - - -".to_vec(), "invalid_version", 4),
         (b"<13>1- - - - - -".to_vec(), "invalid_version", 4),
         (
@@ -208,6 +207,17 @@ fn strict_reports_the_first_violation_and_its_offset() {
             b"<13>1 2003-10-11T22:14:15. h a p m -".to_vec(),
             "invalid_timestamp",
             26,
+        ),
+        // RFC 5424 §6.2.3: "T" and "Z" are upper case.
+        (
+            b"<13>1 2003-10-11t22:14:15Z h a p m -".to_vec(),
+            "invalid_timestamp",
+            16,
+        ),
+        (
+            b"<13>1 2003-10-11T22:14:15.003z h a p m -".to_vec(),
+            "invalid_timestamp",
+            29,
         ),
         (long_host.into_bytes(), "field_too_long", 263),
         (long_app.into_bytes(), "field_too_long", 58),
@@ -362,4 +372,70 @@ fn formatter_escapes_and_sanitises() {
     let mut out = Vec::new();
     rfc5424::format(&mut out, &m, rfc5424::FormatOptions { bom: true });
     assert!(out.ends_with(b"] \xEF\xBB\xBFmsg"));
+}
+
+#[test]
+fn versions_two_to_999_are_valid_and_read_by_version_ones_grammar() {
+    for v in ["2", "10", "999"] {
+        let line = format!("<13>{v} 2003-10-11T22:14:15.003Z host app 77 ID1 [a b=\"c\"] text");
+        for m in [strict(line.as_bytes()), lenient(line.as_bytes())] {
+            assert_eq!(m.error, None, "{line}");
+            assert_eq!(m.version, Some(v.parse().unwrap()));
+            assert_eq!(
+                (
+                    m.hostname.as_deref(),
+                    m.app_name.as_deref(),
+                    m.proc_id.as_deref()
+                ),
+                (Some("host"), Some("app"), Some("77"))
+            );
+            assert_eq!(m.message.as_deref(), Some("text"));
+            let diags: Vec<_> = m.diagnostics.iter().map(|d| d.kind.name()).collect();
+            assert_eq!(diags, ["unsupported_version"], "{line}");
+        }
+    }
+    // Lenient mode takes lower-case "t" and "z" as RFC 3339 does.
+    let m = lenient(b"<13>1 2003-10-11t22:14:15z h a p m -");
+    assert_eq!(m.error, None);
+    assert!(m.diagnostics.is_empty(), "{:?}", m.diagnostics);
+    assert!(m.timestamp.is_some());
+}
+
+#[test]
+fn lenient_structured_data_takes_spaces_around_the_equals_sign_as_rsyslog_does() {
+    let line = br#"<13>1 - h a p m [id a= "b" c ="d"][two x="y"] msg"#;
+    let m = lenient(line);
+    assert_eq!(
+        sd(&m),
+        [
+            (
+                "id".to_string(),
+                vec![("a".to_string(), "b".to_string()), ("c".into(), "d".into())]
+            ),
+            ("two".into(), vec![("x".into(), "y".into())]),
+        ]
+    );
+    assert_eq!(
+        m.structured_data.as_ref().map(|s| s.as_wire()),
+        Some(r#"[id a="b" c="d"][two x="y"]"#)
+    );
+    assert_eq!(m.message.as_deref(), Some("msg"));
+    let diags: Vec<_> = m
+        .diagnostics
+        .iter()
+        .map(|d| (d.kind.name(), d.offset))
+        .collect();
+    assert_eq!(
+        diags,
+        [
+            ("invalid_structured_data", 22),
+            ("invalid_structured_data", 28)
+        ]
+    );
+    // Strict mode holds to the ABNF.
+    let m = strict(line);
+    assert_eq!(
+        m.error.map(|e| (e.kind.name(), e.offset)),
+        Some(("invalid_structured_data", 22))
+    );
 }

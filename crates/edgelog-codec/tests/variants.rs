@@ -187,6 +187,28 @@ fn rows() -> Vec<Row> {
         row("<189>date=2024-06-15 time=11:58:24 devname=\"FGT60F\" logid=\"0000000013\" type=\"traffic\"")
             .pri(189).diag("missing_timestamp", 5).app("date=2024-06-15")
             .msg("time=11:58:24 devname=\"FGT60F\" logid=\"0000000013\" type=\"traffic\""),
+        // Shapes rsyslog splits its own way, split the same (docs/syslog-compatibility.md).
+        row("<167>Feb 18 16:01:59 serverX -- MARK --")
+            .pri(167).ts("2024-02-18T16:01:59Z").host("serverX").app("--").msg("MARK --"),
+        row("<167>Feb 18 16:01:59 host tag This msg")
+            .pri(167).ts("2024-02-18T16:01:59Z").host("host").app("tag").msg("This msg"),
+        row("<167> Mar  7 19:06:53 example tag: msg")
+            .pri(167).ts("2024-03-07T19:06:53Z").host("example").app("tag").msg("msg")
+            .diag("space_before_timestamp", 5),
+        row("<14>Jan  6 2009 15:22:26 localhost tag: msg")
+            .pri(14).ts("2009-01-06T15:22:26Z").host("localhost").app("tag").msg("msg"),
+        row("<14>Aug 30 23:00:05 X4711")
+            .pri(14).ts("2023-08-30T23:00:05Z").host("X4711").msg(""),
+        row("<167>Mar  6 16:57:54 172.20.245.8 %PIX-7-710005: UDP request discarded")
+            .pri(167).ts("2024-03-06T16:57:54Z").host("172.20.245.8").app("%PIX-7-710005")
+            .msg("UDP request discarded"),
+        row("<13>Jun 15 11:58:12 2001:db8::7 sshd: over IPv6")
+            .pri(13).ts("2024-06-15T11:58:12Z").host("2001:db8::7").app("sshd").msg("over IPv6"),
+        row("<13>Jun 15 11:58:12 host caf\u{e9}[4]: 8-bit tag")
+            .pri(13).ts("2024-06-15T11:58:12Z").host("host").app("caf").pid("4").msg("8-bit tag"),
+        row("sshd[7]: no PRI, no time, a tag")
+            .app("sshd").pid("7").msg("no PRI, no time, a tag")
+            .diag("missing_pri", 0).diag("missing_timestamp", 0),
         // RFC 3339 stamps in the BSD position (rsyslog high-precision templates).
         row("<13>2024-06-15T11:58:16.123456+02:00 host1 app[5]: iso with offset")
             .pri(13).ts("2024-06-15T09:58:16.123456Z").host("host1").app("app").pid("5").msg("iso with offset"),

@@ -87,13 +87,13 @@ format = "json"
 "#
     )));
     let mut first = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    first.write_all(b"<14>first seq=0\n").unwrap();
+    first.write_all(b"<14>app: first seq=0\n").unwrap();
     assert_eq!(seqs(&d.records(1, WAIT)), [0]);
 
     // A second connection is closed at once and counted.
     let mut second = TcpStream::connect(("127.0.0.1", port)).unwrap();
     second.set_read_timeout(Some(WAIT)).unwrap();
-    let _ = second.write_all(b"<14>refused seq=99\n");
+    let _ = second.write_all(b"<14>app: refused seq=99\n");
     let mut buf = [0u8; 16];
     assert!(
         matches!(second.read(&mut buf), Ok(0) | Err(_)),
@@ -102,9 +102,9 @@ format = "json"
 
     // An oversize frame is cut to max_frame, flagged, and the rest discarded; the stream
     // goes on with the next frame.
-    let long = format!("<14>long seq=1 {}\n", "x".repeat(300));
+    let long = format!("<14>app: long seq=1 {}\n", "x".repeat(300));
     first.write_all(long.as_bytes()).unwrap();
-    first.write_all(b"<14>after seq=2\n").unwrap();
+    first.write_all(b"<14>app: after seq=2\n").unwrap();
     let got = d.records(2, WAIT);
     assert_eq!(seqs(&got), [1, 2]);
     assert!(got[0]["message"].as_str().unwrap().len() < 100);
