@@ -217,6 +217,7 @@ pub(crate) fn run(run_dir: &std::path::Path, args: &LoggerArgs) -> anyhow::Resul
                     zone: jiff::tz::TimeZone::system(),
                     hostname: format == Format::Rfc3164,
                     pri: true,
+                    precise_time: false,
                 };
                 rfc3164::format(&mut wire, &m, &opts);
             }

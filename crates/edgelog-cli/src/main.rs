@@ -8,6 +8,7 @@
 
 mod control;
 mod decode;
+mod import;
 mod logger;
 mod logs;
 mod queue;
@@ -77,6 +78,13 @@ enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `edgelog man > edgelog.1`.
     Man,
+    /// Convert another logger's configuration to edgelogd's: the TOML on stdout; what cannot
+    /// be converted is kept as a comment with the reason, and if it carries records the exit
+    /// status is 1.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Change settings.
     Set {
         #[command(subcommand)]
@@ -86,6 +94,16 @@ enum Command {
     Delete {
         #[command(subcommand)]
         what: DeleteWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportWhat {
+    /// An rsyslog.conf (and the files it includes): inputs, selectors and their actions,
+    /// omfwd/omfile/omrelp actions, queues.
+    Rsyslog {
+        /// The rsyslog configuration, e.g. /etc/rsyslog.conf.
+        file: PathBuf,
     },
 }
 
@@ -363,6 +381,21 @@ fn main() -> ExitCode {
                 .and_then(|()| view::write_out(&String::from_utf8_lossy(&out)))
                 .map(|()| ExitCode::SUCCESS)
         }
+        Command::Import {
+            what: ImportWhat::Rsyslog { file },
+        } => import::rsyslog(&file).and_then(|c| {
+            view::write_out(&c.toml)?;
+            if c.incomplete {
+                eprintln!(
+                    "edgelog: some of {} carries records and was not converted; the comments \
+                     under \"Not converted\" say what and why",
+                    file.display()
+                );
+                Ok(ExitCode::FAILURE)
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }),
         Command::Logger(a) => logger::run(&run_dir, &a).map(|()| ExitCode::SUCCESS),
         Command::Run(a) => run::run(&run_dir, &a),
         Command::Status { json } => control::status(&run_dir, json).map(|()| ExitCode::SUCCESS),

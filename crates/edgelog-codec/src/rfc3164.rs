@@ -772,6 +772,10 @@ pub struct FormatOptions {
     pub hostname: bool,
     /// Write the `<PRI>`; off gives the line of a traditional log file (`/var/log/syslog`).
     pub pri: bool,
+    /// Write the time as RFC 3339 with microseconds and the zone's offset
+    /// (`2024-06-15T12:00:00.123456+02:00`), as rsyslog's default file format does, instead
+    /// of `Mmm dd hh:mm:ss`.
+    pub precise_time: bool,
 }
 
 impl Default for FormatOptions {
@@ -780,6 +784,7 @@ impl Default for FormatOptions {
             zone: TimeZone::UTC,
             hostname: true,
             pri: true,
+            precise_time: false,
         }
     }
 }
@@ -795,22 +800,11 @@ pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: &FormatOptions) {
     }
     let ts = m.timestamp.unwrap_or(Timestamp::EPOCH);
     let zoned = ts.to_jiff().to_zoned(opts.zone.clone());
-    out.extend_from_slice(MONTHS[zoned.month() as usize - 1]);
-    let day = zoned.day() as u8;
-    out.extend_from_slice(&[
-        b' ',
-        if day < 10 { b' ' } else { b'0' + day / 10 },
-        b'0' + day % 10,
-        b' ',
-    ]);
-    for (k, v) in [zoned.hour(), zoned.minute(), zoned.second()]
-        .into_iter()
-        .enumerate()
-    {
-        if k > 0 {
-            out.push(b':');
-        }
-        out.extend_from_slice(&[b'0' + v as u8 / 10, b'0' + v as u8 % 10]);
+    if opts.precise_time {
+        use std::io::Write as _;
+        let _ = write!(out, "{}", zoned.strftime("%Y-%m-%dT%H:%M:%S%.6f%:z"));
+    } else {
+        bsd_time_of(out, &zoned);
     }
     if let Some(host) = m
         .hostname
@@ -845,5 +839,26 @@ pub fn format(out: &mut Vec<u8>, m: &Message<'_>, opts: &FormatOptions) {
     if let Some(msg) = m.message.as_deref() {
         out.push(b' ');
         out.extend_from_slice(msg.as_bytes());
+    }
+}
+
+/// `Mmm dd hh:mm:ss`, the day space-padded.
+fn bsd_time_of(out: &mut Vec<u8>, zoned: &jiff::Zoned) {
+    out.extend_from_slice(MONTHS[zoned.month() as usize - 1]);
+    let day = zoned.day() as u8;
+    out.extend_from_slice(&[
+        b' ',
+        if day < 10 { b' ' } else { b'0' + day / 10 },
+        b'0' + day % 10,
+        b' ',
+    ]);
+    for (k, v) in [zoned.hour(), zoned.minute(), zoned.second()]
+        .into_iter()
+        .enumerate()
+    {
+        if k > 0 {
+            out.push(b':');
+        }
+        out.extend_from_slice(&[b'0' + v as u8 / 10, b'0' + v as u8 % 10]);
     }
 }

@@ -194,6 +194,7 @@ fn formatter_writes_the_rfc_shape_in_a_zone() {
         zone: TimeZone::fixed(Offset::from_hours(-7).unwrap()),
         hostname: false,
         pri: true,
+        precise_time: false,
     };
     m.timestamp = Some("2003-10-05T02:00:00Z".parse::<Timestamp>().unwrap());
     rfc3164::format(&mut out, &m, &opts);
@@ -208,4 +209,17 @@ fn formatter_writes_the_rfc_shape_in_a_zone() {
     };
     rfc3164::format(&mut out, &m, &opts);
     assert_eq!(out, b"Oct  4 19:00:00 mymachine su[42]: 'su root' failed");
+
+    // rsyslog's default file line: the time in RFC 3339, microseconds and offset.
+    out.clear();
+    m.timestamp = Some("2003-10-05T02:00:00.25Z".parse::<Timestamp>().unwrap());
+    let opts = FormatOptions {
+        precise_time: true,
+        ..opts
+    };
+    rfc3164::format(&mut out, &m, &opts);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "2003-10-04T19:00:00.250000-07:00 mymachine su[42]: 'su root' failed"
+    );
 }

@@ -194,7 +194,7 @@ proptest! {
     fn rfc3164_format_then_parse_is_identity((m, offset) in rfc3164_case()) {
         let zone = TimeZone::fixed(Offset::from_seconds(offset).unwrap());
         let mut out = Vec::new();
-        rfc3164::format(&mut out, &m, &rfc3164::FormatOptions { zone: zone.clone(), hostname: true, pri: true });
+        rfc3164::format(&mut out, &m, &rfc3164::FormatOptions { zone: zone.clone(), hostname: true, pri: true, precise_time: false });
         let back = rfc3164::parse(&out, &Context::new(now(), zone), Mode::Lenient);
         prop_assert_eq!(back, m, "wire: {:?}", String::from_utf8_lossy(&out));
     }
@@ -246,7 +246,7 @@ proptest! {
     ) {
         let zone = TimeZone::fixed(Offset::from_seconds(offset).unwrap());
         let mut out = Vec::new();
-        rfc3164::format(&mut out, &m, &rfc3164::FormatOptions { zone: zone.clone(), hostname: true, pri: true });
+        rfc3164::format(&mut out, &m, &rfc3164::FormatOptions { zone: zone.clone(), hostname: true, pri: true, precise_time: false });
         escape::escape(&mut out, 0, esc);
         prop_assert!(one_frame(&out), "wire: {:?}", String::from_utf8_lossy(&out));
         let raw = escape::unescape(&out, esc);

@@ -38,18 +38,22 @@ pub(crate) enum OutputFormat {
     Rfc3164,
     Json,
     Gelf,
-    /// A traditional log file's line, as rsyslog writes `/var/log/syslog`: RFC 3164 without
-    /// the `<PRI>`, in local time.
+    /// A traditional log file's line (rsyslog's `RSYSLOG_TraditionalFileFormat`): RFC 3164
+    /// without the `<PRI>`, in local time.
     Traditional,
+    /// rsyslog's default file line (`RSYSLOG_FileFormat`): as `Traditional`, the time in
+    /// RFC 3339 with microseconds and the local offset.
+    Precise,
 }
 
 impl OutputFormat {
-    pub(crate) const ALL: [OutputFormat; 5] = [
+    pub(crate) const ALL: [OutputFormat; 6] = [
         OutputFormat::Rfc5424,
         OutputFormat::Rfc3164,
         OutputFormat::Json,
         OutputFormat::Gelf,
         OutputFormat::Traditional,
+        OutputFormat::Precise,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -59,6 +63,7 @@ impl OutputFormat {
             OutputFormat::Json => "json",
             OutputFormat::Gelf => "gelf",
             OutputFormat::Traditional => "traditional",
+            OutputFormat::Precise => "precise",
         }
     }
 
@@ -66,7 +71,10 @@ impl OutputFormat {
     pub(crate) fn is_text(self) -> bool {
         matches!(
             self,
-            OutputFormat::Rfc5424 | OutputFormat::Rfc3164 | OutputFormat::Traditional
+            OutputFormat::Rfc5424
+                | OutputFormat::Rfc3164
+                | OutputFormat::Traditional
+                | OutputFormat::Precise
         )
     }
 
@@ -166,11 +174,12 @@ pub(crate) fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device:
         OutputFormat::Rfc3164 => {
             rfc3164::format(out, e.msg(), &rfc3164::FormatOptions::default());
         }
-        OutputFormat::Traditional => {
+        OutputFormat::Traditional | OutputFormat::Precise => {
             let opts = rfc3164::FormatOptions {
                 zone: jiff::tz::TimeZone::system(),
                 hostname: true,
                 pri: false,
+                precise_time: format == OutputFormat::Precise,
             };
             rfc3164::format(out, e.msg(), &opts);
         }

@@ -56,7 +56,7 @@ fn check_config_prints_ok_or_every_error_with_file_line_and_key() {
     assert_eq!(
         lines[1],
         format!(
-            "{name}:7: destinations.out.format: unknown value \"xml\": expected rfc5424, rfc3164, json, gelf, traditional"
+            "{name}:7: destinations.out.format: unknown value \"xml\": expected rfc5424, rfc3164, json, gelf, traditional, precise"
         )
     );
 

@@ -81,6 +81,7 @@ fn read(
         s,
         &[
             OutputFormat::Traditional,
+            OutputFormat::Precise,
             OutputFormat::Rfc3164,
             OutputFormat::Rfc5424,
             OutputFormat::Json,
