@@ -98,8 +98,16 @@ fn main() -> ExitCode {
             };
         }
     };
+    let source = ConfigSource {
+        file: cli
+            .config
+            .clone()
+            .or_else(edgelog_core::paths::discover_config),
+        run_dir: cli.run_dir.clone(),
+        state_dir: cli.state_dir.clone(),
+    };
     if cli.print_default_config {
-        print!("{}", config::DEFAULT_CONFIG);
+        print!("{}", source.default_config());
         return ExitCode::SUCCESS;
     }
     if cli.print_man || cli.print_completions.is_some() {
@@ -111,14 +119,6 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
 
-    let source = ConfigSource {
-        file: cli
-            .config
-            .clone()
-            .or_else(edgelog_core::paths::discover_config),
-        run_dir: cli.run_dir.clone(),
-        state_dir: cli.state_dir.clone(),
-    };
     let (config, dirs) = match source.load() {
         Ok(c) => c,
         Err(errors) => {

@@ -71,6 +71,21 @@ pub struct ConfigSource {
 }
 
 impl ConfigSource {
+    /// Whether edgelogd runs as the box's system logger: as root, in the system run
+    /// directory. With a run directory of its own (`--run-dir`, `EDGELOG_RUN_DIR`) it is
+    /// another instance — a test, a second daemon — and leaves the box's `/dev/log` and
+    /// kernel log alone.
+    pub fn system_logger(&self) -> bool {
+        let own_run_dir = self.run_dir.is_some()
+            || std::env::var_os("EDGELOG_RUN_DIR").is_some_and(|v| !v.is_empty());
+        nix::unistd::geteuid().is_root() && !own_run_dir
+    }
+
+    /// The embedded default this source would run with.
+    pub fn default_config(&self) -> String {
+        config::default_config(self.system_logger())
+    }
+
     /// Reads and checks the configuration; `Err` carries every error, ready to print.
     pub fn load(&self) -> Result<(Config, Dirs), String> {
         let (name, text) = match &self.file {
@@ -80,7 +95,7 @@ impl ConfigSource {
             },
             None => (
                 config::DEFAULT_CONFIG_NAME.to_owned(),
-                config::DEFAULT_CONFIG.to_owned(),
+                config::default_config(self.system_logger()),
             ),
         };
         let config_dir = self
@@ -158,6 +173,8 @@ pub struct Daemon {
     dirs: Dirs,
     pub stats: Arc<Registry>,
     sources: BTreeMap<String, RunningSource>,
+    /// Optional sources that could not start, and why (tried again at each reload).
+    left_out: BTreeMap<String, String>,
     destinations: BTreeMap<String, RunningDestination>,
     routes: watch::Sender<Arc<Routes>>,
     /// The box's hostname as the sources fill it in, from the routes' device facts.
@@ -210,6 +227,7 @@ impl Daemon {
             dirs,
             stats,
             sources: BTreeMap::new(),
+            left_out: BTreeMap::new(),
             destinations,
             routes: routes_tx,
             local_host,
@@ -234,8 +252,17 @@ impl Daemon {
             local_host: self.local_host.subscribe(),
         };
         let (stop_tx, stop) = Stop::new();
-        let task = sources::start(name, cfg, &cx, self.stats.source(name), stop)
-            .with_context(|| format!("source {name:?}"))?;
+        let task = match sources::start(name, cfg, &cx, self.stats.source(name), stop) {
+            Ok(task) => task,
+            Err(e) if cfg.optional => {
+                let why = format!("{e:#}");
+                tracing::warn!(source = name, "not started, going on without it: {why}");
+                self.left_out.insert(name.to_owned(), why);
+                return Ok(());
+            }
+            Err(e) => return Err(e.context(format!("source {name:?}"))),
+        };
+        self.left_out.remove(name);
         self.sources.insert(
             name.to_owned(),
             RunningSource {
@@ -309,6 +336,9 @@ impl Daemon {
                 s.cfg.spec.type_name(),
                 s.cfg.spec.describe()
             );
+        }
+        for (name, why) in &self.left_out {
+            out += &format!("  source      {name:<14} (not started: {why})\n");
         }
         for (name, d) in &self.destinations {
             out += &format!(

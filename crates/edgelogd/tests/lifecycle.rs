@@ -414,3 +414,101 @@ fn the_sample_configs_check() {
     }
     assert_eq!(checked, 3);
 }
+
+#[test]
+fn an_optional_source_that_cannot_start_is_said_and_left_out() {
+    // Another process holds the socket; the kernel log is not there.
+    let dir = tempfile::tempdir().unwrap();
+    let held = dir.path().join("held.sock");
+    let holder = std::os::unix::net::UnixDatagram::bind(&held).unwrap();
+    let config = format!(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n\
+         [sources.system_log]\ntype = \"unix_datagram\"\npath = \"{}\"\noptional = true\n\n\
+         [sources.kernel]\ntype = \"kmsg\"\npath = \"{}/no-kmsg\"\noptional = true\n\n\
+         [destinations.out]\ntype = \"stdout\"\nformat = \"json\"\n",
+        held.display(),
+        dir.path().display()
+    );
+    let d = Daemon::start(Some(&config));
+    let err = d.stderr();
+    assert!(
+        err.contains(&format!(
+            "source      system_log     (not started: {} is in use by another process)",
+            held.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("source      kernel         (not started: opening"),
+        "{err}"
+    );
+    assert!(
+        d.said("not started, going on without it") >= 2,
+        "{}",
+        d.stderr()
+    );
+    // The rest runs.
+    let sock = d.run_dir().join("log.sock");
+    logger(&[
+        "-u",
+        sock.to_str().unwrap(),
+        "-t",
+        "app",
+        "still here seq=1",
+    ]);
+    assert_eq!(seqs(&d.records(1, Duration::from_secs(10))), [1]);
+    d.stop();
+    drop(holder);
+    std::fs::remove_file(&held).unwrap();
+
+    // Not optional, the same failure fails the start, naming the source.
+    let strict = config.replacen("optional = true\n", "", 1);
+    let other = tempfile::tempdir().unwrap();
+    let path = other.path().join("edgelogd.toml");
+    std::fs::write(&path, strict).unwrap();
+    let _holder = std::os::unix::net::UnixDatagram::bind(&held).unwrap();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&path)
+        .arg("--run-dir")
+        .arg(other.path().join("run"))
+        .arg("--state-dir")
+        .arg(other.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("source \"system_log\": ") && err.contains("is in use by another process"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_embedded_default_takes_the_boxs_logs_only_as_the_system_logger() {
+    let print = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("--print-default-config")
+            .args(args)
+            .env_remove("EDGELOG_RUN_DIR")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let root = nix::unistd::geteuid().is_root();
+    let plain = print(&["--run-dir", "/tmp/elsewhere"]);
+    assert!(plain.contains("[sources.memlogd]"), "{plain}");
+    assert!(!plain.contains("/dev/log"), "{plain}");
+    let system = print(&[]);
+    assert_eq!(
+        system.contains(
+            "[sources.system_log]\ntype = \"unix_datagram\"\npath = \"/dev/log\"\noptional = true"
+        ),
+        root,
+        "{system}"
+    );
+    assert_eq!(
+        system.contains("[sources.kernel]\ntype = \"kmsg\"\noptional = true"),
+        root
+    );
+}

@@ -140,3 +140,41 @@ fn passed_descriptors_edgelog_run_and_queries() {
     assert_eq!(seqs(&d.records(1, WAIT)), [9]);
     d.stop();
 }
+
+#[test]
+fn edgelog_run_is_captured_by_the_embedded_default() {
+    let Some(cli) = edgelog_cli() else { return };
+    let d = Daemon::start(None);
+    let out = Command::new(cli)
+        .arg("--run-dir")
+        .arg(d.run_dir())
+        .args([
+            "run",
+            "-n",
+            "nightly",
+            "--",
+            "sh",
+            "-c",
+            "echo captured seq=7",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("without capture"), "{err}");
+    let store = d.state_dir().join("store/current.log");
+    let deadline = std::time::Instant::now() + WAIT;
+    let line = loop {
+        let text = std::fs::read_to_string(&store).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("captured seq=7")) {
+            break l.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in the store:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(line.contains(" nightly.out "), "{line}");
+    d.stop();
+}

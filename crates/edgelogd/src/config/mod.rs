@@ -29,13 +29,17 @@ use crate::component::{DestinationSpec, Registry, SourceSpec};
 pub use reader::{ConfigError, Dirs};
 use reader::{Diagnostics, Section};
 
-/// The configuration `edgelogd` runs with when given none.
+/// The configuration `edgelogd` runs with when given none (see [`default_config`]).
 pub const DEFAULT_CONFIG: &str = r#"# edgelogd's embedded default configuration.
 # Relative socket paths are in the run directory, relative stores in the state directory.
 
 [sources.devlog]
 type = "unix_datagram"
 path = "log.sock"
+
+# `edgelog run -n NAME -- CMD` and linuxkit's logwrite hand their output here.
+[sources.memlogd]
+type = "memlogd"
 
 [sources.syslog_udp]
 type = "syslog_udp"
@@ -53,6 +57,31 @@ type = "file_store"
 path = "store"
 format = "rfc5424"
 "#;
+
+/// What the embedded default adds when edgelogd is the box's system logger (root, in the
+/// system run directory): the box's `/dev/log` and the kernel's log. Both are `optional`: when
+/// another process holds `/dev/log` (journald, rsyslog) or `/dev/kmsg` cannot be read, the
+/// daemon says so and goes on with the rest.
+pub const SYSTEM_SOURCES: &str = r#"
+# As the box's system logger (root, the system run directory):
+[sources.system_log]
+type = "unix_datagram"
+path = "/dev/log"
+optional = true
+
+[sources.kernel]
+type = "kmsg"
+optional = true
+"#;
+
+/// The embedded default: [`DEFAULT_CONFIG`], and [`SYSTEM_SOURCES`] for the system logger.
+pub fn default_config(system_logger: bool) -> String {
+    let mut text = DEFAULT_CONFIG.to_owned();
+    if system_logger {
+        text += SYSTEM_SOURCES;
+    }
+    text
+}
 
 /// The name shown for the embedded default in errors and the startup summary.
 pub const DEFAULT_CONFIG_NAME: &str = "<embedded default>";
@@ -148,6 +177,9 @@ pub(crate) struct SourceConfig {
     pub app_name: Option<String>,
     /// The largest frame kept whole; longer ones are cut, flagged and counted.
     pub max_frame: usize,
+    /// A source that cannot start (its socket held by another process, its device not
+    /// readable) is said in the log and left out, rather than failing the start.
+    pub optional: bool,
 }
 
 /// One `[destinations.<name>]`; the name is the plugin alias.
@@ -164,7 +196,8 @@ pub(crate) struct DestinationConfig {
 impl PartialEq for SourceConfig {
     fn eq(&self, o: &SourceConfig) -> bool {
         crate::component::same_source(&self.spec, &o.spec)
-            && (self.format, &self.app_name, self.max_frame) == (o.format, &o.app_name, o.max_frame)
+            && (self.format, &self.app_name, self.max_frame, self.optional)
+                == (o.format, &o.app_name, o.max_frame, o.optional)
     }
 }
 
@@ -454,6 +487,7 @@ fn read_source(
         .map_or(edgelog_codec::Framer::DEFAULT_MAX_FRAME, |n| {
             n.clamp(64, 16 << 20) as usize
         });
+    let optional = s.value(d, "optional", reader::boolean).unwrap_or(false);
     let spec = (kind.read)(d, &mut s, dirs);
     s.finish(d);
     Some(SourceConfig {
@@ -461,6 +495,7 @@ fn read_source(
         format,
         app_name,
         max_frame,
+        optional,
     })
 }
 

@@ -36,23 +36,46 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
+/// The sources of a config: name, type, optional.
+fn sources(c: &Config) -> Vec<(&str, &str, bool)> {
+    c.sources
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.spec.type_name(), s.optional))
+        .collect()
+}
+
 #[test]
 fn the_embedded_default_is_the_contracts() {
     let (c, _) = parse(DEFAULT_CONFIG_NAME, DEFAULT_CONFIG, dirs).unwrap();
-    let kinds: Vec<(&str, &str)> = c
-        .sources
-        .iter()
-        .map(|(n, s)| (n.as_str(), s.spec.type_name()))
-        .collect();
     assert_eq!(
-        kinds,
+        sources(&c),
         [
-            ("devlog", "unix_datagram"),
-            ("syslog_tcp", "syslog_tcp"),
-            ("syslog_udp", "syslog_udp"),
-            ("tables", "tables")
+            ("devlog", "unix_datagram", false),
+            ("memlogd", "memlogd", false),
+            ("syslog_tcp", "syslog_tcp", false),
+            ("syslog_udp", "syslog_udp", false),
+            ("tables", "tables", false)
         ]
     );
+    // As the box's system logger it also takes /dev/log and the kernel's log, both optional.
+    let (system, _) = parse(DEFAULT_CONFIG_NAME, &default_config(true), dirs).unwrap();
+    assert_eq!(
+        sources(&system),
+        [
+            ("devlog", "unix_datagram", false),
+            ("kernel", "kmsg", true),
+            ("memlogd", "memlogd", false),
+            ("syslog_tcp", "syslog_tcp", false),
+            ("syslog_udp", "syslog_udp", false),
+            ("system_log", "unix_datagram", true),
+            ("tables", "tables", false)
+        ]
+    );
+    assert_eq!(
+        system.sources["system_log"].spec.endpoints(),
+        ["unix socket /dev/log"]
+    );
+    assert_eq!(default_config(false), DEFAULT_CONFIG);
     assert_eq!(
         c.sources["devlog"].spec.describe(),
         "unix datagram /run/e/log.sock (mode 666)"
@@ -159,7 +182,7 @@ level = "loud"
         [
             "edgelog.toml:4: sources.net.address: invalid address \"0.0.0.0:99999\": invalid socket address syntax (expected IP:PORT, e.g. \"127.0.0.1:514\" or \"[::1]:514\")",
             "edgelog.toml:5: sources.net.max_connections: 0 is out of range: expected 1 to 65536",
-            "edgelog.toml:6: sources.net.adress: unknown key; expected one of: address, app_name, format, framing, idle_timeout, max_connections, max_frame, tls, type",
+            "edgelog.toml:6: sources.net.adress: unknown key; expected one of: address, app_name, format, framing, idle_timeout, max_connections, max_frame, optional, tls, type",
             "edgelog.toml:9: sources.udp.type: unknown source type \"syslog_udpp\": expected one of unix_datagram, syslog_udp, syslog_tcp, kmsg, file, tables, stdin, gelf_udp, gelf_tcp, gelf_http, alertmanager, memlogd",
             "edgelog.toml:12: sources.reliable.type: source type \"relp\" is not in this build yet",
             "edgelog.toml:18: sources.dup2: udp 127.0.0.1:514 is already used by source \"dup1\"",
