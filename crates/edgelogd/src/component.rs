@@ -114,6 +114,8 @@ pub(crate) struct SourceStart<'a> {
     pub app_name: Option<&'a str>,
     pub run_dir: &'a Path,
     pub state_dir: &'a Path,
+    /// The sockets systemd passed (socket activation).
+    pub activated: &'a crate::systemd::Activated,
 }
 
 /// The signal that tells a source to stop.

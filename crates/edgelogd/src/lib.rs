@@ -22,4 +22,5 @@ mod registry;
 pub mod select;
 mod sources;
 mod stats;
+pub mod systemd;
 mod tls;

@@ -20,7 +20,7 @@ use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
 use edgelogd::pipeline::{ConfigSource, Daemon};
-use edgelogd::{config, control};
+use edgelogd::{config, control, systemd};
 
 /// edgelogd: collects every log of the device and delivers it.
 #[derive(Debug, Parser)]
@@ -149,6 +149,24 @@ fn main() -> ExitCode {
     runtime.block_on(run(source, config, dirs))
 }
 
+/// Reloads, saying so to systemd (`RELOADING=1`, then `READY=1` whatever the outcome: a
+/// refused config leaves the daemon running as it was).
+async fn reload(daemon: &mut Daemon) -> Result<(), String> {
+    systemd::reloading();
+    let result = daemon.reload().await;
+    match &result {
+        Ok(()) => {
+            tracing::info!("reloaded");
+            systemd::ready("reloaded");
+        }
+        Err(e) => {
+            tracing::error!("reload refused or incomplete:\n{e}");
+            systemd::ready("reload refused or incomplete; running on");
+        }
+    }
+    result
+}
+
 async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -> ExitCode {
     // Signals first, so a SIGTERM during start-up is not the default (fatal) action.
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
@@ -199,29 +217,26 @@ async fn run(source: ConfigSource, config: config::Config, dirs: config::Dirs) -
         );
         let _ = writeln!(err, "edgelogd: ready");
     }
+    systemd::ready("ready");
+    systemd::spawn_watchdog();
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
-                match daemon.reload().await {
-                    Ok(()) => tracing::info!("reloaded"),
-                    Err(e) => tracing::error!("reload refused or incomplete:\n{e}"),
-                }
+                let _ = reload(&mut daemon).await;
                 publish(&daemon);
             }
             Some(reply) = reloads.recv() => {
                 tracing::info!("reload asked for on the control socket");
-                let result = daemon.reload().await;
-                if let Err(e) = &result {
-                    tracing::error!("reload refused or incomplete:\n{e}");
-                }
+                let result = reload(&mut daemon).await;
                 publish(&daemon);
                 let _ = reply.send(result);
             }
         }
     }
+    systemd::stopping();
     tracing::info!("stopping: draining sources and destinations");
     let stats = daemon.stats.clone();
     daemon.shutdown().await;

@@ -175,6 +175,9 @@ pub struct Daemon {
     sources: BTreeMap<String, RunningSource>,
     /// Optional sources that could not start, and why (tried again at each reload).
     left_out: BTreeMap<String, String>,
+    /// The sockets systemd passed, and the sources made for those no configured one took.
+    activated: Arc<crate::systemd::Activated>,
+    activated_sources: BTreeMap<String, SourceConfig>,
     destinations: BTreeMap<String, RunningDestination>,
     routes: watch::Sender<Arc<Routes>>,
     /// The box's hostname as the sources fill it in, from the routes' device facts.
@@ -228,6 +231,8 @@ impl Daemon {
             stats,
             sources: BTreeMap::new(),
             left_out: BTreeMap::new(),
+            activated: Arc::new(crate::systemd::Activated::from_env()),
+            activated_sources: BTreeMap::new(),
             destinations,
             routes: routes_tx,
             local_host,
@@ -241,7 +246,42 @@ impl Daemon {
                 return Err(e);
             }
         }
+        if let Err(e) = daemon.start_activated_sources().await {
+            daemon.shutdown().await;
+            return Err(e);
+        }
         Ok(daemon)
+    }
+
+    /// Sources for the sockets systemd passed that no configured source took, named after
+    /// them (`FileDescriptorName=`).
+    async fn start_activated_sources(&mut self) -> anyhow::Result<()> {
+        let extra: Vec<(String, SourceConfig)> = self
+            .activated
+            .clone()
+            .unclaimed()
+            .filter_map(|p| Some((p.name.clone(), sources::for_endpoint(&p.endpoint)?)))
+            .collect();
+        for (want, cfg) in extra {
+            let mut name: String = want
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(28)
+                .collect();
+            while self.sources.contains_key(&name) || self.activated_sources.contains_key(&name) {
+                name.push('_');
+            }
+            self.start_source(&name, &cfg).await?;
+            tracing::info!(source = %name, "taking the socket systemd passed: {}", cfg.spec.describe());
+            self.activated_sources.insert(name, cfg);
+        }
+        Ok(())
     }
 
     async fn start_source(&mut self, name: &str, cfg: &SourceConfig) -> anyhow::Result<()> {
@@ -250,6 +290,7 @@ impl Daemon {
             state_dir: self.dirs.state_dir.clone(),
             tx: self.source_tx.clone(),
             local_host: self.local_host.subscribe(),
+            activated: self.activated.clone(),
         };
         let (stop_tx, stop) = Stop::new();
         let task = match sources::start(name, cfg, &cx, self.stats.source(name), stop) {
@@ -446,10 +487,14 @@ impl Daemon {
     /// Stops the removed and changed sources (they drain into the router), then starts the
     /// new and changed ones. Returns what could not start.
     async fn reload_sources(&mut self, config: &Config) -> Vec<String> {
+        let mut wanted = config.sources.clone();
+        for (name, cfg) in &self.activated_sources {
+            wanted.entry(name.clone()).or_insert_with(|| cfg.clone());
+        }
         let stale: Vec<String> = self
             .sources
             .iter()
-            .filter(|(n, s)| config.sources.get(*n) != Some(&s.cfg))
+            .filter(|(n, s)| wanted.get(*n) != Some(&s.cfg))
             .map(|(n, _)| n.clone())
             .collect();
         for name in stale {
@@ -460,7 +505,7 @@ impl Daemon {
             }
         }
         let mut errors = Vec::new();
-        for (name, cfg) in &config.sources {
+        for (name, cfg) in &wanted {
             if self.sources.contains_key(name) {
                 continue;
             }

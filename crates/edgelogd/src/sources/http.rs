@@ -47,7 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
-use super::tcp::bind;
+use super::tcp::listen;
 use crate::component::{SourceSpec, SourceStart, SourceType, Stop};
 use crate::config::reader::{self, Diagnostics, Section};
 use crate::ingest::Ingest;
@@ -157,7 +157,7 @@ impl SourceSpec for HttpConfig {
     }
 
     fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-        let listener = bind(self.address)?;
+        let listener = listen(&cx, self.address)?;
         Ok(tokio::spawn(run(
             listener,
             self.clone(),

@@ -94,6 +94,27 @@ pub(crate) struct SourceContext {
     pub tx: mpsc::Sender<Burst>,
     /// The box's hostname, for records that name no host.
     pub local_host: tokio::sync::watch::Receiver<Option<Arc<str>>>,
+    /// The sockets systemd passed.
+    pub activated: Arc<crate::systemd::Activated>,
+}
+
+/// A source for a socket systemd passed that no configured source took: the syslog source of
+/// its kind, with every default.
+pub(crate) fn for_endpoint(e: &crate::systemd::Endpoint) -> Option<SourceConfig> {
+    use crate::systemd::Endpoint;
+    let spec = match e {
+        Endpoint::UnixDatagram(path) => unix::at(path),
+        Endpoint::Udp(address) => udp::at(*address),
+        Endpoint::Tcp(address) => tcp::at(*address),
+        Endpoint::Other => return None,
+    };
+    Some(SourceConfig {
+        spec,
+        format: edgelog_codec::FormatHint::Auto,
+        app_name: None,
+        max_frame: edgelog_codec::Framer::DEFAULT_MAX_FRAME,
+        optional: false,
+    })
 }
 
 /// Opens the source's input and spawns its loop.
@@ -116,6 +137,7 @@ pub(crate) fn start(
         app_name: cfg.app_name.as_deref(),
         run_dir: &cx.run_dir,
         state_dir: &cx.state_dir,
+        activated: &cx.activated,
     })?;
     tracing::debug!(source = name, "started: {}", cfg.spec.describe());
     Ok(task)

@@ -88,6 +88,18 @@ pub(super) fn max_connections(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) 
         .map_or(256, |n| n as usize)
 }
 
+/// A syslog source on `address` with every default (a socket systemd passed).
+pub(super) fn at(address: std::net::SocketAddr) -> Arc<dyn SourceSpec> {
+    Arc::new(TcpSource {
+        gelf: false,
+        address,
+        framing: Framing::Auto,
+        max_connections: 256,
+        idle_timeout: Duration::from_secs(3600),
+        tls: None,
+    })
+}
+
 impl SourceSpec for TcpSource {
     fn type_name(&self) -> &'static str {
         if self.gelf { GELF.name } else { SYSLOG.name }
@@ -120,7 +132,7 @@ impl SourceSpec for TcpSource {
             idle_timeout: self.idle_timeout,
             tls,
         };
-        let listener = bind(self.address)?;
+        let listener = listen(&cx, self.address)?;
         Ok(tokio::spawn(run(listener, conn, cx.ingest, cx.stop)))
     }
 }
@@ -138,11 +150,21 @@ struct Settings {
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Listens on `address` (with `SO_REUSEADDR`, as a restarted daemon must).
-pub(super) fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+/// The listener systemd passed for this source, else one on `address` (with `SO_REUSEADDR`,
+/// as a restarted daemon must).
+pub(super) fn listen(
+    cx: &SourceStart<'_>,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<TcpListener> {
     use anyhow::Context as _;
+    let passed = cx
+        .activated
+        .take(cx.name, &crate::systemd::Endpoint::Tcp(address));
     let listening = || -> std::io::Result<TcpListener> {
-        let l = std::net::TcpListener::bind(address)?;
+        let l = match passed {
+            Some(fd) => std::net::TcpListener::from(fd),
+            None => std::net::TcpListener::bind(address)?,
+        };
         l.set_nonblocking(true)?;
         TcpListener::from_std(l)
     };

@@ -65,6 +65,15 @@ fn read(
     }))
 }
 
+/// A syslog source on `address` with every default (a socket systemd passed).
+pub(super) fn at(address: SocketAddr) -> Arc<dyn SourceSpec> {
+    Arc::new(UdpSource {
+        gelf: false,
+        address,
+        receive_buffer: 4 << 20,
+    })
+}
+
 impl SourceSpec for UdpSource {
     fn type_name(&self) -> &'static str {
         if self.gelf { GELF.name } else { SYSLOG.name }
@@ -80,7 +89,17 @@ impl SourceSpec for UdpSource {
     }
 
     fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-        let sock = bind(self.address, self.receive_buffer)?;
+        let passed = cx
+            .activated
+            .take(cx.name, &crate::systemd::Endpoint::Udp(self.address));
+        let sock = match passed {
+            Some(fd) => prepare(
+                std::net::UdpSocket::from(fd),
+                self.address,
+                self.receive_buffer,
+            )?,
+            None => bind(self.address, self.receive_buffer)?,
+        };
         let gelf = self.gelf.then(Gelf::new);
         Ok(tokio::spawn(run(
             sock,
@@ -95,6 +114,15 @@ impl SourceSpec for UdpSource {
 fn bind(address: SocketAddr, receive_buffer: usize) -> anyhow::Result<UdpSocket> {
     let sock = std::net::UdpSocket::bind(address)
         .with_context(|| format!("listening on udp {address}"))?;
+    prepare(sock, address, receive_buffer)
+}
+
+/// Non-blocking, with a large receive buffer and the kernel's drop counts on.
+fn prepare(
+    sock: std::net::UdpSocket,
+    address: SocketAddr,
+    receive_buffer: usize,
+) -> anyhow::Result<UdpSocket> {
     sock.set_nonblocking(true)?;
     // Past the system's rmem_max when allowed (root, CAP_NET_ADMIN), as rsyslog does; else as
     // large as the system lets an unprivileged socket be.

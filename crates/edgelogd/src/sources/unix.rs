@@ -55,6 +55,15 @@ fn read(
     }))
 }
 
+/// A source on `path` with every default (a socket systemd passed).
+pub(super) fn at(path: &Path) -> Arc<dyn SourceSpec> {
+    Arc::new(UnixDatagramSource {
+        path: path.to_owned(),
+        mode: 0o666,
+        receive_buffer: 4 << 20,
+    })
+}
+
 impl SourceSpec for UnixDatagramSource {
     fn type_name(&self) -> &'static str {
         TYPE.name
@@ -72,12 +81,20 @@ impl SourceSpec for UnixDatagramSource {
         )
     }
 
+    /// The socket systemd passed for this source when it did (its path is systemd's, kept at
+    /// stop); else one bound here (removed at stop).
     fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-        let sock = bind(&self.path, self.mode, self.receive_buffer)?;
-        let path = self.path.clone();
+        let (sock, owned) = match crate::systemd::unix_datagram(cx.activated, cx.name, &self.path) {
+            Some(passed) => (prepare(passed, &self.path, self.receive_buffer)?, None),
+            None => {
+                let sock = bind(&self.path, self.mode)?;
+                let sock = prepare(sock, &self.path, self.receive_buffer)?;
+                (sock, Some(self.path.clone()))
+            }
+        };
         Ok(tokio::spawn(run(
             sock,
-            path,
+            owned,
             cx.max_frame,
             cx.ingest,
             cx.stop,
@@ -85,12 +102,21 @@ impl SourceSpec for UnixDatagramSource {
     }
 }
 
-fn bind(path: &Path, mode: u32, receive_buffer: usize) -> anyhow::Result<UnixDatagram> {
+fn bind(path: &Path, mode: u32) -> anyhow::Result<std::os::unix::net::UnixDatagram> {
     super::claim_socket_path(path)?;
     let sock = std::os::unix::net::UnixDatagram::bind(path)
         .with_context(|| format!("binding unix datagram socket {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
+    Ok(sock)
+}
+
+/// Non-blocking, with the receive buffer asked for and the senders' credentials on.
+fn prepare(
+    sock: std::os::unix::net::UnixDatagram,
+    path: &Path,
+    receive_buffer: usize,
+) -> anyhow::Result<UnixDatagram> {
     sock.set_nonblocking(true)?;
     if let Err(e) = setsockopt(&sock, sockopt::RcvBuf, &receive_buffer) {
         tracing::warn!(
@@ -157,9 +183,10 @@ fn drain(sock: &UnixDatagram, buf: &mut [u8], cmsg: &mut Vec<u8>, ingest: &mut I
     true
 }
 
-pub(super) async fn run(
+/// Reads datagrams until stopped; then removes `owned`, the path this source bound.
+async fn run(
     sock: UnixDatagram,
-    path: PathBuf,
+    owned: Option<PathBuf>,
     max_frame: usize,
     mut ingest: Ingest,
     mut stop: Stop,
@@ -186,5 +213,7 @@ pub(super) async fn run(
         }
     }
     let _ = ingest.flush().await;
-    let _ = std::fs::remove_file(&path);
+    if let Some(path) = owned {
+        let _ = std::fs::remove_file(&path);
+    }
 }
