@@ -275,7 +275,8 @@ pub(crate) fn show_levels(run_dir: &Path, state_dir: &Path, json: bool) -> anyho
     if !json {
         if rules.is_empty() {
             rows.push(vec![
-                "(no rules: every module at its default, error)".into(),
+                "(no rules: every module at its default: error, or what its BD or module sets)"
+                    .into(),
                 String::new(),
             ]);
         }
@@ -293,6 +294,8 @@ pub(crate) fn show_levels(run_dir: &Path, state_dir: &Path, json: bool) -> anyho
     for bd in &bds {
         let defaults =
             control::read_module_defaults(&run_dir.join(bd).join(control::DEFAULTS_NAME));
+        // A BD whose default is not the product's (the daemon's tables record everything).
+        let bd_default = control::read_bd_default(&run_dir.join(bd).join(control::BD_DEFAULT_NAME));
         let mut scopes: Vec<(String, String)> = load_maps(run_dir, bd)
             .into_iter()
             .map(|m| (m.module, m.group))
@@ -302,10 +305,11 @@ pub(crate) fn show_levels(run_dir: &Path, state_dir: &Path, json: bool) -> anyho
         for (module, group) in scopes {
             let default = defaults.iter().find(|(m, _)| *m == module).map(|(_, l)| *l);
             let (level, source) = control::resolve(&rules, bd, &module, &group, default);
-            let from = match source {
-                Source::Rule(s) => format!("rule {s}"),
-                Source::ModuleDefault => "module default".into(),
-                Source::Default => "default".into(),
+            let (level, from) = match (source, bd_default) {
+                (Source::Rule(s), _) => (level, format!("rule {s}")),
+                (Source::ModuleDefault, _) => (level, "module default".into()),
+                (Source::Default, Some(d)) => (d, "default of the BD".into()),
+                (Source::Default, None) => (level, "default".into()),
             };
             if json {
                 out.push_str(&format!("{}\n", json!({"kind": "effective", "bd": bd, "module": module, "group": group, "level": level.name(), "from": from})));

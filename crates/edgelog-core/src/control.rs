@@ -633,6 +633,27 @@ pub fn read_module_defaults(path: &Path) -> Vec<(String, LevelFilter)> {
         .collect()
 }
 
+/// The file, in a BD's directory, naming the level its events get when no rule names them,
+/// for a BD whose default is not the product's `error` (the daemon's own tables record
+/// everything unless told otherwise).
+pub const BD_DEFAULT_NAME: &str = "bd-default";
+
+/// Writes a BD's default level (replacing the file).
+pub fn write_bd_default(path: &Path, level: LevelFilter) -> io::Result<()> {
+    let text = format!("# the level when no rule names this BD's events\n{level}\n");
+    crate::paths::write_atomically(path, text.as_bytes())
+}
+
+/// Reads a BD's default level; `None` when there is no such file (the product default).
+pub fn read_bd_default(path: &Path) -> Option<LevelFilter> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Parses `levels.conf`: `<level> [bd=B] [module=M] [group=G]` per line, `#` comments.
 pub fn parse_persisted(text: &str) -> Result<Vec<Rule>, (usize, String)> {
     let mut rules = Vec::new();

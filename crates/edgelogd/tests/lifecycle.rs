@@ -512,3 +512,99 @@ fn the_embedded_default_takes_the_boxs_logs_only_as_the_system_logger() {
         root
     );
 }
+
+#[test]
+fn level_rules_govern_what_the_daemon_tables_record_and_show_log_levels_says_so() {
+    let Some(cli) = edgelog_cli() else { return };
+    let d = Daemon::start(None);
+    let run = d.run_dir();
+    let sock = run.join("log.sock");
+    let edgelog = |args: &[&str]| {
+        let out = Command::new(&cli)
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--state-dir")
+            .arg(d.state_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let send = |priority: &str, text: &str| {
+        logger(&[
+            "-u",
+            sock.to_str().unwrap(),
+            "-t",
+            "demo",
+            "-p",
+            priority,
+            text,
+        ]);
+    };
+    // What is in demo's table, in order.
+    let table = |want: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = common::json_lines(
+                &Command::new(&cli)
+                    .arg("--run-dir")
+                    .arg(&run)
+                    .args(["show", "log", "table", "demo.edgelogd.log", "--json"])
+                    .output()
+                    .unwrap(),
+            );
+            let msgs: Vec<String> = rows
+                .iter()
+                .map(|r| r["message"].as_str().unwrap().to_owned())
+                .collect();
+            if msgs.len() >= want || Instant::now() > deadline {
+                return msgs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let governing = || {
+        edgelog(&["show", "log", "levels", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["kind"] == "effective" && v["bd"] == "edgelogd" && v["module"] == "demo")
+            .map(|v| {
+                (
+                    v["level"].as_str().unwrap().to_owned(),
+                    v["from"].as_str().unwrap().to_owned(),
+                )
+            })
+            .unwrap()
+    };
+
+    // No rule: the tables take everything, and say so.
+    send("user.debug", "first debug");
+    assert_eq!(table(1), ["first debug"]);
+    assert_eq!(
+        governing(),
+        ("debug".to_owned(), "default of the BD".to_owned())
+    );
+
+    // A rule for the BD governs from the next record.
+    edgelog(&["set", "log", "level", "warning", "--bd", "edgelogd"]);
+    assert_eq!(
+        governing(),
+        ("warning".to_owned(), "rule bd=edgelogd".to_owned())
+    );
+    send("user.debug", "second debug");
+    send("user.warning", "a warning");
+    assert_eq!(table(2), ["first debug", "a warning"]);
+
+    // Removed, everything again.
+    edgelog(&["delete", "log", "level", "--bd", "edgelogd"]);
+    send("user.debug", "third debug");
+    assert_eq!(table(3), ["first debug", "a warning", "third debug"]);
+    // The store took every one of them: levels govern the tables, not the records.
+    let (counters, _) = d.stop();
+    assert_eq!(counters["destinations"]["store"]["written"], 4);
+}

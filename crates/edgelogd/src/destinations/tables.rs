@@ -14,6 +14,13 @@
 //! capped by `max_apps`; the rest share `other.edgelogd.log`. The `tables` source skips this
 //! BD, so the daemon never reads its own output back.
 //!
+//! **Levels as for a library.** `edgelog set log level warning --bd edgelogd` (or `--module
+//! sshd`, `--group auth`, a global rule) governs what the tables record, as it would a
+//! library's: each record's app and facility are resolved against the level rules, read
+//! again whenever their generation moves. With no rule the tables take what `[tables] level`
+//! lets through (everything by default), published as the BD's default so `edgelog show log
+//! levels` shows the level that governs.
+//!
 //! **A full run directory costs table entries, never records.** The tables are a view; the
 //! destinations are the record. A table that cannot be created, a table with no space reserved
 //! and log maps that cannot be written are counted (`tables.dropped.no_space` in the
@@ -26,10 +33,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use edgelog_core::Level;
+use edgelog_core::control::{self, Control, Rule};
 use edgelog_core::maps::{self, LogMap};
 use edgelog_core::table::args::ArgWriter;
 use edgelog_core::table::{TableConfig, TableErrorKind, TableWriter, flags};
+use edgelog_core::{Level, LevelFilter};
 
 use crate::component::{Built, DestinationSpec, DestinationStart, Sink};
 use crate::config::TablesConfig;
@@ -68,10 +76,11 @@ impl DestinationSpec for TablesSpec {
         )
     }
 
-    fn build(&self, _cx: DestinationStart<'_>) -> anyhow::Result<Built> {
+    fn build(&self, cx: DestinationStart<'_>) -> anyhow::Result<Built> {
         let spec = self.clone();
+        let state_dir = cx.state_dir.to_owned();
         Ok(Built::local(Box::new(move || {
-            let tables = DaemonTables::open(&spec.run_dir, spec.config, spec.stats)
+            let tables = DaemonTables::open(&spec.run_dir, &state_dir, spec.config, spec.stats)
                 .map_err(|e| anyhow::anyhow!("opening the daemon's tables: {e}"))?;
             Ok(Box::new(tables) as Box<dyn Sink>)
         })))
@@ -97,13 +106,58 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The BD name of the daemon's tables.
 pub(crate) const BD: &str = "edgelogd";
 
-/// An app's and facility's table and log map.
+/// An app's and facility's table, log map and level.
 #[derive(Debug)]
 struct Route {
     app: Option<String>,
     group: &'static str,
     table: usize,
     id: u32,
+    level: LevelFilter,
+}
+
+/// The level rules of the run directory, as of their generation.
+#[derive(Debug, Default)]
+struct Levels {
+    control: Option<Control>,
+    /// When to look for the control block again, while there is none.
+    retry_at: Option<Instant>,
+    /// The generation the rules were read at; `None` before the first read.
+    generation: Option<u64>,
+    rules: Vec<Rule>,
+}
+
+impl Levels {
+    /// Whether the rules may have changed since they were read (the control block appeared,
+    /// or its generation moved); rereads them if so. The block is made here when there is
+    /// none yet (seeded from `<state_dir>/levels.conf`), so a rule set later is seen at the
+    /// next record; when it cannot be (a full run directory), an existing one is looked for
+    /// once a second.
+    fn changed(&mut self, run_dir: &Path, state_dir: &Path) -> bool {
+        if self.control.is_none() {
+            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+                return false;
+            }
+            self.retry_at = Some(Instant::now() + RETRY);
+            let opened = Control::open(run_dir, Some(state_dir))
+                .ok()
+                .or_else(|| Control::open_read_only(run_dir).ok().flatten());
+            match opened {
+                Some(c) => self.control = Some(c),
+                None => return false,
+            }
+        }
+        let Some(c) = &self.control else {
+            return false;
+        };
+        let now = c.generation().load(std::sync::atomic::Ordering::Acquire);
+        if self.generation == Some(now) {
+            return false;
+        }
+        self.generation = Some(now);
+        self.rules = c.rules();
+        true
+    }
 }
 
 /// Writers for the daemon's tables. See the module documentation.
@@ -125,6 +179,9 @@ pub(crate) struct DaemonTables {
     stats: Arc<TablesStats>,
     /// After a failure: when to try creating tables and writing maps again.
     retry_at: Option<Instant>,
+    /// The level rules (`edgelog set log level … --bd edgelogd`), and where they persist.
+    levels: Levels,
+    state_dir: PathBuf,
     /// A failure was said in the log and has not been resolved since.
     failing: bool,
 }
@@ -133,11 +190,18 @@ impl DaemonTables {
     /// Opens `<run_dir>/edgelogd/`, keeping the maps a previous run published.
     pub(crate) fn open(
         run_dir: &Path,
+        state_dir: &Path,
         config: TablesConfig,
         stats: Arc<TablesStats>,
     ) -> io::Result<DaemonTables> {
         let dir = run_dir.join(BD);
         std::fs::create_dir_all(&dir)?;
+        // What governs when no rule does, for `edgelog show log levels`; a full run
+        // directory costs the view only.
+        if let Err(e) = control::write_bd_default(&dir.join(control::BD_DEFAULT_NAME), config.level)
+        {
+            tracing::warn!("daemon tables: publishing their default level: {e}");
+        }
         let maps = maps::read(&dir.join(maps::FILE_NAME)).unwrap_or_default();
         let scratch = vec![0; config.slot_size as usize];
         Ok(DaemonTables {
@@ -151,6 +215,8 @@ impl DaemonTables {
             scratch,
             stats,
             retry_at: None,
+            levels: Levels::default(),
+            state_dir: state_dir.to_owned(),
             failing: false,
         })
     }
@@ -192,25 +258,45 @@ impl DaemonTables {
     /// Appends `e` to its app's table, creating the table and its map on first use. A record
     /// the table cannot take is counted (see the module documentation).
     fn write(&mut self, e: &Event, local_host: Option<&str>) {
+        if self
+            .levels
+            .changed(self.dir.parent().unwrap_or(&self.dir), &self.state_dir)
+        {
+            self.last = None;
+        }
         let group = e.facility().name();
         let cached = self
             .last
             .as_ref()
             .filter(|r| r.group == group && r.app.as_deref() == e.app())
-            .map(|r| (r.table, r.id));
-        let (table, id) = match cached {
+            .map(|r| (r.table, r.id, r.level));
+        let (table, id, level) = match cached {
             Some(route) => route,
             None => match self.route(e.app(), group) {
                 Some(route) => route,
                 None => return,
             },
         };
-        self.append(e, local_host, table, id);
+        if level.enabled(e.level()) {
+            self.append(e, local_host, table, id);
+        }
+    }
+
+    /// The level of an app's (module's) events of `group` under the rules, else the tables'.
+    fn level_of(&self, module: &str, group: &str) -> LevelFilter {
+        match control::resolve(&self.levels.rules, BD, module, group, None) {
+            (level, control::Source::Rule(_)) => level,
+            _ => self.config.level,
+        }
     }
 
     /// Finds (or makes) the table and log map of an app and facility; remembers them for the
     /// next record once both exist.
-    fn route(&mut self, app: Option<&str>, group: &'static str) -> Option<(usize, u32)> {
+    fn route(
+        &mut self,
+        app: Option<&str>,
+        group: &'static str,
+    ) -> Option<(usize, u32, LevelFilter)> {
         self.last = None;
         let module = self.module(app);
         let id = maps::text_id(&module, group);
@@ -260,15 +346,17 @@ impl DaemonTables {
             }
         }
         let table = self.tables.iter().position(|(m, _)| *m == module)?;
+        let level = self.level_of(&module, group);
         if !self.maps_dirty {
             self.last = Some(Route {
                 app: app.map(str::to_owned),
                 group,
                 table,
                 id,
+                level,
             });
         }
-        Some((table, id))
+        Some((table, id, level))
     }
 
     /// Writes `e` as an entry of table `table` under log ID `id`.
@@ -353,7 +441,7 @@ mod tests {
             ..TablesConfig::default()
         };
         let stats = Arc::new(TablesStats::default());
-        let mut t = DaemonTables::open(dir.path(), cfg, stats.clone()).unwrap();
+        let mut t = DaemonTables::open(dir.path(), dir.path(), cfg, stats.clone()).unwrap();
         let d = Decoder::new(
             FormatHint::Auto,
             Mode::Lenient,
