@@ -37,9 +37,8 @@ pub(crate) struct NetworkConfig {
     pub stall_timeout: Duration,
 }
 
-/// Reads a transport's own keys and where it sends (`host:port`, or the URL).
-pub(crate) type Read =
-    fn(&mut Diagnostics<'_>, &mut Section<'_, '_>) -> (Option<TransportConfig>, Option<String>);
+/// Reads a transport's own keys.
+pub(crate) type Read = fn(&mut Diagnostics<'_>, &mut Section<'_, '_>) -> TransportConfig;
 
 /// How a network destination reaches its receiver, with what only that transport takes.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,8 +207,12 @@ pub(crate) fn read(
     dirs: &Dirs,
     transport: Read,
 ) -> Option<Arc<dyn DestinationSpec>> {
-    let (transport, address) = transport(d, s);
-    let transport = transport?;
+    let transport = transport(d, s);
+    // Where it sends: `host:port`, or for HTTP the URL.
+    let address = match &transport {
+        TransportConfig::GelfHttp(h) => Some(h.url.clone()).filter(|u| !u.is_empty()),
+        _ => s.required(d, "address", reader::host_port),
+    };
     let format = OutputFormat::read(d, s, transport.formats());
     // HTTPS takes its CA and client certificate from `tls` as well.
     let tls = if transport.takes_tls() {

@@ -29,11 +29,9 @@ pub(crate) const TYPE: crate::component::DestinationType = crate::component::Des
     read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
 };
 
-/// The URL (the destination's address) and how to post to it.
-fn read(
-    d: &mut Diagnostics<'_>,
-    s: &mut Section<'_, '_>,
-) -> (Option<TransportConfig>, Option<String>) {
+/// The URL (the destination's address; empty when it is missing or bad, which is reported)
+/// and how to post to it.
+fn read(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> TransportConfig {
     let url = s.required(d, "url", |v| {
         let u = reader::string(v)?;
         match u.split_once("://") {
@@ -44,7 +42,7 @@ fn read(
         }
     });
     let http = HttpDestConfig {
-        url: url.clone().unwrap_or_default(),
+        url: url.unwrap_or_default(),
         bulk: s.value(d, "bulk", reader::boolean).unwrap_or(false),
         keep_alive: s.value(d, "keep_alive", reader::boolean).unwrap_or(true),
         gzip: s.value(d, "gzip", reader::boolean).unwrap_or(true),
@@ -53,7 +51,7 @@ fn read(
             .value(d, "timeout", reader::positive_duration)
             .unwrap_or(Duration::from_secs(30)),
     };
-    (Some(TransportConfig::GelfHttp(http)), url)
+    TransportConfig::GelfHttp(http)
 }
 
 /// An HTTP client for one destination.

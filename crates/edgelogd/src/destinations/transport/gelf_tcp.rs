@@ -5,20 +5,13 @@ use edgelog_codec::framing;
 use edgelog_queue::Record;
 
 use super::{Dialer, Io, Outcome, Transport, TransportConfig, write_framed};
-use crate::config::reader::{self, Diagnostics, Section};
 
 pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
     name: "gelf_tcp",
-    read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
+    read: |d, s, dirs| {
+        crate::destinations::network::read(d, s, dirs, |_, _| TransportConfig::GelfTcp)
+    },
 };
-
-fn read(
-    d: &mut Diagnostics<'_>,
-    s: &mut Section<'_, '_>,
-) -> (Option<TransportConfig>, Option<String>) {
-    let address = s.required(d, "address", reader::host_port);
-    (Some(TransportConfig::GelfTcp), address)
-}
 
 pub(super) struct GelfTcp {
     dialer: Dialer,

@@ -20,22 +20,15 @@ pub(crate) const TYPE: crate::component::DestinationType = crate::component::Des
 };
 
 /// `chunk_size` (1420 by default, to fit an Ethernet MTU) and `compress` (zlib, on by default).
-fn read(
-    d: &mut Diagnostics<'_>,
-    s: &mut Section<'_, '_>,
-) -> (Option<TransportConfig>, Option<String>) {
+fn read(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> TransportConfig {
     let chunk_size = s
         .value(d, "chunk_size", reader::count(512..=65_000))
         .map_or(1420, |n| n as usize);
     let compress = s.value(d, "compress", reader::boolean).unwrap_or(true);
-    let address = s.required(d, "address", reader::host_port);
-    (
-        Some(TransportConfig::GelfUdp {
-            chunk_size,
-            compress,
-        }),
-        address,
-    )
+    TransportConfig::GelfUdp {
+        chunk_size,
+        compress,
+    }
 }
 
 pub(super) struct GelfUdp {

@@ -33,15 +33,11 @@ pub(crate) const TYPE: crate::component::DestinationType = crate::component::Des
 };
 
 /// `window`: transactions sent and not yet answered, at most (128 by default).
-fn read(
-    d: &mut Diagnostics<'_>,
-    s: &mut Section<'_, '_>,
-) -> (Option<TransportConfig>, Option<String>) {
+fn read(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> TransportConfig {
     let window = s
         .value(d, "window", reader::count(1..=10_000))
         .map_or(128, |n| n as usize);
-    let address = s.required(d, "address", reader::host_port);
-    (Some(TransportConfig::Relp { window }), address)
+    TransportConfig::Relp { window }
 }
 
 /// How long the receiver may take to answer.

@@ -14,14 +14,10 @@ pub(crate) const TYPE: crate::component::DestinationType = crate::component::Des
 };
 
 /// `framing = "octet-counting"` (the default) or `"lf"`.
-fn read(
-    d: &mut Diagnostics<'_>,
-    s: &mut Section<'_, '_>,
-) -> (Option<TransportConfig>, Option<String>) {
+fn read(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> TransportConfig {
     let framing = s.value(d, "framing", reader::one_of(&["octet-counting", "lf"]));
     let octet_counting = framing.is_none_or(|f| f == "octet-counting");
-    let address = s.required(d, "address", reader::host_port);
-    (Some(TransportConfig::SyslogTcp { octet_counting }), address)
+    TransportConfig::SyslogTcp { octet_counting }
 }
 
 pub(super) struct SyslogTcp {

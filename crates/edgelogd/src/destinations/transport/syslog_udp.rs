@@ -6,20 +6,13 @@ use edgelog_queue::Record;
 use tokio::net::UdpSocket;
 
 use super::{Outcome, Transport, TransportConfig, udp_socket};
-use crate::config::reader::{self, Diagnostics, Section};
 
 pub(crate) const TYPE: crate::component::DestinationType = crate::component::DestinationType {
     name: "syslog_udp",
-    read: |d, s, dirs| crate::destinations::network::read(d, s, dirs, read),
+    read: |d, s, dirs| {
+        crate::destinations::network::read(d, s, dirs, |_, _| TransportConfig::SyslogUdp)
+    },
 };
-
-fn read(
-    d: &mut Diagnostics<'_>,
-    s: &mut Section<'_, '_>,
-) -> (Option<TransportConfig>, Option<String>) {
-    let address = s.required(d, "address", reader::host_port);
-    (Some(TransportConfig::SyslogUdp), address)
-}
 
 pub(super) struct SyslogUdp {
     address: String,
