@@ -516,7 +516,12 @@ fn the_embedded_default_takes_the_boxs_logs_only_as_the_system_logger() {
 #[test]
 fn level_rules_govern_what_the_daemon_tables_record_and_show_log_levels_says_so() {
     let Some(cli) = edgelog_cli() else { return };
-    let d = Daemon::start(None);
+    // The embedded default's sockets and store, without its TCP and UDP ports (another test
+    // of this binary runs the default itself).
+    let d = Daemon::start(Some(
+        "[sources.devlog]\ntype = \"unix_datagram\"\npath = \"log.sock\"\n\n\
+         [destinations.store]\ntype = \"file_store\"\n",
+    ));
     let run = d.run_dir();
     let sock = run.join("log.sock");
     let edgelog = |args: &[&str]| {

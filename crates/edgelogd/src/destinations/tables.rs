@@ -196,12 +196,6 @@ impl DaemonTables {
     ) -> io::Result<DaemonTables> {
         let dir = run_dir.join(BD);
         std::fs::create_dir_all(&dir)?;
-        // What governs when no rule does, for `edgelog show log levels`; a full run
-        // directory costs the view only.
-        if let Err(e) = control::write_bd_default(&dir.join(control::BD_DEFAULT_NAME), config.level)
-        {
-            tracing::warn!("daemon tables: publishing their default level: {e}");
-        }
         let maps = maps::read(&dir.join(maps::FILE_NAME)).unwrap_or_default();
         let scratch = vec![0; config.slot_size as usize];
         Ok(DaemonTables {
@@ -313,7 +307,12 @@ impl DaemonTables {
         }
         if self.maps_dirty && self.may_retry() {
             let path = self.dir.join(maps::FILE_NAME);
-            match maps::write(&path, &self.maps) {
+            // With the maps, what governs when no rule does, for `edgelog show log levels`.
+            let published = maps::write(&path, &self.maps).and_then(|()| {
+                let default = self.dir.join(control::BD_DEFAULT_NAME);
+                control::write_bd_default(&default, self.config.level)
+            });
+            match published {
                 Ok(()) => self.maps_dirty = false,
                 Err(err) => {
                     // The entry is still written: readers show it by number until the maps are.
