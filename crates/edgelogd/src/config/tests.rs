@@ -76,6 +76,11 @@ fn the_embedded_default_is_the_contracts() {
         ["unix socket /dev/log"]
     );
     assert_eq!(default_config(false), DEFAULT_CONFIG);
+    // The Debian package's /etc/edgelog/edgelogd.toml is the system logger's default.
+    assert_eq!(
+        include_str!("../../../../packaging/edgelogd.toml"),
+        default_config(true)
+    );
     assert_eq!(
         c.sources["devlog"].spec.describe(),
         "unix datagram /run/e/log.sock (mode 666)"
