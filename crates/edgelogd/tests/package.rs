@@ -3,7 +3,6 @@
 //! the unit, the config as a conffile, the man pages, the completions — and the binaries run
 //! from there: the config checks, the daemon starts, and the packaged `edgelog` reaches it.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
