@@ -1,4 +1,4 @@
-//! `edgelog decode`: stdin → frames → one JSON line per frame (CONTRACT.md, "edgelog decode").
+//! `edgelog decode`: stdin → frames → one JSON line per frame (docs/cli.md, `edgelog decode`).
 //!
 //! The input is streamed through the same [`Framer`] and [`Decoder`] the daemon uses, so what
 //! this prints is what `edgelogd` would make of the same bytes. N frames in, N lines out: a

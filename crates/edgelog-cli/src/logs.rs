@@ -115,7 +115,7 @@ pub(crate) struct Shown {
 }
 
 impl Shown {
-    /// The CONTRACT.md JSON shape of a table record.
+    /// The JSON shape of a table record (docs/cli.md).
     pub(crate) fn json(&self, table: &str, bd: &str, module: &str) -> Value {
         let f = &self.formatted;
         let args: serde_json::Map<String, Value> = f

@@ -1,4 +1,4 @@
-//! The JSON shape of a decoded message, as `edgelog decode` prints it (CONTRACT.md):
+//! The JSON shape of a decoded message, as `edgelog decode` prints it (docs/cli.md):
 //!
 //! ```text
 //! {"format": "rfc5424", "pri": 34, "facility": "auth", "severity": "critical", "version": 1,

@@ -1,4 +1,4 @@
-//! Where edgelog keeps its files (CONTRACT.md, "Directories").
+//! Where edgelog keeps its files (docs/configuration.md, the directory table).
 //!
 //! The run directory holds tables, control blocks and sockets (tmpfs in production); the state
 //! directory holds what must survive a reboot (disk queues, checkpoints, persisted levels).

@@ -110,7 +110,7 @@ impl Default for Options {
 }
 
 impl Options {
-    /// Default directories (CONTRACT.md), 10,000 entries of 256 bytes per table and lane,
+    /// Default directories (docs/configuration.md), 10,000 entries of 256 bytes per table and lane,
     /// four lanes.
     pub fn new() -> Options {
         Options {

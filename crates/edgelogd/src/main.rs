@@ -8,7 +8,7 @@
 //! contract's TOML; `sources/` and `destinations/` hold one module per type.
 //!
 //! This file is the command line; the daemon is the `edgelogd` library crate beside it.
-//! With no `--config` it runs the embedded default (CONTRACT.md), so
+//! With no `--config` it runs the embedded default (docs/configuration.md), so
 //! `cargo run --release --bin edgelogd` is a working collector for an unprivileged user.
 //! Exit codes: 0 after a clean stop, 1 when starting failed, 2 for bad usage or a bad config.
 

@@ -108,7 +108,7 @@ impl ConfigSource {
             &text,
             &crate::registry::REGISTRY,
             |run_dir, state_dir| {
-                // CONTRACT.md: the flag, else the environment, else the config, else the default.
+                // docs/configuration.md: the flag, else the environment, else the config, else the default.
                 let env = |var: &str| {
                     std::env::var_os(var)
                         .filter(|v| !v.is_empty())

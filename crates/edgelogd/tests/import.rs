@@ -46,9 +46,14 @@ fn debians_rsyslog_conf_converts_to_a_config_edgelogd_accepts() {
     ] {
         assert!(toml.contains(want), "no {want:?} in:\n{toml}");
     }
+    check_config(&toml);
+}
+
+/// `edgelogd --check-config` passes `toml`.
+fn check_config(toml: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("edgelogd.toml");
-    std::fs::write(&path, &toml).unwrap();
+    std::fs::write(&path, toml).unwrap();
     let check = Command::new(BIN)
         .args(["--check-config", "-c"])
         .arg(&path)
@@ -94,18 +99,7 @@ fn what_cannot_be_converted_is_kept_as_a_comment_and_fails_the_import() {
         assert!(toml.contains(&want), "no {want:?} in:\n{toml}");
     }
     // What was converted is still a config edgelogd takes.
-    let path = dir.path().join("edgelogd.toml");
-    std::fs::write(&path, &toml).unwrap();
-    let check = Command::new(BIN)
-        .args(["--check-config", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    check_config(&toml);
 }
 
 /// The rsyslog config both sides run: a UDP input and Debian-style selectors into `out`.
