@@ -87,6 +87,8 @@ fn raise_descriptor_limit() {
 }
 
 fn main() -> ExitCode {
+    // Before anything else, while the process has one thread: it edits the environment.
+    systemd::take_passed_sockets();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

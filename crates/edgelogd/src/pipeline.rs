@@ -231,7 +231,7 @@ impl Daemon {
             stats,
             sources: BTreeMap::new(),
             left_out: BTreeMap::new(),
-            activated: Arc::new(crate::systemd::Activated::from_env()),
+            activated: crate::systemd::passed_sockets(),
             activated_sources: BTreeMap::new(),
             destinations,
             routes: routes_tx,

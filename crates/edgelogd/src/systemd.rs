@@ -98,10 +98,23 @@ pub(crate) struct Activated {
     passed: Vec<Passed>,
 }
 
+static ACTIVATED: std::sync::OnceLock<std::sync::Arc<Activated>> = std::sync::OnceLock::new();
+
+/// Takes the sockets systemd passed (`LISTEN_FDS`) into the daemon's keeping. Called once,
+/// first thing in `main`, while the process has one thread: it edits the environment.
+pub fn take_passed_sockets() {
+    let _ = ACTIVATED.set(std::sync::Arc::new(Activated::from_env()));
+}
+
+/// The sockets [`take_passed_sockets`] took (none if it was not called).
+pub(crate) fn passed_sockets() -> std::sync::Arc<Activated> {
+    ACTIVATED.get_or_init(Default::default).clone()
+}
+
 impl Activated {
     /// The sockets in `LISTEN_FDS` (for this process), and forgets the variables so a child
     /// (`edgelog run` started from a shell under us) does not take them for its own.
-    pub(crate) fn from_env() -> Activated {
+    fn from_env() -> Activated {
         let fds = match sd_notify::listen_fds_with_names() {
             Ok(fds) => fds,
             Err(e) => {
@@ -129,8 +142,8 @@ impl Activated {
             })
             .collect();
         for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
-            // SAFETY: called once at start, before the runtime spawns threads that read the
-            // environment.
+            // SAFETY: only `take_passed_sockets` calls this, first thing in `main`, while the
+            // process is single-threaded: no other thread reads the environment.
             unsafe { std::env::remove_var(var) };
         }
         Activated { passed }
