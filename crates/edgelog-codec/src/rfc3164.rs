@@ -22,7 +22,7 @@
 
 use std::borrow::Cow;
 
-use edgelog_core::{Civil, Timestamp};
+use edgelog_core::{Civil, Timestamp, Value};
 use jiff::tz::TimeZone;
 
 use crate::message::{DiagKind, Diagnostic, Format, Message, Mode, Pri};
@@ -632,9 +632,21 @@ fn header_and_message<'a>(m: &mut Message<'a>, s: &'a [u8], mut i: usize, utf8: 
         .iter()
         .position(|&b| b == b':' || b == b' ')
         .unwrap_or(rest.len());
-    if let Some((app, pid)) = tag(&rest[..len], utf8) {
-        m.app_name = Some(app);
-        m.proc_id = pid;
+    match tag(&rest[..len], utf8) {
+        Some((app, pid)) => {
+            m.app_name = Some(app);
+            m.proc_id = pid;
+        }
+        // A tag with no name in it (`[x]:`, a word that starts with a BOM) is rsyslog's
+        // `%syslogtag%` with an empty `%programname%`: kept as the field `syslog_tag`, so the
+        // message splits as rsyslog's and no byte is lost.
+        None if len > 0 => match text(&rest[..len], utf8) {
+            Some(t) => m
+                .fields
+                .push((Cow::Borrowed("syslog_tag"), Value::Str(Cow::Borrowed(t)))),
+            None => return body(m, s, i, utf8),
+        },
+        None => {}
     }
     let mut end = i + len;
     if s.get(end) == Some(&b':') {
@@ -657,6 +669,18 @@ fn tagged(s: &[u8], i: usize) -> bool {
 /// Where a host name that starts at `i` ends (see [`header_and_message`]), if one does.
 fn hostname_end(s: &[u8], i: usize) -> Option<usize> {
     let rest = s.get(i..)?;
+    // `[10.0.0.1]`, `[::1]`: a bracketed address is a host name, brackets and all, as rsyslog
+    // reads it.
+    if rest.first() == Some(&b'[') {
+        let close = rest
+            .iter()
+            .take(257)
+            .position(|&b| b == b']')
+            .filter(|&c| c > 1)?;
+        let inside = &rest[1..close];
+        let ok = inside.iter().all(|&b| CLASS[b as usize] & HOST != 0);
+        return (ok && matches!(rest.get(close + 1), None | Some(b' '))).then_some(i + close + 1);
+    }
     let n = rest
         .iter()
         .take(255)

@@ -223,3 +223,22 @@ fn formatter_writes_the_rfc_shape_in_a_zone() {
         "2003-10-04T19:00:00.250000-07:00 mymachine su[42]: 'su root' failed"
     );
 }
+
+#[test]
+fn a_tag_with_no_name_is_kept_as_syslog_tag_and_the_message_splits_as_rsyslogs() {
+    let m = rfc3164::parse(
+        "<30>Jun 15 11:58:12 host \u{feff}BOM then text".as_bytes(),
+        &at("2024-06-16T00:00:00Z"),
+        Mode::Lenient,
+    );
+    assert_eq!(m.hostname.as_deref(), Some("host"));
+    assert_eq!(m.app_name, None);
+    assert_eq!(m.message.as_deref(), Some("then text"));
+    assert_eq!(
+        m.fields,
+        [(
+            "syslog_tag".into(),
+            edgelog_core::Value::Str("\u{feff}BOM".into())
+        )]
+    );
+}
