@@ -637,13 +637,15 @@ fn header_and_message<'a>(m: &mut Message<'a>, s: &'a [u8], mut i: usize, utf8: 
             m.app_name = Some(app);
             m.proc_id = pid;
         }
-        // A tag with no name in it (`[x]:`, a word that starts with a BOM) is rsyslog's
-        // `%syslogtag%` with an empty `%programname%`: kept as the field `syslog_tag`, so the
-        // message splits as rsyslog's and no byte is lost.
+        // A tag with no name in it (`[10.0.0.1]`, a word that starts with a BOM) is rsyslog's
+        // `%syslogtag%` with an empty `%programname%`: kept as the field `syslog_tag`, its
+        // brackets as the process id, so the message splits as rsyslog's and no byte is lost.
         None if len > 0 => match text(&rest[..len], utf8) {
-            Some(t) => m
-                .fields
-                .push((Cow::Borrowed("syslog_tag"), Value::Str(Cow::Borrowed(t)))),
+            Some(t) => {
+                m.proc_id = bracketed(&rest[..len], utf8).map(Cow::Borrowed);
+                m.fields
+                    .push((Cow::Borrowed("syslog_tag"), Value::Str(Cow::Borrowed(t))));
+            }
             None => return body(m, s, i, utf8),
         },
         None => {}
@@ -669,18 +671,6 @@ fn tagged(s: &[u8], i: usize) -> bool {
 /// Where a host name that starts at `i` ends (see [`header_and_message`]), if one does.
 fn hostname_end(s: &[u8], i: usize) -> Option<usize> {
     let rest = s.get(i..)?;
-    // `[10.0.0.1]`, `[::1]`: a bracketed address is a host name, brackets and all, as rsyslog
-    // reads it.
-    if rest.first() == Some(&b'[') {
-        let close = rest
-            .iter()
-            .take(257)
-            .position(|&b| b == b']')
-            .filter(|&c| c > 1)?;
-        let inside = &rest[1..close];
-        let ok = inside.iter().all(|&b| CLASS[b as usize] & HOST != 0);
-        return (ok && matches!(rest.get(close + 1), None | Some(b' '))).then_some(i + close + 1);
-    }
     let n = rest
         .iter()
         .take(255)
@@ -758,15 +748,18 @@ fn tag(tok: &[u8], utf8: bool) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
         return None;
     }
     let name = text(&tok[..name_end], utf8)?;
-    let pid = tok.iter().position(|&b| b == b'[').and_then(|open| {
-        let inside = &tok[open + 1..];
-        let close = inside
-            .iter()
-            .position(|&b| b == b']')
-            .unwrap_or(inside.len());
-        text(&inside[..close], utf8).filter(|p| !p.is_empty())
-    });
-    Some((Cow::Borrowed(name), pid.map(Cow::Borrowed)))
+    Some((Cow::Borrowed(name), bracketed(tok, utf8).map(Cow::Borrowed)))
+}
+
+/// What a tag's first `[` … `]` holds (the process id), if anything.
+fn bracketed(tok: &[u8], utf8: bool) -> Option<&str> {
+    let open = tok.iter().position(|&b| b == b'[')?;
+    let inside = &tok[open + 1..];
+    let close = inside
+        .iter()
+        .position(|&b| b == b']')
+        .unwrap_or(inside.len());
+    text(&inside[..close], utf8).filter(|p| !p.is_empty())
 }
 
 /// Host names and addresses: letters, digits, `.-_` and `:` (IPv6), not ending in `:`.

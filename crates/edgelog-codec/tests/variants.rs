@@ -202,8 +202,10 @@ fn rows() -> Vec<Row> {
         row("<167>Mar  6 16:57:54 172.20.245.8 %PIX-7-710005: UDP request discarded")
             .pri(167).ts("2024-03-06T16:57:54Z").host("172.20.245.8").app("%PIX-7-710005")
             .msg("UDP request discarded"),
-        row("<30>Jun 15 11:58:12 [10.0.0.1] app: bracketed host")
-            .pri(30).ts("2024-06-15T11:58:12Z").host("[10.0.0.1]").app("app").msg("bracketed host"),
+        // A bracketed address is no host name to rsyslog: a tag with no name, the address as
+        // its process id.
+        row("<30>Jun 15 11:58:12 [10.0.0.1] app: bracketed")
+            .pri(30).ts("2024-06-15T11:58:12Z").pid("10.0.0.1").msg("app: bracketed"),
         row("<13>Jun 15 11:58:12 2001:db8::7 sshd: over IPv6")
             .pri(13).ts("2024-06-15T11:58:12Z").host("2001:db8::7").app("sshd").msg("over IPv6"),
         row("<13>Jun 15 11:58:12 host caf\u{e9}[4]: 8-bit tag")
