@@ -99,8 +99,8 @@ pub(crate) trait SourceSpec: Same {
 }
 
 /// Whether two specs are the same config (same type, equal fields).
-pub(crate) fn same_source(a: &Arc<dyn SourceSpec>, b: &Arc<dyn SourceSpec>) -> bool {
-    a.same(b.as_ref().as_any())
+pub(crate) fn same<T: Same + ?Sized>(a: &T, b: &T) -> bool {
+    a.same(b.as_any())
 }
 
 /// What a starting source gets besides its own config.
@@ -167,11 +167,6 @@ pub(crate) trait DestinationSpec: Same {
     /// opened by the returned [`Built::open`], on the destination's thread when it replaces
     /// another.
     fn build(&self, cx: DestinationStart<'_>) -> anyhow::Result<Built>;
-}
-
-/// Whether two specs are the same config (same type, equal fields).
-pub(crate) fn same_destination(a: &Arc<dyn DestinationSpec>, b: &Arc<dyn DestinationSpec>) -> bool {
-    a.same(b.as_ref().as_any())
 }
 
 /// What a starting destination gets besides its own config.

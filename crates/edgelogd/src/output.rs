@@ -175,8 +175,10 @@ pub(crate) fn encode(out: &mut Vec<u8>, format: OutputFormat, e: &Event, device:
             rfc3164::format(out, e.msg(), &rfc3164::FormatOptions::default());
         }
         OutputFormat::Traditional | OutputFormat::Precise => {
+            // The box's zone, looked up once per process rather than once per line.
+            static LOCAL: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
             let opts = rfc3164::FormatOptions {
-                zone: jiff::tz::TimeZone::system(),
+                zone: LOCAL.get_or_init(jiff::tz::TimeZone::system).clone(),
                 hostname: true,
                 pri: false,
                 precise_time: format == OutputFormat::Precise,

@@ -19,7 +19,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd as _, FromRawFd as _, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::socket::{
@@ -205,14 +205,4 @@ fn endpoint(fd: &OwnedFd) -> Endpoint {
         }
         _ => Endpoint::Other,
     }
-}
-
-/// The unix datagram socket at `path`, systemd's when it passed one for `name` or `path`.
-pub(crate) fn unix_datagram(
-    activated: &Activated,
-    name: &str,
-    path: &Path,
-) -> Option<std::os::unix::net::UnixDatagram> {
-    let fd = activated.take(name, &Endpoint::UnixDatagram(path.to_owned()))?;
-    Some(std::os::unix::net::UnixDatagram::from(fd))
 }

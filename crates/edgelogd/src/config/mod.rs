@@ -195,7 +195,7 @@ pub(crate) struct DestinationConfig {
 
 impl PartialEq for SourceConfig {
     fn eq(&self, o: &SourceConfig) -> bool {
-        crate::component::same_source(&self.spec, &o.spec)
+        crate::component::same(&*self.spec, &*o.spec)
             && (self.format, &self.app_name, self.max_frame, self.optional)
                 == (o.format, &o.app_name, o.max_frame, o.optional)
     }
@@ -203,7 +203,7 @@ impl PartialEq for SourceConfig {
 
 impl PartialEq for DestinationConfig {
     fn eq(&self, o: &DestinationConfig) -> bool {
-        crate::component::same_destination(&self.spec, &o.spec)
+        crate::component::same(&*self.spec, &*o.spec)
             && (self.level, &self.filter, self.escape) == (o.level, &o.filter, o.escape)
     }
 }

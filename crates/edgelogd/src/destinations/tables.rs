@@ -117,8 +117,11 @@ struct Route {
 }
 
 /// The level rules of the run directory, as of their generation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Levels {
+    run_dir: PathBuf,
+    /// Where the rules persist (`levels.conf`), to seed a control block made here.
+    state_dir: PathBuf,
     control: Option<Control>,
     /// When to look for the control block again, while there is none.
     retry_at: Option<Instant>,
@@ -133,15 +136,15 @@ impl Levels {
     /// none yet (seeded from `<state_dir>/levels.conf`), so a rule set later is seen at the
     /// next record; when it cannot be (a full run directory), an existing one is looked for
     /// once a second.
-    fn changed(&mut self, run_dir: &Path, state_dir: &Path) -> bool {
+    fn changed(&mut self) -> bool {
         if self.control.is_none() {
             if self.retry_at.is_some_and(|t| Instant::now() < t) {
                 return false;
             }
             self.retry_at = Some(Instant::now() + RETRY);
-            let opened = Control::open(run_dir, Some(state_dir))
+            let opened = Control::open(&self.run_dir, Some(&self.state_dir))
                 .ok()
-                .or_else(|| Control::open_read_only(run_dir).ok().flatten());
+                .or_else(|| Control::open_read_only(&self.run_dir).ok().flatten());
             match opened {
                 Some(c) => self.control = Some(c),
                 None => return false,
@@ -179,9 +182,8 @@ pub(crate) struct DaemonTables {
     stats: Arc<TablesStats>,
     /// After a failure: when to try creating tables and writing maps again.
     retry_at: Option<Instant>,
-    /// The level rules (`edgelog set log level … --bd edgelogd`), and where they persist.
+    /// The level rules (`edgelog set log level … --bd edgelogd`).
     levels: Levels,
-    state_dir: PathBuf,
     /// A failure was said in the log and has not been resolved since.
     failing: bool,
 }
@@ -209,8 +211,14 @@ impl DaemonTables {
             scratch,
             stats,
             retry_at: None,
-            levels: Levels::default(),
-            state_dir: state_dir.to_owned(),
+            levels: Levels {
+                run_dir: run_dir.to_owned(),
+                state_dir: state_dir.to_owned(),
+                control: None,
+                retry_at: None,
+                generation: None,
+                rules: Vec::new(),
+            },
             failing: false,
         })
     }
@@ -252,10 +260,7 @@ impl DaemonTables {
     /// Appends `e` to its app's table, creating the table and its map on first use. A record
     /// the table cannot take is counted (see the module documentation).
     fn write(&mut self, e: &Event, local_host: Option<&str>) {
-        if self
-            .levels
-            .changed(self.dir.parent().unwrap_or(&self.dir), &self.state_dir)
-        {
+        if self.levels.changed() {
             self.last = None;
         }
         let group = e.facility().name();

@@ -80,10 +80,13 @@ pub(crate) fn claim_socket_path(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+/// A datagram source's `receive_buffer` when none is given.
+const DEFAULT_RECEIVE_BUFFER: usize = 4 << 20;
+
 /// `receive_buffer` of a datagram source: 4 MiB by default, at most 1 GiB.
 fn receive_buffer(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> usize {
     s.value(d, "receive_buffer", reader::size)
-        .map_or(4 << 20, |n| n.min(1 << 30) as usize)
+        .map_or(DEFAULT_RECEIVE_BUFFER, |n| n.min(1 << 30) as usize)
 }
 
 /// What every source gets besides its config.

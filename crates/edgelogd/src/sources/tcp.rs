@@ -71,7 +71,7 @@ fn read(
     let max_connections = max_connections(d, s);
     let idle_timeout = s
         .value(d, "idle_timeout", reader::positive_duration)
-        .unwrap_or(Duration::from_secs(3600));
+        .unwrap_or(DEFAULT_IDLE_TIMEOUT);
     Some(Arc::new(TcpSource {
         gelf,
         address: address?,
@@ -82,10 +82,16 @@ fn read(
     }))
 }
 
-/// `max_connections` of a source that accepts connections (256 by default).
+/// How long a stream source waits for a connection to say something, by default.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Connections a source accepts at once, by default.
+const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+/// `max_connections` of a source that accepts connections.
 pub(super) fn max_connections(d: &mut Diagnostics<'_>, s: &mut Section<'_, '_>) -> usize {
     s.value(d, "max_connections", reader::count(1..=65_536))
-        .map_or(256, |n| n as usize)
+        .map_or(DEFAULT_MAX_CONNECTIONS, |n| n as usize)
 }
 
 /// A syslog source on `address` with every default (a socket systemd passed).
@@ -94,8 +100,8 @@ pub(super) fn at(address: std::net::SocketAddr) -> Arc<dyn SourceSpec> {
         gelf: false,
         address,
         framing: Framing::Auto,
-        max_connections: 256,
-        idle_timeout: Duration::from_secs(3600),
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
         tls: None,
     })
 }

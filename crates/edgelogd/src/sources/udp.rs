@@ -70,7 +70,7 @@ pub(super) fn at(address: SocketAddr) -> Arc<dyn SourceSpec> {
     Arc::new(UdpSource {
         gelf: false,
         address,
-        receive_buffer: 4 << 20,
+        receive_buffer: super::DEFAULT_RECEIVE_BUFFER,
     })
 }
 

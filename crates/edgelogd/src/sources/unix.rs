@@ -60,7 +60,7 @@ pub(super) fn at(path: &Path) -> Arc<dyn SourceSpec> {
     Arc::new(UnixDatagramSource {
         path: path.to_owned(),
         mode: 0o666,
-        receive_buffer: 4 << 20,
+        receive_buffer: super::DEFAULT_RECEIVE_BUFFER,
     })
 }
 
@@ -84,8 +84,12 @@ impl SourceSpec for UnixDatagramSource {
     /// The socket systemd passed for this source when it did (its path is systemd's, kept at
     /// stop); else one bound here (removed at stop).
     fn start(&self, cx: SourceStart<'_>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-        let (sock, owned) = match crate::systemd::unix_datagram(cx.activated, cx.name, &self.path) {
-            Some(passed) => (prepare(passed, &self.path, self.receive_buffer)?, None),
+        let endpoint = crate::systemd::Endpoint::UnixDatagram(self.path.clone());
+        let (sock, owned) = match cx.activated.take(cx.name, &endpoint) {
+            Some(fd) => {
+                let passed = std::os::unix::net::UnixDatagram::from(fd);
+                (prepare(passed, &self.path, self.receive_buffer)?, None)
+            }
             None => {
                 let sock = bind(&self.path, self.mode)?;
                 let sock = prepare(sock, &self.path, self.receive_buffer)?;

@@ -15,7 +15,8 @@
 //! | `gelf_udp` | `gelf_udp.rs` | its chunks are handed to the kernel |
 //! | `gelf_http` | `gelf_http.rs` | the receiver answered `2xx` (other `4xx`: refused for good) |
 //!
-//! The stream transports share [`Dialer`] (TCP, maybe TLS); the datagram ones [`udp_socket`].
+//! The stream transports are one [`Stream`] with their own framing, dialled by [`Dialer`] (TCP,
+//! maybe TLS); the datagram ones share [`udp_socket`].
 //! Each file also reads its transport's own keys and is a destination type in the registry
 //! ([`TYPES`]), the keys every network destination has being read by
 //! [`network`](super::network). Adding a transport is one file here, one [`TransportConfig`]
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use edgelog_codec::framing;
 use edgelog_queue::Record;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -122,13 +124,12 @@ pub(super) trait Use {
 /// such as the TLS files) and hands it to `u`.
 pub(super) fn dispatch<U: Use>(cfg: &NetworkConfig, u: U) -> anyhow::Result<U::Output> {
     Ok(match &cfg.transport {
-        TransportConfig::SyslogTcp { octet_counting } => u.with(syslog_tcp::SyslogTcp::new(
-            Dialer::new(cfg)?,
-            *octet_counting,
-        )),
+        TransportConfig::SyslogTcp { octet_counting } => {
+            u.with(syslog_tcp::stream(Dialer::new(cfg)?, *octet_counting))
+        }
         TransportConfig::SyslogUdp => u.with(syslog_udp::SyslogUdp::new(&cfg.address)),
         TransportConfig::Relp { window } => u.with(relp::Relp::new(Dialer::new(cfg)?, *window)),
-        TransportConfig::GelfTcp => u.with(gelf_tcp::GelfTcp::new(Dialer::new(cfg)?)),
+        TransportConfig::GelfTcp => u.with(gelf_tcp::stream(Dialer::new(cfg)?)),
         TransportConfig::GelfUdp {
             chunk_size,
             compress,
@@ -203,19 +204,66 @@ impl Dialer {
     }
 }
 
-/// Writes a batch to a stream in one write, each record framed by `frame`.
-async fn write_framed(
-    io: &mut dyn Io,
-    batch: &[Record],
-    frame: impl Fn(&mut Vec<u8>, &[u8]),
-) -> anyhow::Result<()> {
-    let mut buf = Vec::with_capacity(batch.iter().map(|r| r.payload.len() + 8).sum());
-    for r in batch {
-        frame(&mut buf, &r.payload);
+/// How a stream transport frames each record.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Framing {
+    /// `LEN SP MSG` (RFC 6587 §3.4.1).
+    OctetCounted,
+    /// The record, then this byte (LF for syslog, NUL for GELF).
+    Delimited(u8),
+}
+
+/// A plain byte stream to the receiver (TCP, maybe TLS): syslog over TCP and GELF TCP. A
+/// batch goes in one write and is taken when written whole — the most a stream can say.
+pub(super) struct Stream {
+    dialer: Dialer,
+    framing: Framing,
+    conn: Option<Box<dyn Io>>,
+}
+
+impl Stream {
+    pub(super) fn new(dialer: Dialer, framing: Framing) -> Stream {
+        Stream {
+            dialer,
+            framing,
+            conn: None,
+        }
     }
-    // A receiver that takes nothing is timed by the sender (`stall_after`, `stall_timeout`).
-    io.write_all(&buf).await.context("writing")?;
-    io.flush().await.context("writing")
+}
+
+impl Transport for Stream {
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        self.conn = Some(self.dialer.dial().await?);
+        Ok(())
+    }
+
+    fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    async fn send(&mut self, batch: &[Record]) -> Outcome {
+        let Some(io) = self.conn.as_mut() else {
+            return Outcome::failed(anyhow!("not connected"));
+        };
+        let mut buf = Vec::with_capacity(batch.iter().map(|r| r.payload.len() + 8).sum());
+        for r in batch {
+            match self.framing {
+                Framing::OctetCounted => framing::write_octet_counted(&mut buf, &r.payload),
+                Framing::Delimited(end) => framing::write_delimited(&mut buf, &r.payload, end),
+            }
+        }
+        // A receiver that takes nothing is timed by the sender (`stall_after`,
+        // `stall_timeout`).
+        let written = async {
+            io.write_all(&buf).await.context("writing")?;
+            io.flush().await.context("writing")
+        };
+        Outcome::whole(batch, written.await)
+    }
+
+    fn disconnect(&mut self) {
+        self.conn = None;
+    }
 }
 
 /// A UDP socket connected to `address` (resolved now).
